@@ -1,0 +1,252 @@
+"""The one typed settings model of a pipeline, loaded from a YAML config and validated once.
+
+This module imports only pydantic and PyYAML: it ships inside the Lambda bundle too, so the
+handlers read the very settings the stack was synthesized from (``settings.json`` in the bundle).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# The published case study's system prompt, verbatim: part of the experiment's definition.
+CASE_STUDY_SYSTEM_PROMPT = (
+    "This is a stack overflow question from 2016-2020 and it can be classified into three categories:\n"
+    "* HQ: High-quality posts without a single edit.\n"
+    "* LQ_EDIT: Low-quality posts with a negative score, and multiple community edits. "
+    "However, they remain open after those changes.\n"
+    "* LQ_CLOSE: Low-quality posts that were closed by the community without a single edit.\n"
+    "You are a technical assistant who will classify the question from users into any of above three "
+    "categories. Respond with only the category name: HQ, LQ_EDIT, or LQ_CLOSE.\n"
+    "**Do not add any explanation, just give the category as output**."
+)
+CASE_STUDY_LABELS = ["HQ", "LQ_EDIT", "LQ_CLOSE"]
+
+JOB_STAGES = ("baseline_eval", "sft", "eval_sft", "rft", "eval_rft")
+HyperValue = str | int | float | bool
+
+
+class ConfigError(ValueError):
+    """A config file is missing, unreadable or invalid; the message names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSettings(_Strict):
+    """How the user's CSV/JSONL maps onto the task."""
+
+    query_column: str = "text"
+    label_column: str = "rating"
+    id_column: str | None = None
+    system_column: str | None = None
+    labels: Annotated[list[str], Field(min_length=2)] = list(CASE_STUDY_LABELS)
+    system_prompt: str = CASE_STUDY_SYSTEM_PROMPT
+    max_query_chars: Annotated[int, Field(gt=0)] = 20_000
+    # Truncation policy for job code: questions are cut to this many tokens before training/eval.
+    max_query_tokens: Annotated[int, Field(gt=0)] = 512
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_unique(cls, labels: list[str]) -> list[str]:
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"labels must be unique, got {labels}")
+        if any(not label.strip() for label in labels):
+            raise ValueError("labels must be non-empty strings")
+        return labels
+
+
+class SplitSettings(_Strict):
+    """Deterministic stratified split. Defaults are the case study's preset."""
+
+    sft: Annotated[int, Field(ge=0)] = 3500
+    eval: Annotated[int, Field(gt=0)] = 500
+    rft: Annotated[int, Field(ge=0)] = 700
+    reuse_sft_for_rft: bool = True
+    seed: int = 42
+
+
+class JobStageSettings(_Strict):
+    """One SageMaker training-job stage (an eval is a training job too, as Nova's gen_qa is)."""
+
+    enabled: bool = True
+    instance_type: str = "ml.g5.12xlarge"
+    instance_count: Annotated[int, Field(ge=1, le=64)] = 1
+    max_runtime_seconds: Annotated[int, Field(ge=60, le=28 * 24 * 3600)] = 86_400
+    use_spot: bool = False
+    max_wait_seconds: Annotated[int, Field(ge=60)] | None = None
+    volume_size_gb: Annotated[int, Field(ge=1, le=16_384)] = 100
+    # nova: the recipe method; hf: ignored (the stage decides the entry point).
+    method: Literal["SFT_LORA", "SFT_FULL", "RFT_LORA", "EVAL_GEN_QA"] | None = None
+    # hf: job-code hyperparameters (sent as strings). nova: recipe overrides (dotted keys).
+    hyperparameters: dict[str, HyperValue] = Field(default_factory=dict)
+    recipe_overrides: dict[str, HyperValue] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _spot_wait(self) -> JobStageSettings:
+        if self.use_spot and self.max_wait_seconds is not None and self.max_wait_seconds < self.max_runtime_seconds:
+            raise ValueError("max_wait_seconds must be >= max_runtime_seconds when use_spot is true")
+        return self
+
+
+class StagesSettings(_Strict):
+    baseline_eval: JobStageSettings = JobStageSettings(method="EVAL_GEN_QA")
+    sft: JobStageSettings = JobStageSettings(method="SFT_LORA")
+    rft: JobStageSettings = JobStageSettings(method="RFT_LORA")
+    # Settings of the evaluations after SFT and after RFT; they run iff their training stage runs.
+    eval: JobStageSettings = JobStageSettings(method="EVAL_GEN_QA")
+
+    def enabled_job_stages(self) -> list[str]:
+        """Job stages in pipeline order, disabled ones left out."""
+        order = []
+        if self.baseline_eval.enabled:
+            order.append("baseline_eval")
+        if self.sft.enabled:
+            order += ["sft", "eval_sft"]
+        if self.rft.enabled:
+            order += ["rft", "eval_rft"]
+        return order
+
+    def for_stage(self, stage: str) -> JobStageSettings:
+        if stage in ("baseline_eval", "eval_sft", "eval_rft"):
+            return self.baseline_eval if stage == "baseline_eval" else self.eval
+        if stage in ("sft", "rft"):
+            return getattr(self, stage)
+        raise KeyError(f"unknown job stage {stage!r}; expected one of {JOB_STAGES}")
+
+
+class ModelSettings(_Strict):
+    family: Literal["nova", "hf"]
+    # nova: recipe model_name_or_path (e.g. "nova-lite-2/prod"); hf: hub id, local dir or s3:// URI.
+    base_model: str
+    # nova only: the recipe's model_type.
+    model_type: str | None = None
+
+
+class ImageSettings(_Strict):
+    """Container images per region. Empty maps use the documented defaults of the launch logic."""
+
+    training: dict[str, str] = Field(default_factory=dict)
+    inference: dict[str, str] = Field(default_factory=dict)
+
+
+class GateSettings(_Strict):
+    metric: Literal["accuracy", "em", "qem", "f1", "macro_f1", "rouge1", "rougeL", "bleu"] = "accuracy"
+    min_gain_over_baseline: float = 0.0
+    # The candidate is the last evaluated stage; it must also reach this absolute floor.
+    min_value: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class DeploySettings(_Strict):
+    enabled: bool = True
+    instance_type: str = "ml.g5.xlarge"
+    instance_count: Annotated[int, Field(ge=1, le=16)] = 1
+    smoke_test: bool = True
+
+
+class RewardSettings(_Strict):
+    """Weights of the pure scoring function in job_code.reward."""
+
+    correct_label: float = 1.0
+    exact_format: float = 0.5
+    verbosity_penalty: float = 0.5
+    # Answers longer than this many characters earn the full verbosity penalty.
+    verbose_chars: Annotated[int, Field(gt=0)] = 64
+
+
+class RetrySettings(_Strict):
+    # A job that failed for lack of capacity is relaunched under a new attempt name, up to this many tries.
+    max_job_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+
+
+class ScheduleSettings(_Strict):
+    expression: str  # an EventBridge schedule expression, e.g. "cron(0 3 ? * MON *)"
+    dataset: str  # s3:// URI of the CSV to run on
+
+    @field_validator("expression")
+    @classmethod
+    def _expression(cls, value: str) -> str:
+        if not re.fullmatch(r"(cron|rate)\(.+\)", value):
+            raise ValueError(f"schedule expression must be cron(...) or rate(...), got {value!r}")
+        return value
+
+
+class Settings(_Strict):
+    """Everything one pipeline stack is built from."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")] = "forge"
+    region: str | None = None
+    account: str | None = None
+    model: ModelSettings
+    data: DataSettings = DataSettings()
+    split: SplitSettings = SplitSettings()
+    stages: StagesSettings = StagesSettings()
+    images: ImageSettings = ImageSettings()
+    gate: GateSettings = GateSettings()
+    deploy: DeploySettings = DeploySettings()
+    reward: RewardSettings = RewardSettings()
+    retry: RetrySettings = RetrySettings()
+    # Seconds the state machine waits between two polls of a job / an endpoint. Tests use 0.
+    poll_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    endpoint_poll_seconds: Annotated[int, Field(ge=0, le=3600)] = 30
+    pipeline_timeout_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 72
+    notification_email: str | None = None
+    schedule: ScheduleSettings | None = None
+    # Names of images' ECR repositories the SageMaker role may pull from (beyond AWS's own accounts).
+    image_repositories: list[str] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _family_rules(self) -> Settings:
+        if self.model.family == "nova" and not self.model.model_type:
+            raise ValueError("model.model_type is required when model.family is 'nova'")
+        if not self.stages.enabled_job_stages():
+            raise ValueError("stages: at least one job stage must be enabled")
+        return self
+
+    @property
+    def resource_prefix(self) -> str:
+        """Prefix of every SageMaker resource name this pipeline creates (IAM is scoped to it)."""
+        return self.name
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
+
+
+def _format_error(error: ValidationError, source: str) -> str:
+    lines = [f"invalid config {source}:"]
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"  {field}: {item['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def parse_settings(raw: dict[str, Any], source: str = "<dict>") -> Settings:
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_format_error(error, source)) from None
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Load and validate a YAML (or JSON) config. Raises ConfigError naming the bad field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {path} is not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping at the top level")
+    return parse_settings(raw, str(path))
