@@ -163,6 +163,12 @@ class RewardSettings(_Strict):
 class RetrySettings(_Strict):
     # A job that failed for lack of capacity is relaunched under a new attempt name, up to this many tries.
     max_job_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    # Step Functions Retry of a Lambda task on throttling / resource limits / Lambda service errors
+    # (exponential backoff with full jitter). Tests use 1 s so a retried task costs about a second.
+    task_interval_seconds: Annotated[int, Field(ge=1, le=300)] = 5
+    task_max_attempts: Annotated[int, Field(ge=1, le=10)] = 5
+    task_backoff_rate: Annotated[float, Field(ge=1.0, le=10.0)] = 2.0
+    task_max_delay_seconds: Annotated[int, Field(ge=1, le=3600)] = 120
 
 
 class ScheduleSettings(_Strict):
@@ -201,6 +207,16 @@ class Settings(_Strict):
     # Names of images' ECR repositories the SageMaker role may pull from (beyond AWS's own accounts).
     image_repositories: list[str] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
+    # Infrastructure knobs (stacks/): Lambda sizing, the public AWS-managed Powertools v3 layer, retention.
+    handler_memory_mb: Annotated[int, Field(ge=128, le=10_240)] = 512
+    handler_timeout_seconds: Annotated[int, Field(ge=3, le=900)] = 120
+    # Nova RFT calls the reward Lambda synchronously; Lambda allows up to 15 minutes.
+    reward_timeout_minutes: Annotated[int, Field(ge=1, le=15)] = 15
+    reward_memory_mb: Annotated[int, Field(ge=128, le=10_240)] = 1024
+    powertools_layer_version: Annotated[int, Field(ge=1)] = 27
+    log_retention_days: Literal[30, 90, 180, 365, 731, 1827, 3653] = 365
+    # Buckets and the key outlive `cdk destroy` unless this is false (demo / test stacks only).
+    retain_data: bool = True
 
     @model_validator(mode="after")
     def _family_rules(self) -> Settings:
