@@ -1,0 +1,203 @@
+"""Local endpoints: the model's artifact served by ``job_code/serve.py`` as a loopback HTTP server.
+
+The server follows the SageMaker inference-container contract: ``GET /ping`` answers 200 once the
+model is loaded and ``POST /invocations`` answers a request. The endpoint is ``InService`` when /ping
+answers, and ``Failed`` (with the server log's tail as FailureReason) when the process exits first.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from forge.local import s3io
+
+JOB_CODE_DIR = Path(__file__).resolve().parents[2] / "job_code"
+ServeCommand = Callable[[Path, int], list[str]]
+_START_TIMEOUT_SECONDS = 300
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def default_serve_command(model_dir: Path, port: int, python: str = sys.executable) -> list[str]:
+    return [python, str(JOB_CODE_DIR / "serve.py"), "--model-dir", str(model_dir), "--port", str(port)]
+
+
+@dataclass
+class ServerProcess:
+    """One running serve.py with its model directory, port and log."""
+
+    model_dir: Path
+    port: int
+    log_path: Path
+    process: subprocess.Popen
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def ping(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/ping", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_tail(self, lines: int = 5) -> str:
+        if not self.log_path.exists():
+            return "no output"
+        text = self.log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:]) or "no output"
+
+
+def start_server(
+    model_dir: Path, log_path: Path, command: ServeCommand, env: dict[str, str] | None = None
+) -> ServerProcess:
+    port = free_port()
+    full_env = {
+        **os.environ,
+        **(env or {}),
+        "SM_MODEL_DIR": str(model_dir),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(JOB_CODE_DIR.parent), full_env.get("PYTHONPATH")])
+    )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command(model_dir, port),
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return ServerProcess(model_dir, port, log_path, process)
+
+
+@dataclass
+class LocalEndpoint:
+    name: str
+    arn: str
+    config_name: str
+    status: str = "Creating"
+    failure_reason: str | None = None
+    server: ServerProcess | None = None
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    modified: datetime = field(default_factory=lambda: datetime.now(UTC))
+    generation: int = 0
+
+    def describe(self, config: dict[str, Any]) -> dict[str, Any]:
+        variants = [
+            {
+                "VariantName": v["VariantName"],
+                "CurrentWeight": 1.0,
+                "DesiredWeight": 1.0,
+                "CurrentInstanceCount": v.get("InitialInstanceCount", 1),
+                "DesiredInstanceCount": v.get("InitialInstanceCount", 1),
+            }
+            for v in config.get("ProductionVariants", [])
+        ]
+        out = {
+            "EndpointName": self.name,
+            "EndpointArn": self.arn,
+            "EndpointConfigName": self.config_name,
+            "EndpointStatus": self.status,
+            "CreationTime": self.created,
+            "LastModifiedTime": self.modified,
+            "ProductionVariants": variants,
+        }
+        if self.failure_reason:
+            out["FailureReason"] = self.failure_reason
+        return out
+
+
+class EndpointRunner:
+    """Brings endpoints up and down in background threads."""
+
+    def __init__(self, s3: Any, root: Path, command: ServeCommand = default_serve_command):
+        self.s3 = s3
+        self.root = root
+        self.command = command
+
+    def deploy(self, endpoint: LocalEndpoint, model: dict[str, Any], config_name: str) -> None:
+        """Start a server for ``model``; on success it replaces the endpoint's current server."""
+        endpoint.generation += 1
+        generation = endpoint.generation
+        threading.Thread(
+            target=self._deploy,
+            args=(endpoint, model, config_name, generation),
+            name=f"sm-endpoint-{endpoint.name}",
+            daemon=True,
+        ).start()
+
+    def _deploy(
+        self, endpoint: LocalEndpoint, model: dict[str, Any], config_name: str, generation: int
+    ) -> None:
+        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+        workdir = self.root / endpoint.name / f"v{generation}"
+        try:
+            model_dir = workdir / "model"
+            data_url = container.get("ModelDataUrl")
+            if data_url:
+                s3io.download_model_data(self.s3, data_url, model_dir)
+            else:
+                model_dir.mkdir(parents=True, exist_ok=True)
+            server = start_server(model_dir, workdir / "log.txt", self.command, container.get("Environment"))
+        except Exception as error:  # noqa: BLE001 - surfaces as the endpoint's FailureReason, as in AWS
+            self._fail(endpoint, generation, f"could not start the model server: {error}")
+            return
+        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline and endpoint.generation == generation:
+            if server.ping():
+                previous, endpoint.server = endpoint.server, server
+                endpoint.config_name = config_name
+                endpoint.status, endpoint.failure_reason = "InService", None
+                endpoint.modified = datetime.now(UTC)
+                if previous:
+                    previous.stop()
+                return
+            if not server.alive():
+                self._fail(endpoint, generation, f"model server exited: {server.log_tail()}")
+                return
+            time.sleep(0.2)
+        server.stop()
+        if endpoint.generation == generation:
+            self._fail(endpoint, generation, "model server did not answer /ping in time")
+
+    @staticmethod
+    def _fail(endpoint: LocalEndpoint, generation: int, reason: str) -> None:
+        if endpoint.generation != generation:
+            return
+        # An update that fails leaves the old server serving, as AWS rolls back to the old config.
+        endpoint.status = "InService" if endpoint.server and endpoint.server.alive() else "Failed"
+        endpoint.failure_reason = reason[:1024]
+        endpoint.modified = datetime.now(UTC)
