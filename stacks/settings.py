@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # The published case study's system prompt, verbatim: part of the experiment's definition.
@@ -90,7 +89,8 @@ class JobStageSettings(_Strict):
 
     @model_validator(mode="after")
     def _spot_wait(self) -> JobStageSettings:
-        if self.use_spot and self.max_wait_seconds is not None and self.max_wait_seconds < self.max_runtime_seconds:
+        too_short = self.max_wait_seconds is not None and self.max_wait_seconds < self.max_runtime_seconds
+        if self.use_spot and too_short:
             raise ValueError("max_wait_seconds must be >= max_runtime_seconds when use_spot is true")
         return self
 
@@ -254,6 +254,9 @@ def parse_settings(raw: dict[str, Any], source: str = "<dict>") -> Settings:
 
 def load_settings(path: str | Path) -> Settings:
     """Load and validate a YAML (or JSON) config. Raises ConfigError naming the bad field."""
+    # Imported here: the Lambda runtime has no PyYAML, and handlers only read settings.json.
+    import yaml
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
