@@ -23,30 +23,22 @@ from pathlib import Path
 from typing import Any
 
 from forge.local import s3io
+from job_code import sm_contract
 
 NOVA_ONLY_REASON = (
     "ClientError: local mode runs model family 'hf' only; Nova training images ({image}) "
     "run on SageMaker in AWS. Use a config with model.family: hf for local runs."
 )
-_PROGRESS = re.compile(r"progress step=(\d+)/(\d+)(?: loss=([-+0-9.eE]+|nan))?(?: eta_s=([0-9.]+))?")
 _STOP_GRACE_SECONDS = 10
 
 
-@dataclass(frozen=True)
-class Progress:
-    step: int
-    total: int
-    loss: float | None
-    eta_s: float | None
-
-
-def parse_progress(log_text: str) -> Progress | None:
-    """The last ``progress step=12/100 loss=… eta_s=…`` line of a job log, if any."""
-    matches = _PROGRESS.findall(log_text)
-    if not matches:
-        return None
-    step, total, loss, eta = matches[-1]
-    return Progress(int(step), int(total), float(loss) if loss else None, float(eta) if eta else None)
+def parse_progress(log_text: str) -> dict[str, object] | None:
+    """The last ``progress stage=… step=12/100 loss=… eta_s=…`` line of a job log, parsed; None if none."""
+    for line in reversed(log_text.splitlines()):
+        parsed = sm_contract.parse_progress(line.strip())
+        if parsed:
+            return parsed
+    return None
 
 
 def is_nova_image(image: str) -> bool:
@@ -203,9 +195,10 @@ class TrainingJobRunner:
             path.mkdir(parents=True, exist_ok=True)
         hyperparameters = {k: str(v) for k, v in req.get("HyperParameters", {}).items()}
         channels: dict[str, dict[str, Any]] = {}
+        channel_uris: dict[str, str] = {}
         for channel in req.get("InputDataConfig", []):
             name = channel["ChannelName"]
-            source = channel["DataSource"]["S3DataSource"]["S3Uri"]
+            source = channel_uris[name] = channel["DataSource"]["S3DataSource"]["S3Uri"]
             s3io.download_prefix(self.s3, source, dirs["input/data"] / name)
             channels[name] = {k: v for k, v in channel.items() if k in ("ContentType", "CompressionType")}
             channels[name].update(
@@ -237,6 +230,7 @@ class TrainingJobRunner:
         entry = code_dir / program
         if not entry.is_file():
             raise FileNotFoundError(f"entry point {program!r} not found in {submit or 'the code channel'}")
+        packages = self._package_view(code_dir, submit, channel_uris, root / "code_packages")
 
         user_hps = {
             k: _decode_hyperparameter(v) for k, v in hyperparameters.items() if not k.startswith("sagemaker_")
@@ -262,10 +256,10 @@ class TrainingJobRunner:
                 "SM_NUM_CPUS": str(os.cpu_count() or 1),
                 "SM_TRAINING_JOB_NAME": job.name,
                 "TRAINING_JOB_NAME": job.name,
+                "SM_BASE_DIR": str(root),
                 "PYTHONUNBUFFERED": "1",
-                # The submit directory is importable, and so is its parent (a "job_code" package dir).
                 "PYTHONPATH": os.pathsep.join(
-                    filter(None, [str(code_dir), str(code_dir.parent), env.get("PYTHONPATH", "")])
+                    filter(None, [str(code_dir), packages, env.get("PYTHONPATH", "")])
                 ),
             }
         )
@@ -291,6 +285,30 @@ class TrainingJobRunner:
         if submit.startswith("/opt/ml/"):  # a path inside the container: map it into the job dir
             return root / submit[len("/opt/ml/") :]
         return Path(submit)
+
+    @staticmethod
+    def _package_view(code_dir: Path, submit: str, channel_uris: dict[str, str], dest: Path) -> str:
+        """Make a code dir that is a Python package importable under its S3 prefix's name.
+
+        Local-mode accommodation: the job code imports itself as ``job_code.*`` while its channel holds
+        the package's *contents*; a symlink named after the S3 prefix (``code/job_code/``) restores the
+        package name. Returns the directory to add to PYTHONPATH ("" when the code is not a package).
+        """
+        if not (code_dir / "__init__.py").is_file():
+            return ""
+        name = code_dir.name
+        channel = (
+            submit[len("/opt/ml/input/data/") :].strip("/")
+            if submit.startswith("/opt/ml/input/data/")
+            else ""
+        )
+        if channel in channel_uris:
+            name = Path(s3io.split_s3_uri(channel_uris[channel])[1].rstrip("/")).name or name
+        dest.mkdir(parents=True, exist_ok=True)
+        link = dest / name
+        if not link.exists():
+            link.symlink_to(code_dir, target_is_directory=True)
+        return str(dest)
 
     def _execute(self, job: LocalTrainingJob, env: dict[str, str], argv: list[str]) -> tuple[int, bool]:
         max_runtime = job.request["StoppingCondition"].get("MaxRuntimeInSeconds")

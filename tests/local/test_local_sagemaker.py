@@ -106,7 +106,7 @@ def test_job_runs_under_the_training_contract_and_uploads_like_sagemaker(sagemak
     config = sagemaker.workdir / "jobs/sft-1/input/config"
     assert json.loads((config / "inputdataconfig.json").read_text())["train"]["TrainingInputMode"] == "File"
     progress = parse_progress(sagemaker.job_log_path("sft-1").read_text())
-    assert (progress.step, progress.total, progress.loss, progress.eta_s) == (3, 3, 0.3333, 0.0)
+    assert progress == {"step": 3, "total": 3, "loss": 0.3333, "eta_s": 0.0}
 
 
 def test_failure_reason_comes_from_the_failure_file(sagemaker):
