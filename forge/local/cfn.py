@@ -1,0 +1,256 @@
+"""Create a synthesized stack's runtime resources in moto, straight from the CloudFormation template.
+
+Local mode runs the template CDK synthesized, not a second description of the stack: buckets, topics,
+KMS keys, IAM roles, Lambda functions and the state machine are created in moto with the template's
+own properties, and intrinsic functions (Ref, Fn::GetAtt, Fn::Join, Fn::Sub, Fn::Select, Fn::Split)
+are resolved against the physical names given here. Resource types that do nothing offline (log
+groups, policies, EventBridge rules, alarms…) are skipped on purpose.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ACCOUNT = "123456789012"
+
+
+class TemplateError(ValueError):
+    """The synthesized template holds something local mode cannot resolve; the message names it."""
+
+
+@dataclass
+class Physical:
+    ref: str
+    attrs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LocalStack:
+    """What local mode needs to know about the stack it created in moto."""
+
+    name: str
+    resources: dict[str, Physical]
+    functions: dict[str, dict[str, Any]]  # function name -> resolved properties (+ "AssetDir")
+    state_machine_arn: str
+    buckets: list[str]
+
+    def function_env(self) -> dict[str, str]:
+        """The handlers' shared environment (DATA_BUCKET, ARTIFACTS_BUCKET, TOPIC_ARN…), from any handler."""
+        for props in self.functions.values():
+            variables = props.get("Environment", {}).get("Variables", {})
+            if "ARTIFACTS_BUCKET" in variables:
+                return dict(variables)
+        raise TemplateError("no Lambda function in the template has an ARTIFACTS_BUCKET environment variable")
+
+
+def load_template(outdir: Path) -> tuple[str, dict[str, Any]]:
+    """The (stack name, template) of the one stack in a cdk.out directory."""
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    stacks = [
+        (name, art)
+        for name, art in manifest["artifacts"].items()
+        if art["type"] == "aws:cloudformation:stack"
+    ]
+    if len(stacks) != 1:
+        raise TemplateError(f"expected one stack in {outdir}, found {[name for name, _ in stacks]}")
+    name, artifact = stacks[0]
+    template_file = artifact["properties"]["templateFile"]
+    return artifact.get("properties", {}).get("stackName", name), json.loads(
+        (outdir / template_file).read_text()
+    )
+
+
+class Resolver:
+    """Resolves intrinsic functions against physical resources and pseudo parameters."""
+
+    def __init__(self, stack_name: str, region: str, resources: dict[str, Physical]):
+        self.resources = resources
+        self.pseudo = {
+            "AWS::Region": region,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": stack_name,
+            "AWS::StackId": f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/{stack_name}/local",
+            "AWS::NoValue": None,
+        }
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self._ref(arg)
+            if key == "Fn::GetAtt":
+                logical, attr = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self._getatt(logical, attr)
+            if key == "Fn::Join":
+                return self(arg[0]).join(str(self(part)) for part in self(arg[1]))
+            if key == "Fn::Select":
+                return self(arg[1])[int(self(arg[0]))]
+            if key == "Fn::Split":
+                return self(arg[1]).split(arg[0])
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key.startswith("Fn::"):
+                raise TemplateError(f"intrinsic function {key} is not supported in local mode")
+        return {k: self(v) for k, v in value.items()}
+
+    def _ref(self, name: str) -> str | None:
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name not in self.resources:
+            raise TemplateError(f"Ref to {name!r}, which local mode did not create")
+        return self.resources[name].ref
+
+    def _getatt(self, logical: str, attr: str) -> str:
+        physical = self.resources.get(logical)
+        if physical is None or attr not in physical.attrs:
+            raise TemplateError(f"Fn::GetAtt {logical}.{attr} cannot be resolved in local mode")
+        return physical.attrs[attr]
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self(arg[1]))
+
+        def replace(match: re.Match) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(variables[name])
+            if "." in name and name not in self.pseudo:
+                return str(self._getatt(*name.split(".", 1)))
+            return str(self._ref(name))
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+
+def _bucket_name(stack: str, logical: str) -> str:
+    return re.sub(r"[^a-z0-9-]", "-", f"{stack}-{logical}".lower())[:63].strip("-")
+
+
+def _zip_dir(path: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(path.rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts:
+                archive.write(file, file.relative_to(path).as_posix())
+    return buffer.getvalue()
+
+
+def create_in_moto(session: Any, outdir: Path, region: str = "us-east-1") -> LocalStack:
+    """Create the stack's buckets, keys, topics, roles, functions and state machine in moto."""
+    stack_name, template = load_template(outdir)
+    resources: dict[str, dict[str, Any]] = template.get("Resources", {})
+    physical: dict[str, Physical] = {}
+    resolve = Resolver(stack_name, region, physical)
+    by_type: dict[str, list[str]] = {}
+    for logical, resource in resources.items():
+        by_type.setdefault(resource["Type"], []).append(logical)
+
+    kms = session.client("kms", region_name=region)
+    for logical in by_type.get("AWS::KMS::Key", []):
+        key = kms.create_key(Description=f"{stack_name} {logical}")["KeyMetadata"]
+        physical[logical] = Physical(key["KeyId"], {"Arn": key["Arn"], "KeyId": key["KeyId"]})
+
+    s3 = session.client("s3", region_name=region)
+    buckets = []
+    for logical in by_type.get("AWS::S3::Bucket", []):
+        props = resources[logical].get("Properties", {})
+        name = resolve(props.get("BucketName")) or _bucket_name(stack_name, logical)
+        s3.create_bucket(Bucket=name)
+        if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        physical[logical] = Physical(
+            name,
+            {
+                "Arn": f"arn:aws:s3:::{name}",
+                "DomainName": f"{name}.s3.amazonaws.com",
+                "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
+            },
+        )
+        buckets.append(name)
+
+    sns = session.client("sns", region_name=region)
+    for logical in by_type.get("AWS::SNS::Topic", []):
+        props = resources[logical].get("Properties", {})
+        arn = sns.create_topic(Name=resolve(props.get("TopicName")) or f"{stack_name}-{logical}")["TopicArn"]
+        physical[logical] = Physical(arn, {"TopicArn": arn, "TopicName": arn.rsplit(":", 1)[1]})
+
+    iam = session.client("iam", region_name=region)
+    for logical in by_type.get("AWS::IAM::Role", []):
+        props = resources[logical].get("Properties", {})
+        name = resolve(props.get("RoleName")) or f"{stack_name}-{logical}"[:64]
+        role = iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(resolve(props.get("AssumeRolePolicyDocument", {}))),
+        )["Role"]
+        physical[logical] = Physical(name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+    functions = _create_functions(session, outdir, resources, by_type, physical, resolve, stack_name, region)
+
+    sfn = session.client("stepfunctions", region_name=region)
+    machines = by_type.get("AWS::StepFunctions::StateMachine", [])
+    if len(machines) != 1:
+        raise TemplateError(f"expected one state machine in the template, found {machines}")
+    props = resolve(resources[machines[0]]["Properties"])
+    definition = props.get("DefinitionString") or json.dumps(props["Definition"])
+    for key, value in (props.get("DefinitionSubstitutions") or {}).items():
+        definition = definition.replace("${" + key + "}", str(value))
+    machine_arn = sfn.create_state_machine(
+        name=props.get("StateMachineName") or f"{stack_name}-pipeline",
+        definition=definition,
+        roleArn=props["RoleArn"],
+    )["stateMachineArn"]
+    physical[machines[0]] = Physical(machine_arn, {"Arn": machine_arn, "Name": machine_arn.rsplit(":", 1)[1]})
+    return LocalStack(stack_name, physical, functions, machine_arn, buckets)
+
+
+def _create_functions(
+    session: Any,
+    outdir: Path,
+    resources: dict[str, Any],
+    by_type: dict[str, list[str]],
+    physical: dict[str, Physical],
+    resolve: Resolver,
+    stack_name: str,
+    region: str,
+) -> dict[str, dict[str, Any]]:
+    """Two passes: every function's name/ARN is known before any environment is resolved."""
+    lambda_client = session.client("lambda", region_name=region)
+    logicals = by_type.get("AWS::Lambda::Function", [])
+    for logical in logicals:
+        props = resources[logical].get("Properties", {})
+        name = resolve(props.get("FunctionName")) or f"{stack_name}-{logical}"[:64]
+        arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
+        physical[logical] = Physical(name, {"Arn": arn})
+    zips: dict[Path, bytes] = {}
+    functions = {}
+    for logical in logicals:
+        resource = resources[logical]
+        asset = resource.get("Metadata", {}).get("aws:asset:path")
+        if not asset:
+            continue  # inline/custom-resource functions (e.g. CDK's providers) are not part of the pipeline
+        asset_dir = (outdir / asset).resolve()
+        props = resolve({k: v for k, v in resource["Properties"].items() if k not in ("Code", "Layers")})
+        name = physical[logical].ref
+        zips.setdefault(asset_dir, _zip_dir(asset_dir))
+        lambda_client.create_function(
+            FunctionName=name,
+            Runtime=props.get("Runtime", "python3.12"),
+            Role=props["Role"],
+            Handler=props["Handler"],
+            Code={"ZipFile": zips[asset_dir]},
+            Environment={"Variables": props.get("Environment", {}).get("Variables", {})},
+            Timeout=int(props.get("Timeout", 3)),
+            MemorySize=int(props.get("MemorySize", 128)),
+        )
+        functions[name] = {**props, "AssetDir": str(asset_dir)}
+    return functions
