@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 ACCOUNT = "123456789012"
+LAMBDA_TASK_ROOT = "/var/task/"
 
 
 class TemplateError(ValueError):
@@ -240,6 +241,10 @@ def _create_functions(
             continue  # inline/custom-resource functions (e.g. CDK's providers) are not part of the pipeline
         asset_dir = (outdir / asset).resolve()
         props = resolve({k: v for k, v in resource["Properties"].items() if k not in ("Code", "Layers")})
+        variables = props.get("Environment", {}).get("Variables", {})
+        for key, value in variables.items():  # Lambda unpacks the code in /var/task; here it is the asset dir
+            if isinstance(value, str) and value.startswith(LAMBDA_TASK_ROOT):
+                variables[key] = str(asset_dir / value[len(LAMBDA_TASK_ROOT) :])
         name = physical[logical].ref
         zips.setdefault(asset_dir, _zip_dir(asset_dir))
         lambda_client.create_function(

@@ -61,6 +61,7 @@ TEMPLATE = {
                         "TOPIC_ARN": {"Ref": "Topic"},
                         "KMS_KEY_ARN": {"Fn::GetAtt": ["Key", "Arn"]},
                         "SELF": {"Fn::GetAtt": ["Prepare", "Arn"]},
+                        "FORGE_SETTINGS_FILE": "/var/task/settings.json",
                     }
                 },
             },
@@ -94,6 +95,7 @@ def test_template_resources_are_created_and_the_definition_runs(tmp_path):
         assert env["ARTIFACTS_BUCKET"] == "demo-databucket" == stack.buckets[0]
         assert env["TOPIC_ARN"].startswith("arn:aws:sns:us-east-1:123456789012:")
         assert env["SELF"] == "arn:aws:lambda:us-east-1:123456789012:function:demo-prepare"
+        assert env["FORGE_SETTINGS_FILE"] == str((tmp_path / "asset.abc" / "settings.json").resolve())
         assert stack.functions["demo-prepare"]["AssetDir"] == str((tmp_path / "asset.abc").resolve())
         s3 = session.client("s3")
         assert s3.get_bucket_versioning(Bucket="demo-databucket")["Status"] == "Enabled"
