@@ -1,0 +1,138 @@
+"""Evaluation job: batched greedy generation on the `eval` channel, then metrics and plots.
+
+Inputs: channel `eval` (chat JSONL, required), channel `model` (a previous stage's HF directory or
+model.tar.gz; absent → hyperparameter base_model). Outputs into SM_OUTPUT_DATA_DIR:
+``inference_output.jsonl`` (one {"id", "prompt", "inference", "gold"} per row, in input order),
+``results.json`` ({"results": {"all": {...}}} + extras, from job_code.metrics), ``confusion_matrix.png``,
+``response_lengths.png``; results.json is copied to ``SM_MODEL_DIR/eval/`` so it travels with the job output.
+
+Progress lines: ``progress stage=eval step=<rows done>/<rows> samples_per_s=.. eta_s=..`` (see sm_contract).
+
+Scale-out: evaluation is embarrassingly parallel but small; run it single-process (one GPU per job).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+
+from job_code.sm_contract import JobPaths, parse_hyperparameters, positive, run_job
+
+RESULTS_FILE = "results.json"
+INFERENCE_FILE = "inference_output.jsonl"
+
+
+@dataclass
+class EvalHyperparameters:
+    """Hyperparameters of the evaluation job (SageMaker sends them as strings)."""
+
+    base_model: str = "smollm2-135m-instruct"
+    max_new_tokens: int = 16
+    batch_size: int = 16
+    max_query_tokens: int = 512
+    labels: str = ""  # JSON list or comma-separated; empty → the labels seen in the eval data
+    max_samples: int = 0  # 0 = every row
+    seed: int = 42
+    stage: str = "eval"
+
+    def validate(self) -> None:
+        for name in ("max_new_tokens", "batch_size", "max_query_tokens"):
+            positive(name, getattr(self, name))
+        positive("max_samples", self.max_samples, allow_zero=True)
+
+
+def evaluate_answers(
+    predictions: list[str], references: list[str], labels: list[str]
+) -> tuple[dict, list[str | None]]:
+    """Metrics in Nova's results shape plus the parsed label of each answer."""
+    from job_code.labels import parse_label
+    from job_code.metrics import compute_metrics
+
+    flat = compute_metrics(predictions, references, labels=labels)
+    parsed = [parse_label(text, labels) for text in predictions]
+    return {"results": {"all": flat}}, parsed
+
+
+def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
+    import torch
+    from transformers import set_seed
+
+    from job_code.chat import (
+        labels_from_rows,
+        parse_labels_hyperparameter,
+        prompt_messages,
+        prompt_text,
+        read_chat_rows,
+    )
+    from job_code.generation import generate_texts
+    from job_code.models import load_model_and_tokenizer, resolve_model_dir
+    from job_code.plots import confusion_counts, plot_confusion_matrix, plot_response_lengths
+    from job_code.sm_contract import ProgressLog, configure_cpu_threads
+
+    configure_cpu_threads()
+    set_seed(params.seed)
+    rows = read_chat_rows(paths.require_channel("eval"), limit=params.max_samples)
+    labels = parse_labels_hyperparameter(params.labels) or labels_from_rows(rows)
+    model_dir = resolve_model_dir(paths.channel("model"), params.base_model, paths.scratch_dir())
+    model, tokenizer = load_model_and_tokenizer(model_dir)
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+
+    prompts = [
+        prompt_text(prompt_messages(row, tokenizer, params.max_query_tokens), tokenizer) for row in rows
+    ]
+    progress = ProgressLog(params.stage, len(rows))
+    started = time.monotonic()
+    answers = generate_texts(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=params.max_new_tokens,
+        batch_size=params.batch_size,
+        on_batch=lambda done: progress.update(done, force=done == len(rows)),
+    )
+    seconds = time.monotonic() - started
+
+    golds = [row.answer or "" for row in rows]
+    results, parsed = evaluate_answers(answers, golds, labels)
+    results.update(
+        {
+            "stage": params.stage,
+            "num_samples": len(rows),
+            "labels": labels,
+            "model_dir": str(model_dir),
+            "generation": {"max_new_tokens": params.max_new_tokens, "batch_size": params.batch_size},
+            "timing": {"generate_seconds": round(seconds, 3), "samples_per_s": round(len(rows) / seconds, 3)},
+        }
+    )
+
+    out = paths.output_data_dir
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / INFERENCE_FILE).open("w", encoding="utf-8") as handle:
+        for row, prompt, answer in zip(rows, prompts, answers, strict=True):
+            record = {"id": row.id, "prompt": prompt, "inference": answer, "gold": row.answer}
+            handle.write(json.dumps(record) + "\n")
+    matrix = confusion_counts([row.label or "" for row in rows], parsed, labels)
+    results["confusion_matrix"] = {"labels": labels, "columns": [*labels, None], "counts": matrix}
+    plot_confusion_matrix(matrix, labels, out / "confusion_matrix.png", f"{params.stage}: confusion matrix")
+    plot_response_lengths([len(a) for a in answers], out / "response_lengths.png", f"{params.stage}: answers")
+    text = json.dumps(results, indent=2, sort_keys=True)
+    (out / RESULTS_FILE).write_text(text, encoding="utf-8")
+    (paths.model_dir / "eval").mkdir(parents=True, exist_ok=True)
+    (paths.model_dir / "eval" / RESULTS_FILE).write_text(text, encoding="utf-8")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    def job(paths: JobPaths) -> None:
+        params = parse_hyperparameters(EvalHyperparameters, argv, paths)
+        results = run_evaluation(params, paths)
+        print(json.dumps({"stage": params.stage, **results["results"]["all"]}, sort_keys=True), flush=True)
+
+    return run_job(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,174 @@
+"""Supervised fine-tuning job: TRL SFTTrainer, LoRA by default, loss on the assistant turn only.
+
+Inputs: channel `train` (chat JSONL, required), channel `model` (previous stage's HF dir / model.tar.gz;
+absent → hyperparameter base_model). Outputs: the MERGED model + tokenizer (+ forge_labels.json) in
+SM_MODEL_DIR; ``train_metrics.json`` (losses, timing) in SM_OUTPUT_DATA_DIR; checkpoints every
+``save_steps`` in SM_CHECKPOINT_DIR, and a restarted job (spot interruption) resumes from the newest one.
+
+Rows become conversational prompt/completion pairs (prompt = system + truncated question, completion = the
+assistant answer or the label), so TRL masks the loss to the completion. Batches are grouped by length
+(padding-free needs FlashAttention, which CPUs lack).
+
+Progress lines every ``logging_steps``: ``progress stage=sft step=12/100 loss=1.2340 samples_per_s=3.10
+eta_s=120`` (format in job_code.sm_contract). Scale-out: see job_code.training (torchrun).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+
+from job_code.sm_contract import HyperparameterError, JobPaths, parse_hyperparameters, positive, run_job
+
+
+@dataclass
+class SftHyperparameters:
+    """Hyperparameters of the SFT job (SageMaker sends them as strings)."""
+
+    base_model: str = "smollm2-135m-instruct"
+    use_lora: bool = True
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: str = "all-linear"  # or a comma-separated list of module names
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    learning_rate: float = 2e-4
+    per_device_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    max_length: int = 640
+    max_query_tokens: int = 512
+    max_samples: int = 0  # 0 = every row
+    warmup_ratio: float = 0.03
+    logging_steps: int = 5
+    save_steps: int = 50
+    bf16: bool = False
+    labels: str = ""
+    seed: int = 42
+
+    def validate(self) -> None:
+        for name in ("lora_r", "lora_alpha", "learning_rate", "per_device_batch_size", "max_length",
+                     "max_query_tokens", "gradient_accumulation_steps", "logging_steps", "save_steps"):
+            positive(name, getattr(self, name))
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise HyperparameterError("hyperparameter epochs must be > 0 when max_steps is not set")
+        if not 0 <= self.warmup_ratio < 1 or not 0 <= self.lora_dropout < 1:
+            raise HyperparameterError("hyperparameters warmup_ratio and lora_dropout must be in [0, 1)")
+
+
+def build_sft_dataset(rows, tokenizer, max_query_tokens: int):
+    from datasets import Dataset
+
+    from job_code.chat import prompt_messages
+
+    records = []
+    for row in rows:
+        if not row.answer:
+            raise HyperparameterError(f"train row {row.id}: no assistant turn and no label to learn from")
+        records.append(
+            {
+                "prompt": prompt_messages(row, tokenizer, max_query_tokens),
+                "completion": [{"role": "assistant", "content": row.answer}],
+            }
+        )
+    return Dataset.from_list(records)
+
+
+def run_sft(params: SftHyperparameters, paths: JobPaths) -> dict:
+    import torch
+    from transformers import set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    from job_code.chat import labels_from_rows, parse_labels_hyperparameter, read_chat_rows
+    from job_code.models import load_model_and_tokenizer, resolve_model_dir
+    from job_code.sm_contract import configure_cpu_threads, trainer_progress_callback
+    from job_code.training import (
+        is_main_process,
+        last_checkpoint,
+        lora_config,
+        save_merged,
+        write_train_metrics,
+    )
+
+    configure_cpu_threads()
+    set_seed(params.seed)
+    rows = read_chat_rows(paths.require_channel("train"), limit=params.max_samples)
+    labels = parse_labels_hyperparameter(params.labels) or labels_from_rows(rows)
+    model_dir = resolve_model_dir(paths.channel("model"), params.base_model, paths.scratch_dir())
+    model, tokenizer = load_model_and_tokenizer(model_dir, padding_side="right")
+    dataset = build_sft_dataset(rows, tokenizer, params.max_query_tokens)
+
+    config = SFTConfig(
+        output_dir=str(paths.checkpoint_dir),
+        num_train_epochs=params.epochs,
+        max_steps=params.max_steps,
+        per_device_train_batch_size=params.per_device_batch_size,
+        gradient_accumulation_steps=params.gradient_accumulation_steps,
+        learning_rate=params.learning_rate,
+        warmup_steps=params.warmup_ratio,
+        lr_scheduler_type="linear",
+        max_length=params.max_length,
+        train_sampling_strategy="group_by_length",
+        logging_steps=params.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=params.save_steps,
+        save_total_limit=2,
+        report_to="none",
+        seed=params.seed,
+        bf16=params.bf16 and torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    samples_per_step = params.per_device_batch_size * params.gradient_accumulation_steps
+    progress = trainer_progress_callback("sft", samples_per_step)
+    peft_config = None
+    if params.use_lora:
+        peft_config = lora_config(
+            params.lora_r, params.lora_alpha, params.lora_dropout, params.lora_target_modules
+        )
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[progress],
+    )
+    resume_from = last_checkpoint(paths.checkpoint_dir)
+    if resume_from:
+        print(f"resuming SFT from checkpoint {resume_from}", flush=True)
+    started = time.monotonic()
+    trainer.train(resume_from_checkpoint=resume_from)
+    seconds = time.monotonic() - started
+    summary = {}
+    if is_main_process():
+        save_merged(trainer.model, tokenizer, paths.model_dir, labels)
+        summary = write_train_metrics(
+            paths.output_data_dir / "train_metrics.json",
+            trainer.state.log_history,
+            {
+                "stage": "sft",
+                "rows": len(rows),
+                "steps": trainer.state.global_step,
+                "train_seconds": round(seconds, 2),
+                "resumed_from": resume_from,
+                "use_lora": params.use_lora,
+            },
+        )
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    def job(paths: JobPaths) -> None:
+        params = parse_hyperparameters(SftHyperparameters, argv, paths)
+        summary = run_sft(params, paths)
+        print(json.dumps({key: summary.get(key) for key in ("first_loss", "last_loss", "steps")}), flush=True)
+
+    return run_job(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

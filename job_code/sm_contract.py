@@ -1,0 +1,308 @@
+"""The SageMaker training-toolkit contract, with local fallbacks, shared by every job script.
+
+Paths (each env var wins; otherwise it is derived from the prefix ``SM_BASE_DIR``, default ``/opt/ml``):
+
+| what | env var | fallback |
+|---|---|---|
+| model output (saved model, ``eval/`` metrics) | ``SM_MODEL_DIR`` | ``<prefix>/model`` |
+| other outputs (inference, plots, results) | ``SM_OUTPUT_DATA_DIR`` | ``<prefix>/output/data`` |
+| failure file | ``SM_OUTPUT_DIR`` + ``/failure`` | ``<prefix>/output/failure`` |
+| checkpoints (spot resume) | ``SM_CHECKPOINT_DIR`` | ``<prefix>/checkpoints`` |
+| channel ``NAME`` (train, eval, model) | ``SM_CHANNEL_<NAME>`` | ``<input data>/<name>`` if present |
+| input root | ``SM_INPUT_DIR`` | ``<prefix>/input`` |
+| channels root | ``SM_INPUT_DATA_DIR`` | ``<input>/data`` |
+| hyperparameters.json (CLI flags override it) | ``SM_INPUT_CONFIG_DIR`` | ``<input>/config`` |
+
+Hyperparameters arrive as strings (SageMaker stringifies them, sometimes JSON-quoted); each script declares
+a dataclass whose field types drive parsing. Unknown names are rejected with a message naming them, except
+the ``sagemaker_*`` names SageMaker itself injects (e.g. ``sagemaker_program``).
+
+Progress lines: every script prints lines of the form (one line, space-separated key=value, stable order)::
+
+    progress stage=sft step=12/100 loss=1.2340 reward=0.5000 samples_per_s=3.10 eta_s=120
+
+``stage`` and ``step=<done>/<total>`` are always present; other keys appear when known. ``parse_progress``
+turns such a line back into a dict; local mode uses it to show live progress from a job's log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+import traceback
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+PROGRESS_PREFIX = "progress "
+T = typing.TypeVar("T")
+
+
+class HyperparameterError(ValueError):
+    """A hyperparameter is unknown or has a value that does not parse as its declared type."""
+
+
+class ChannelError(FileNotFoundError):
+    """A required input channel is missing or holds no usable file."""
+
+
+@dataclass(frozen=True)
+class JobPaths:
+    prefix: Path
+    model_dir: Path
+    output_data_dir: Path
+    failure_file: Path
+    checkpoint_dir: Path
+    hyperparameters_file: Path
+    input_data_dir: Path
+
+    def scratch_dir(self) -> Path:
+        """A private temp dir for extracted archives (the prefix may not be writable locally)."""
+        import tempfile
+
+        return Path(tempfile.mkdtemp(prefix="forge-job-"))
+
+    def channel(self, name: str) -> Path | None:
+        """The directory of input channel `name`, or None when the job got no such channel."""
+        from_env = os.environ.get(f"SM_CHANNEL_{name.upper()}")
+        if from_env:
+            return Path(from_env)
+        default = self.input_data_dir / name
+        return default if default.exists() else None
+
+    def require_channel(self, name: str) -> Path:
+        path = self.channel(name)
+        if path is None or not path.exists():
+            raise ChannelError(
+                f"required input channel '{name}' is missing (set SM_CHANNEL_{name.upper()} "
+                f"or provide {self.input_data_dir / name})"
+            )
+        return path
+
+
+def job_paths() -> JobPaths:
+    prefix = Path(os.environ.get("SM_BASE_DIR", "/opt/ml"))
+    output_dir = Path(os.environ.get("SM_OUTPUT_DIR", str(prefix / "output")))
+    input_dir = Path(os.environ.get("SM_INPUT_DIR", str(prefix / "input")))
+    config_dir = Path(os.environ.get("SM_INPUT_CONFIG_DIR", str(input_dir / "config")))
+    return JobPaths(
+        prefix=prefix,
+        model_dir=Path(os.environ.get("SM_MODEL_DIR", str(prefix / "model"))),
+        output_data_dir=Path(os.environ.get("SM_OUTPUT_DATA_DIR", str(output_dir / "data"))),
+        failure_file=output_dir / "failure",
+        checkpoint_dir=Path(os.environ.get("SM_CHECKPOINT_DIR", str(prefix / "checkpoints"))),
+        hyperparameters_file=config_dir / "hyperparameters.json",
+        input_data_dir=Path(os.environ.get("SM_INPUT_DATA_DIR", str(input_dir / "data"))),
+    )
+
+
+# ---------------------------------------------------------------- hyperparameters
+
+def _unquote(raw: str) -> str:
+    # The SageMaker SDK JSON-encodes string values ('"abc"'); plain strings come through as they are.
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _parse_value(name: str, raw: object, annotation: object) -> object:
+    """Parse one hyperparameter value into the field's type; raise HyperparameterError naming it."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")):
+            return None
+        annotation = options[0]
+    text = _unquote(str(raw)).strip() if not isinstance(raw, bool | int | float) else raw
+    try:
+        if annotation is bool:
+            if isinstance(text, bool):
+                return text
+            lowered = str(text).lower()
+            if lowered in ("true", "1", "yes"):
+                return True
+            if lowered in ("false", "0", "no"):
+                return False
+            raise ValueError
+        if annotation is int:
+            try:
+                return int(text)
+            except ValueError:
+                as_float = float(text)  # accept "1e3" / "8.0", reject "8.5"
+                if not as_float.is_integer():
+                    raise
+                return int(as_float)
+        if annotation is float:
+            value = float(text)
+            if value != value:  # NaN
+                raise ValueError
+            return value
+        return str(text)
+    except (TypeError, ValueError):
+        type_name = getattr(annotation, "__name__", str(annotation))
+        raise HyperparameterError(
+            f"hyperparameter {name}={raw!r} is not a valid {type_name}"
+        ) from None
+
+
+def read_hyperparameters_file(path: Path) -> dict[str, object]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise HyperparameterError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise HyperparameterError(f"{path} must hold a JSON object of hyperparameters")
+    return data
+
+
+def parse_hyperparameters(cls: type[T], argv: list[str] | None, paths: JobPaths) -> T:
+    """Build `cls` (a dataclass) from hyperparameters.json, overridden by CLI flags (--name value)."""
+    hints = typing.get_type_hints(cls)
+    fields = {field.name: field for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    raw: dict[str, object] = {}
+    for key, value in read_hyperparameters_file(paths.hyperparameters_file).items():
+        raw[key.replace("-", "_")] = value
+
+    parser = argparse.ArgumentParser(prog=cls.__name__, add_help=True)
+    for name in fields:
+        parser.add_argument(f"--{name}", f"--{name.replace('_', '-')}", dest=name, default=None)
+    namespace, unknown = parser.parse_known_args(argv if argv is not None else [])
+    if unknown:
+        raise HyperparameterError(f"unknown command-line arguments: {' '.join(unknown)}")
+    raw.update({name: value for name, value in vars(namespace).items() if value is not None})
+
+    unknown_names = sorted(key for key in raw if key not in fields and not key.startswith("sagemaker_"))
+    if unknown_names:
+        raise HyperparameterError(
+            f"unknown hyperparameter(s) {', '.join(unknown_names)}; known: {', '.join(sorted(fields))}"
+        )
+    values = {name: _parse_value(name, raw[name], hints[name]) for name in fields if name in raw}
+    instance = cls(**values)
+    validate = getattr(instance, "validate", None)
+    if callable(validate):
+        validate()
+    return instance
+
+
+def positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    """Shared bound check for hyperparameter dataclasses' validate()."""
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise HyperparameterError(f"hyperparameter {name}={value!r} must be {bound}")
+
+
+# ---------------------------------------------------------------- failure file + entry point
+
+def write_failure(paths: JobPaths, error: BaseException) -> None:
+    message = str(error).strip().replace("\n", " ") or "no message"
+    line = f"{type(error).__name__}: {message}"[:1000]
+    try:
+        paths.failure_file.parent.mkdir(parents=True, exist_ok=True)
+        paths.failure_file.write_text(line + "\n", encoding="utf-8")
+    except OSError as write_error:
+        print(f"cannot write failure file {paths.failure_file}: {write_error}", file=sys.stderr)
+
+
+def run_job(job: Callable[[JobPaths], None]) -> int:
+    """Run a job body; on any exception write the one-line failure file and return exit code 1."""
+    paths = job_paths()
+    try:
+        job(paths)
+    except Exception as error:  # noqa: BLE001 - the contract: any failure → failure file + non-zero exit
+        traceback.print_exc()
+        write_failure(paths, error)
+        return 1
+    return 0
+
+
+def configure_cpu_threads() -> None:
+    """Use every core for intra-op parallelism (torch defaults can be lower in containers)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+# ---------------------------------------------------------------- progress lines
+
+class ProgressLog:
+    """Prints `progress ...` lines at most every `every_s` seconds (and always for the last step)."""
+
+    def __init__(self, stage: str, total: int, *, every_s: float = 5.0, samples_per_step: int = 1):
+        self.stage, self.total, self.every_s = stage, max(1, total), every_s
+        self.samples_per_step = samples_per_step
+        self.started = time.monotonic()
+        self.last_print = 0.0
+
+    def update(self, step: int, *, force: bool = False, **metrics: float | None) -> str | None:
+        now = time.monotonic()
+        if not force and step < self.total and now - self.last_print < self.every_s:
+            return None
+        self.last_print = now
+        elapsed = max(now - self.started, 1e-9)
+        rate = step / elapsed
+        parts = [f"stage={self.stage}", f"step={step}/{self.total}"]
+        parts += [f"{key}={value:.4f}" for key, value in metrics.items() if value is not None]
+        parts.append(f"samples_per_s={rate * self.samples_per_step:.2f}")
+        parts.append(f"eta_s={int((self.total - step) / rate) if rate > 0 else -1}")
+        line = PROGRESS_PREFIX + " ".join(parts)
+        print(line, flush=True)
+        return line
+
+
+def parse_progress(line: str) -> dict[str, object] | None:
+    """Parse a `progress ...` log line into {"stage", "step", "total", <float metrics>}; None otherwise."""
+    if not line.startswith(PROGRESS_PREFIX):
+        return None
+    parsed: dict[str, object] = {}
+    for token in line[len(PROGRESS_PREFIX):].split():
+        key, _, value = token.partition("=")
+        if key == "step":
+            done, _, total = value.partition("/")
+            parsed["step"], parsed["total"] = int(done), int(total)
+        elif key == "stage":
+            parsed["stage"] = value
+        else:
+            try:
+                parsed[key] = float(value)
+            except ValueError:
+                parsed[key] = value
+    return parsed if "step" in parsed else None
+
+
+def trainer_progress_callback(stage: str, samples_per_step: int):
+    """A transformers TrainerCallback that turns the trainer's log events into progress lines."""
+    from transformers import TrainerCallback
+
+    class _Progress(TrainerCallback):
+        def __init__(self) -> None:
+            self.log: ProgressLog | None = None
+            self.losses: list[float] = []
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.log = ProgressLog(stage, state.max_steps, every_s=0.0, samples_per_step=samples_per_step)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if "loss" in logs:
+                self.losses.append(float(logs["loss"]))
+            if self.log is not None and ("loss" in logs or "reward" in logs):
+                self.log.update(
+                    state.global_step,
+                    force=True,
+                    loss=logs.get("loss"),
+                    reward=logs.get("reward"),
+                )
+
+    return _Progress()

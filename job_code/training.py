@@ -1,0 +1,74 @@
+"""What SFT and RFT share: LoRA config, spot-resume checkpoints, saving a merged model, train metrics.
+
+Scale-out (both trainers): the scripts are plain transformers/TRL Trainer scripts, so the same code runs
+data-parallel when started by torchrun. On SageMaker the launch handler asks the PyTorch training image to
+start it that way by sending the hyperparameter ``sagemaker_torch_distributed_enabled: "true"`` (what the
+SageMaker SDK sends for ``distribution={"torch_distributed": {"enabled": True}}``) together with
+``InstanceCount`` > 1; the toolkit then runs ``torchrun --nnodes <instances> --nproc_per_node <gpus>``
+with the rendezvous env vars set. ``per_device_batch_size`` is per GPU, so the global batch grows with the
+number of processes. Only rank 0 writes the merged model and the metrics files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def lora_config(r: int, alpha: int, dropout: float, target_modules: str):
+    from peft import LoraConfig
+
+    targets: str | list[str] = target_modules
+    if target_modules != "all-linear":
+        targets = [name.strip() for name in target_modules.split(",") if name.strip()]
+    return LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM"
+    )
+
+
+def last_checkpoint(checkpoint_dir: Path) -> str | None:
+    """The newest `checkpoint-<step>` folder a previous (interrupted) run left, or None."""
+    if not checkpoint_dir.is_dir():
+        return None
+    steps = []
+    for child in checkpoint_dir.glob("checkpoint-*"):
+        suffix = child.name.removeprefix("checkpoint-")
+        if suffix.isdigit() and (child / "trainer_state.json").is_file():
+            steps.append((int(suffix), child))
+    return str(max(steps)[1]) if steps else None
+
+
+def save_merged(model, tokenizer, model_dir: Path, labels: list[str]) -> Path:
+    """Merge LoRA adapters (if any) into the weights and save model + tokenizer as a plain HF directory."""
+    from job_code.chat import save_labels
+
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    save_labels(model_dir, labels)
+    return model_dir
+
+
+def write_train_metrics(path: Path, history: list[dict], extra: dict) -> dict:
+    """Summarize the trainer's log history: first/last loss (and reward for RFT) plus run facts."""
+    losses = [float(entry["loss"]) for entry in history if "loss" in entry]
+    rewards = [float(entry["reward"]) for entry in history if "reward" in entry]
+    summary = {
+        "losses": losses,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "rewards": rewards,
+        "first_reward": rewards[0] if rewards else None,
+        "last_reward": rewards[-1] if rewards else None,
+        **extra,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
