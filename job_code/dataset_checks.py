@@ -1,0 +1,193 @@
+"""Checks beyond the input table: split sizes, split leaks and formatted Nova records.
+
+They return ``Issue`` lists / a ``ValidationReport`` (job_code.validation), never raise on bad data.
+Standard library only: this module runs inside the prepare Lambda.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from job_code.formats import CONVERSE_SCHEMA_VERSION, Example
+from job_code.validation import Issue, ValidationReport, excerpt, reserved_keywords_in
+
+# Documented dataset size bounds (rows), by family and method. None = no documented bound.
+# Nova SFT: Bedrock's Nova customization quotas (8 to 20,000 training records).
+# Nova RFT: "a minimum of 100 records in training dataset" (Bedrock, Prepare data for Nova RFT).
+ROW_COUNT_BOUNDS: dict[tuple[str, str], tuple[int, int | None]] = {
+    ("nova", "SFT_LORA"): (8, 20_000),
+    ("nova", "SFT_FULL"): (8, 20_000),
+    ("nova", "RFT_LORA"): (100, 20_000),
+    ("nova", "EVAL_GEN_QA"): (1, None),
+    ("hf", "sft"): (1, None),
+    ("hf", "rft"): (1, None),
+    ("hf", "eval"): (1, None),
+}
+
+
+def check_row_count(count: int, *, family: str, method: str, split: str) -> list[Issue]:
+    """Documented size bounds for one split (see ROW_COUNT_BOUNDS)."""
+    low, high = ROW_COUNT_BOUNDS.get((family, method), (1, None))
+    if count < low:
+        return [
+            Issue(
+                "too_few_rows",
+                f"{split} has {count} rows; {family} {method} needs at least {low}",
+                field=split,
+            )
+        ]
+    if high is not None and count > high:
+        return [
+            Issue(
+                "too_many_rows",
+                f"{split} has {count} rows; {family} {method} allows at most {high}",
+                field=split,
+            )
+        ]
+    return []
+
+
+def check_split_leaks(splits: Mapping[str, Sequence[Example]], *, held_out: str = "eval") -> list[Issue]:
+    """A question of the held-out split that also appears in a training split is a leak."""
+    if held_out not in splits:
+        return []
+    seen: dict[str, tuple[str, int]] = {}
+    for name, examples in splits.items():
+        if name != held_out:
+            for example in examples:
+                seen.setdefault(" ".join(example.query.lower().split()), (name, example.row))
+    issues = []
+    for example in splits[held_out]:
+        hit = seen.get(" ".join(example.query.lower().split()))
+        if hit:
+            issues.append(
+                Issue(
+                    "split_leak",
+                    f"{held_out} question also in {hit[0]} (source row {hit[1]})",
+                    row=example.row,
+                    field="query",
+                    excerpt=excerpt(example.query),
+                )
+            )
+    return issues
+
+
+def _text_of(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [item.get("text") for item in content if isinstance(item, dict)]
+        if texts and all(isinstance(t, str) for t in texts):
+            return "".join(texts)
+    return None
+
+
+def _check_messages(messages: Any, number: int, kind: str) -> list[Issue]:
+    if not isinstance(messages, list) or not messages:
+        return [Issue("bad_messages", "messages must be a non-empty list", row=number, field="messages")]
+    issues = []
+    roles = [m.get("role") if isinstance(m, dict) else None for m in messages]
+    if kind == "sft":
+        expected = ["user" if i % 2 == 0 else "assistant" for i in range(len(roles))]
+        if roles != expected or roles[-1] != "assistant":
+            issues.append(
+                Issue(
+                    "role_order",
+                    f"roles must alternate user/assistant and end with assistant, got {roles}",
+                    row=number,
+                    field="messages",
+                )
+            )
+    else:
+        if "system" in roles and roles[0] != "system":
+            issues.append(
+                Issue(
+                    "role_order",
+                    f"the system message must come first, got {roles}",
+                    row=number,
+                    field="messages",
+                )
+            )
+        if "user" not in roles:
+            issues.append(
+                Issue(
+                    "role_order",
+                    f"at least one user message is needed, got {roles}",
+                    row=number,
+                    field="messages",
+                )
+            )
+    for index, message in enumerate(messages):
+        text = _text_of(message.get("content")) if isinstance(message, dict) else None
+        if text is None or not text.strip():
+            issues.append(
+                Issue("empty_message", f"message {index} has no text", row=number, field=f"messages[{index}]")
+            )
+        elif found := reserved_keywords_in(text):
+            issues.append(
+                Issue(
+                    "reserved_keyword",
+                    f"message {index} contains Nova reserved keyword(s) {found}",
+                    row=number,
+                    field=f"messages[{index}]",
+                    excerpt=excerpt(text),
+                )
+            )
+    return issues
+
+
+def validate_records(
+    records: Sequence[Mapping[str, Any]], kind: Literal["sft", "rft", "eval"], source: str = "<records>"
+) -> ValidationReport:
+    """Check formatted Nova records (Converse SFT, RFT, gen_qa) against Nova's documented rules."""
+    report = ValidationReport(source=source, rows_total=len(records))
+    has_system = []
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, Mapping):
+            report.add(Issue("not_an_object", "record is not a JSON object", row=number))
+            continue
+        if kind == "sft":
+            if record.get("schemaVersion") != CONVERSE_SCHEMA_VERSION:
+                report.add(
+                    Issue(
+                        "bad_schema_version",
+                        f"schemaVersion must be {CONVERSE_SCHEMA_VERSION!r}",
+                        row=number,
+                        field="schemaVersion",
+                        excerpt=excerpt(record.get("schemaVersion")),
+                    )
+                )
+            has_system.append("system" in record)
+            report.extend(_check_messages(record.get("messages"), number, kind))
+        elif kind == "rft":
+            report.extend(_check_messages(record.get("messages"), number, kind))
+            reference = record.get("reference_answer")
+            if not (isinstance(reference, str) and reference.strip()) and not (
+                isinstance(reference, dict) and reference
+            ):
+                report.add(
+                    Issue(
+                        "empty_reference_answer",
+                        "reference_answer must be a non-empty string or object",
+                        row=number,
+                        field="reference_answer",
+                    )
+                )
+        else:
+            for name in ("query", "response"):
+                value = record.get(name)
+                if not isinstance(value, str) or not value.strip():
+                    report.add(
+                        Issue("empty_text", f"{name!r} must be non-empty text", row=number, field=name)
+                    )
+    if any(has_system) and not all(has_system):
+        report.add(
+            Issue(
+                "optional_field_inconsistent",
+                "'system' must be present in every record or in none",
+                row=has_system.index(False) + 1,
+                field="system",
+            )
+        )
+    return report
