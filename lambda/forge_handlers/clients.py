@@ -27,7 +27,7 @@ def reset() -> None:
     _boto_client.cache_clear()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _boto_client(service: str) -> Any:
     import boto3
     from botocore.config import Config

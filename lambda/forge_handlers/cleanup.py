@@ -1,0 +1,22 @@
+"""Cleanup handler: stop this run's running jobs, delete a half-made endpoint, keep artifacts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+
+from forge_handlers import cleanup_logic, config
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(log_event=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        return cleanup_logic.cleanup(config.load(), event)
+    except Exception:
+        logger.exception("cleanup failed")
+        raise

@@ -1,0 +1,153 @@
+"""Deploy the gated candidate's weights to this pipeline's endpoint (create, or update in place)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from forge_handlers import artifacts, clients, gating
+from forge_handlers.config import Environment
+from forge_handlers.errors import ConfigError, error_code, translate_client_error
+from forge_handlers.naming import endpoint_config_name, endpoint_name, model_name
+from stacks.settings import Settings
+
+VARIANT = "AllTraffic"
+# Nova inference container per region (AWS docs: deploying Nova models on SageMaker endpoints).
+NOVA_INFERENCE_ACCOUNTS = {
+    "us-east-1": "708977205387",
+    "us-west-2": "176779409107",
+    "eu-west-2": "470633809225",
+}
+NOVA_INFERENCE_TAG = "nova-inference-repo:SM-Inference-latest"
+HF_INFERENCE_TAG = "pytorch-inference:2.6.0-gpu-py312-cu124-ubuntu22.04-sagemaker"
+
+
+def inference_image(settings: Settings, region: str) -> str:
+    if region in settings.images.inference:
+        return settings.images.inference[region]
+    if settings.model.family == "nova":
+        if region not in NOVA_INFERENCE_ACCOUNTS:
+            raise ConfigError(
+                f"no documented Nova inference image for {region!r}; set images.inference['{region}']"
+            )
+        return f"{NOVA_INFERENCE_ACCOUNTS[region]}.dkr.ecr.{region}.amazonaws.com/{NOVA_INFERENCE_TAG}"
+    from forge_handlers.training_requests import DLC_ACCOUNTS, DLC_DEFAULT_ACCOUNT
+
+    return (
+        f"{DLC_ACCOUNTS.get(region, DLC_DEFAULT_ACCOUNT)}.dkr.ecr.{region}.amazonaws.com/{HF_INFERENCE_TAG}"
+    )
+
+
+def deployed_weights(settings: Settings, bucket: str, run_id: str) -> str:
+    """The weights the gate judged: those the candidate eval recorded (never silently the base model)."""
+    stage = gating.candidate_eval_stage(settings)
+    if stage == "baseline_eval":
+        if settings.model.family == "nova":
+            raise ConfigError("nothing was trained: a Nova base model is not deployed by this pipeline")
+        return settings.model.base_model
+    return artifacts.read_record(bucket, run_id, stage).model_uri
+
+
+def model_request(settings: Settings, env: Environment, run_id: str, weights: str) -> dict[str, Any]:
+    container: dict[str, Any] = {"Image": inference_image(settings, env.region)}
+    labels = json.dumps(settings.data.labels)
+    if settings.model.family == "nova":
+        container["ModelDataSource"] = {
+            "S3DataSource": {
+                "S3Uri": weights.rstrip("/") + "/",
+                "S3DataType": "S3Prefix",
+                "CompressionType": "None",
+            }
+        }
+        container["Environment"] = {"CONTEXT_LENGTH": "16000", "MAX_CONCURRENCY": "2"}
+    else:
+        container["Environment"] = {"SAGEMAKER_PROGRAM": "serve.py", "FORGE_LABELS": labels}
+        if weights.startswith("s3://"):
+            container["ModelDataUrl"] = weights
+        else:
+            container["Environment"]["FORGE_BASE_MODEL"] = weights
+    return {
+        "ModelName": model_name(settings.resource_prefix, run_id),
+        "ExecutionRoleArn": env.sagemaker_role_arn,
+        "PrimaryContainer": container,
+        "Tags": [{"Key": "forge:run-id", "Value": run_id}],
+    }
+
+
+def endpoint_config_request(settings: Settings, run_id: str) -> dict[str, Any]:
+    return {
+        "EndpointConfigName": endpoint_config_name(settings.resource_prefix, run_id),
+        "ProductionVariants": [
+            {
+                "VariantName": VARIANT,
+                "ModelName": model_name(settings.resource_prefix, run_id),
+                "InstanceType": settings.deploy.instance_type,
+                "InitialInstanceCount": settings.deploy.instance_count,
+            }
+        ],
+        "Tags": [{"Key": "forge:run-id", "Value": run_id}],
+    }
+
+
+def _create_once(operation: str, request: dict[str, Any]) -> None:
+    """Create, treating 'already exists' (a retried call of this same run) as done."""
+    try:
+        getattr(clients.sagemaker(), operation)(**request)
+    except Exception as error:
+        if error_code(error) == "ValidationException" and "already exist" in str(error).lower():
+            return
+        raise translate_client_error(error) from error
+
+
+def describe_endpoint(name: str) -> dict[str, Any] | None:
+    try:
+        return clients.sagemaker().describe_endpoint(EndpointName=name)
+    except Exception as error:
+        if error_code(error) == "ValidationException" and "could not find" in str(error).lower():
+            return None
+        raise translate_client_error(error) from error
+
+
+def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[str, Any]:
+    run_id = run["run_id"]
+    weights = deployed_weights(settings, env.artifacts_bucket, run_id)
+    _create_once("create_model", model_request(settings, env, run_id, weights))
+    config = endpoint_config_request(settings, run_id)
+    _create_once("create_endpoint_config", config)
+    name = endpoint_name(settings.resource_prefix)
+    existing = describe_endpoint(name)
+    try:
+        if existing is None:
+            clients.sagemaker().create_endpoint(
+                EndpointName=name,
+                EndpointConfigName=config["EndpointConfigName"],
+                Tags=[{"Key": "forge:pipeline", "Value": settings.resource_prefix}],
+            )
+            action = "create"
+        elif existing.get("EndpointConfigName") == config["EndpointConfigName"]:
+            action = "update"  # a retried call: the update to this run's config is already under way
+        else:
+            clients.sagemaker().update_endpoint(
+                EndpointName=name, EndpointConfigName=config["EndpointConfigName"]
+            )
+            action = "update"
+    except Exception as error:
+        raise translate_client_error(error) from error
+    return {
+        "endpoint_name": name,
+        "endpoint_config_name": config["EndpointConfigName"],
+        "action": action,
+        "status": "Creating" if action == "create" else "Updating",
+        "model_uri": weights,
+    }
+
+
+def endpoint_status(name: str) -> dict[str, Any]:
+    description = describe_endpoint(name)
+    if description is None:
+        return {"endpoint_name": name, "status": "Missing", "failure_reason": "endpoint does not exist"}
+    return {
+        "endpoint_name": name,
+        "status": description["EndpointStatus"],
+        "failure_reason": description.get("FailureReason"),
+    }

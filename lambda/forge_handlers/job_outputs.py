@@ -1,0 +1,104 @@
+"""Read what a finished SageMaker job left on S3: eval results and Nova's checkpoint manifest.
+
+SageMaker packs SM_OUTPUT_DATA_DIR into ``<S3OutputPath>/<job>/output/output.tar.gz`` and SM_MODEL_DIR into
+``.../output/model.tar.gz``. Our evaluate.py writes ``results.json`` (+ ``inference_output.jsonl``); Nova's
+gen_qa eval writes ``results_<time>.json`` and ``inference_output.jsonl``; Nova training writes
+``manifest.json`` whose ``checkpoint_s3_bucket`` is the trained checkpoint.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import PurePosixPath
+from typing import Any
+
+from forge_handlers import s3io
+from forge_handlers.errors import ArtifactMissingError
+
+
+def output_tarball_uri(description: dict[str, Any]) -> str:
+    base = description["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+    return f"{base}/{description['TrainingJobName']}/output/output.tar.gz"
+
+
+def read_tar_members(uri: str, wanted: tuple[str, ...]) -> dict[str, bytes]:
+    """Members of a .tar.gz on S3 whose base name matches one of ``wanted`` (prefix match on 'results')."""
+    body = s3io.get_bytes(uri, what="job output archive")
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as archive:
+            for member in archive.getmembers():
+                name = PurePosixPath(member.name).name
+                if member.isfile() and any(_matches(name, pattern) for pattern in wanted):
+                    extracted = archive.extractfile(member)
+                    if extracted is not None:
+                        found.setdefault(name, extracted.read())
+    except tarfile.TarError as error:
+        raise ArtifactMissingError(f"job output archive {uri} is not a readable tar.gz: {error}") from None
+    return found
+
+
+def _matches(name: str, pattern: str) -> bool:
+    if pattern.endswith("*"):
+        return name.startswith(pattern[:-1]) and name.endswith(".json")
+    return name == pattern
+
+
+def read_eval_results(tarball_uri: str, labels: list[str]) -> dict[str, Any]:
+    """The eval results in Nova's shape ``{"results": {"all": {...}}}``, completed with our label metrics."""
+    members = read_tar_members(tarball_uri, ("results.json", "results_*", "inference_output.jsonl"))
+    results_name = (
+        "results.json"
+        if "results.json" in members
+        else next((name for name in sorted(members) if name.startswith("results_")), None)
+    )
+    if results_name is None:
+        raise ArtifactMissingError(f"no results.json / results_*.json in {tarball_uri}")
+    try:
+        results = json.loads(members[results_name])
+        flat = results["results"]["all"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ArtifactMissingError(f"{results_name} in {tarball_uri} lacks results.all") from None
+    if "accuracy" not in flat and "inference_output.jsonl" in members:
+        # Nova's gen_qa evaluator reports lighteval metrics only: add the permissive label accuracy etc.
+        flat.update(
+            {
+                k: v
+                for k, v in _label_metrics(members["inference_output.jsonl"], labels).items()
+                if k not in flat
+            }
+        )
+    return results
+
+
+def _label_metrics(jsonl: bytes, labels: list[str]) -> dict[str, float]:
+    from job_code.metrics import compute_metrics
+
+    predictions, references = [], []
+    for line in jsonl.decode("utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        inference = row.get("inference", "")
+        predictions.append(inference[0] if isinstance(inference, list) and inference else str(inference))
+        references.append(str(row.get("gold", "")))
+    if not predictions:
+        return {}
+    return compute_metrics(predictions, references, labels)
+
+
+def read_nova_checkpoint(tarball_uri: str) -> str | None:
+    """``checkpoint_s3_bucket`` from a Nova training job's manifest.json, or None when absent."""
+    try:
+        members = read_tar_members(tarball_uri, ("manifest.json",))
+    except ArtifactMissingError:
+        return None
+    if "manifest.json" not in members:
+        return None
+    try:
+        manifest = json.loads(members["manifest.json"])
+    except json.JSONDecodeError:
+        raise ArtifactMissingError(f"manifest.json in {tarball_uri} is not valid JSON") from None
+    return manifest.get("checkpoint_s3_bucket") or None

@@ -1,0 +1,127 @@
+"""Prepare: read the run's CSV from S3, validate, split and format it with job_code, write the datasets.
+
+Bad data fails here, before any GPU job: DataValidationError's message is the report's summary (counts and
+the first rows with errors); the full row-level report is written to runs/<run-id>/data/validation.json.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from forge_handlers import s3io
+from forge_handlers.config import Environment
+from forge_handlers.errors import ConfigError, DataValidationError
+from forge_handlers.naming import check_run_id, run_prefix, s3_uri, split_s3_uri
+from stacks.settings import Settings
+
+
+def _rules(settings: Settings) -> Any:
+    from job_code.formats import ColumnMapping
+    from job_code.validation import ValidationRules
+
+    data = settings.data
+    return ValidationRules(
+        labels=tuple(data.labels),
+        mapping=ColumnMapping(
+            query=data.query_column, label=data.label_column, system=data.system_column, id=data.id_column
+        ),
+        family=settings.model.family,
+        system_prompt=data.system_prompt,
+        max_query_chars=data.max_query_chars,
+        max_query_tokens=data.max_query_tokens,
+    )
+
+
+def _validate(uri: str, rules: Any) -> tuple[Any, list[Any]]:
+    """Download ``uri`` to /tmp and run the job_code validator on it (it never raises on bad data)."""
+    from job_code.validation import validate_file
+
+    _, key = split_s3_uri(uri)
+    suffix = PurePosixPath(key).suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        raise DataValidationError(
+            f"dataset {uri}: expected a .csv or .jsonl file, got {suffix or 'no extension'!r}"
+        )
+    body = s3io.get_bytes(uri, what="input dataset")
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / f"input{suffix}"
+        path.write_bytes(body)
+        report, examples = validate_file(path, rules)
+    report.source = uri
+    return report, examples
+
+
+def _sizes(settings: Settings, separate_eval: bool) -> dict[str, int]:
+    stages = settings.stages
+    return {
+        "sft": settings.split.sft if stages.sft.enabled else 0,
+        "eval": 0 if separate_eval else settings.split.eval,
+        "rft": settings.split.rft if stages.rft.enabled else 0,
+    }
+
+
+def run_id_of(event: dict[str, Any]) -> str:
+    run_id = event.get("run_id") or event.get("execution_name")
+    if not run_id:
+        raise ConfigError("prepare: the event has neither run_id nor execution_name")
+    return check_run_id(str(run_id))
+
+
+def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict[str, Any]:
+    from job_code.dataset_checks import check_split_leaks
+    from job_code.formats import dataset_filename, dumps_jsonl, format_records
+    from job_code.split import SplitError, split_examples
+
+    run_id = run_id_of(event)
+    if not event.get("dataset"):
+        raise ConfigError("prepare: the execution input has no 'dataset' (s3:// URI of the CSV)")
+    prefix = run_prefix(run_id)
+    report_uri = s3_uri(env.artifacts_bucket, f"{prefix}data/validation.json")
+    rules = _rules(settings)
+    report, examples = _validate(event["dataset"], rules)
+    eval_examples = None
+    if event.get("eval_dataset"):
+        eval_report, eval_examples = _validate(event["eval_dataset"], rules)
+        report.extend(eval_report.issues)
+        report.rows_total += eval_report.rows_total
+    splits = None
+    if report.ok:
+        try:
+            splits = split_examples(
+                examples,
+                **_sizes(settings, eval_examples is not None),
+                reuse_sft_for_rft=settings.split.reuse_sft_for_rft,
+                seed=settings.split.seed,
+            )
+        except SplitError as error:
+            s3io.put_json(report_uri, {**report.to_dict(), "split_error": str(error)})
+            raise DataValidationError(f"{event['dataset']}: {error}") from None
+        held_out = eval_examples if eval_examples is not None else splits.eval
+        report.extend(check_split_leaks({"sft": splits.sft, "rft": splits.rft, "eval": held_out}))
+    s3io.put_json(report_uri, report.to_dict())
+    if not report.ok or splits is None:
+        raise DataValidationError(report.summary())
+    sets = {
+        "sft": splits.sft,
+        "rft": splits.rft,
+        "eval": eval_examples if eval_examples is not None else splits.eval,
+    }
+    datasets = {}
+    for kind, rows in sets.items():
+        if not rows:
+            continue
+        key = f"{prefix}data/{kind}/{dataset_filename(settings.model.family, kind)}"
+        records = format_records(rows, settings.model.family, kind, settings.data.system_prompt)
+        datasets[kind] = s3io.put_text(
+            s3_uri(env.artifacts_bucket, key), dumps_jsonl(records), "application/jsonl"
+        )
+    counts = {**splits.counts(), "eval": len(sets["eval"])}
+    return {
+        "run_id": run_id,
+        "run_prefix": prefix,
+        "datasets": datasets,
+        "counts": counts,
+        "report_uri": report_uri,
+    }

@@ -1,0 +1,75 @@
+"""One call to the deployed endpoint with an eval sample; the answer's label must parse."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from forge_handlers import clients, s3io
+from forge_handlers.errors import ArtifactMissingError, SmokeTestError, translate_client_error
+from stacks.settings import Settings
+
+MAX_TOKENS = 32
+
+
+def first_eval_sample(settings: Settings, eval_uri: str) -> tuple[list[dict[str, str]], str]:
+    """(prompt messages, expected label) of the first eval row, in either family's format."""
+    body = s3io.get_bytes(eval_uri, what="eval dataset").decode("utf-8")
+    line = next((line for line in body.splitlines() if line.strip()), None)
+    if line is None:
+        raise ArtifactMissingError(f"eval dataset {eval_uri} is empty")
+    row = json.loads(line)
+    if "messages" in row:  # open-weights chat format
+        messages = [m for m in row["messages"] if m.get("role") in ("system", "user")]
+        return messages, str(row.get("label", ""))
+    messages = [{"role": "user", "content": row["query"]}]  # Nova gen_qa
+    system = row.get("system") or settings.data.system_prompt
+    return [{"role": "system", "content": system}, *messages], str(row.get("response", ""))
+
+
+def answer_text(settings: Settings, payload: dict[str, Any]) -> str:
+    """serve.py answers {"text", "label"}; Nova's container answers a chat completion."""
+    if settings.model.family == "hf":
+        if "text" not in payload:
+            raise SmokeTestError(f"endpoint answer lacks 'text': {str(payload)[:300]}")
+        return str(payload["text"])
+    try:
+        return str(payload["choices"][0]["message"]["content"])
+    except (KeyError, IndexError, TypeError):
+        raise SmokeTestError(f"endpoint answer is not a chat completion: {str(payload)[:300]}") from None
+
+
+def smoke(settings: Settings, run: dict[str, Any], endpoint_name: str) -> dict[str, Any]:
+    from job_code.labels import parse_label
+
+    eval_uri = (run.get("datasets") or {}).get("eval")
+    if not eval_uri:
+        raise ArtifactMissingError("run has no eval dataset to take a smoke-test sample from")
+    messages, expected = first_eval_sample(settings, eval_uri)
+    request = {"messages": messages, "max_tokens": MAX_TOKENS, "temperature": 0}
+    try:
+        response = clients.sagemaker_runtime().invoke_endpoint(
+            EndpointName=endpoint_name,
+            ContentType="application/json",
+            Accept="application/json",
+            Body=json.dumps(request).encode(),
+        )
+    except Exception as error:
+        translated = translate_client_error(error)
+        if translated is error:
+            raise SmokeTestError(f"invoking {endpoint_name} failed: {error}") from error
+        raise translated from error
+    raw = response["Body"].read()
+    try:
+        payload = json.loads(raw)
+    except json.JSONDecodeError:
+        raise SmokeTestError(f"endpoint {endpoint_name} answered non-JSON: {raw[:300]!r}") from None
+    text = answer_text(settings, payload)
+    label = parse_label(text, settings.data.labels)
+    if label is None:
+        raise SmokeTestError(
+            f"endpoint {endpoint_name} answered {text[:200]!r}: "
+            f"no single label of {settings.data.labels} in it"
+        )
+    question = next((m["content"] for m in messages if m["role"] == "user"), "")
+    return {"question": question[:500], "answer": text[:500], "label": label, "expected": expected}

@@ -1,0 +1,250 @@
+"""CreateTrainingJob requests as plain dicts, for every job stage x model family.
+
+Pure functions: no AWS calls. The launch logic resolves the input model and uploads what ``BuiltJob.uploads``
+lists (the resolved Nova recipe), then sends ``BuiltJob.request``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from forge_handlers import nova_recipes
+from forge_handlers.config import Environment
+from forge_handlers.errors import ConfigError
+from forge_handlers.naming import job_output_prefix, s3_uri
+from stacks.settings import JobStageSettings, Settings
+
+# AWS Deep Learning Containers account per region (the DLC "available images" list); most use 763104351884.
+DLC_ACCOUNTS = {
+    "af-south-1": "626614931356",
+    "ap-east-1": "871362719292",
+    "eu-south-1": "692866216735",
+    "il-central-1": "780543022126",
+    "me-south-1": "217643126080",
+    "ca-west-1": "204538143572",
+}
+DLC_DEFAULT_ACCOUNT = "763104351884"
+PYTORCH_TRAINING_TAG = "pytorch-training:2.8.0-gpu-py312-cu129-ubuntu22.04-sagemaker"
+# Training-toolkit convention: the job code arrives as the `code` channel; the toolkit runs the entry.
+CODE_CHANNEL = "code"
+CODE_DIR = "/opt/ml/input/data/code"
+CODE_S3_PREFIX = "code/job_code/"
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+HF_ENTRY_POINTS = {
+    "baseline_eval": "evaluate.py",
+    "eval_sft": "evaluate.py",
+    "eval_rft": "evaluate.py",
+    "sft": "sft.py",
+    "rft": "rft.py",
+}
+TRAINING_STAGES = ("sft", "rft")
+# Which dataset a stage reads, and the channel it arrives on.
+STAGE_DATA = {
+    "baseline_eval": ("eval", "eval"),
+    "eval_sft": ("eval", "eval"),
+    "eval_rft": ("eval", "eval"),
+    "sft": ("sft", "train"),
+    "rft": ("rft", "train"),
+}
+METRIC_DEFINITIONS = [
+    {"Name": "train:loss", "Regex": r"'loss': ([0-9.eE+-]+)"},
+    {"Name": "train:reward", "Regex": r"'reward': ([0-9.eE+-]+)"},
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """The weights a stage starts from: the base model, or the artifact of an earlier stage."""
+
+    uri: str  # nova: recipe model name or s3:// checkpoint; hf: hub id / dir, or s3:// model.tar.gz
+    from_stage: str | None = None  # None = the base model
+
+    @property
+    def is_base(self) -> bool:
+        return self.from_stage is None
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltJob:
+    request: dict[str, Any]
+    uploads: dict[str, bytes]  # s3:// URI -> body the launch logic writes before creating the job
+
+
+def hf_training_image(region: str, overrides: dict[str, str]) -> str:
+    if region in overrides:
+        return overrides[region]
+    account = DLC_ACCOUNTS.get(region, DLC_DEFAULT_ACCOUNT)
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{account}.dkr.ecr.{region}.{suffix}/{PYTORCH_TRAINING_TAG}"
+
+
+def _hyper_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _channel(name: str, uri: str) -> dict[str, Any]:
+    return {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": uri,
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+        "InputMode": "File",
+    }
+
+
+def _dataset_uri(run: dict[str, Any], dataset: str) -> str:
+    uri = (run.get("datasets") or {}).get(dataset)
+    if not uri:
+        raise ConfigError(f"run has no '{dataset}' dataset (run.datasets = {run.get('datasets')})")
+    # Channels are prefixes: the directory holding the dataset file.
+    return uri.rsplit("/", 1)[0] + "/"
+
+
+def _common(
+    settings: Settings, env: Environment, run: dict[str, Any], stage: str, job: str, cfg: JobStageSettings
+) -> dict[str, Any]:
+    output = s3_uri(env.artifacts_bucket, job_output_prefix(run["run_id"], stage))
+    stopping: dict[str, int] = {"MaxRuntimeInSeconds": cfg.max_runtime_seconds}
+    request: dict[str, Any] = {
+        "TrainingJobName": job,
+        "RoleArn": env.sagemaker_role_arn,
+        "OutputDataConfig": {"S3OutputPath": output},
+        "ResourceConfig": {
+            "InstanceType": cfg.instance_type,
+            "InstanceCount": cfg.instance_count,
+            "VolumeSizeInGB": cfg.volume_size_gb,
+        },
+        "StoppingCondition": stopping,
+        "Tags": [
+            {"Key": "forge:pipeline", "Value": settings.resource_prefix},
+            {"Key": "forge:run-id", "Value": run["run_id"]},
+            {"Key": "forge:stage", "Value": stage},
+            *({"Key": k, "Value": v} for k, v in sorted(settings.tags.items())),
+        ],
+    }
+    if env.kms_key_arn:
+        request["OutputDataConfig"]["KmsKeyId"] = env.kms_key_arn
+    if cfg.use_spot:
+        request["EnableManagedSpotTraining"] = True
+        stopping["MaxWaitTimeInSeconds"] = cfg.max_wait_seconds or cfg.max_runtime_seconds
+    if cfg.instance_count > 1:
+        # Multi-node jobs exchange gradients between instances; keep that traffic encrypted.
+        request["EnableInterContainerTrafficEncryption"] = True
+    return request
+
+
+def build_hf(
+    settings: Settings, env: Environment, run: dict[str, Any], stage: str, job: str, source: ModelSource
+) -> BuiltJob:
+    cfg = settings.stages.for_stage(stage)
+    request = _common(settings, env, run, stage, job, cfg)
+    hyper = {key: _hyper_string(value) for key, value in sorted(cfg.hyperparameters.items())}
+    hyper.update(sagemaker_program=HF_ENTRY_POINTS[stage], sagemaker_submit_directory=CODE_DIR)
+    hyper["sagemaker_region"] = env.region
+    if cfg.instance_count > 1:
+        # PyTorch training toolkit: launch the entry point with torchrun across every instance and GPU.
+        hyper["sagemaker_torch_distributed_enabled"] = "true"
+    dataset, channel = STAGE_DATA[stage]
+    channels = [
+        _channel(CODE_CHANNEL, s3_uri(env.artifacts_bucket, CODE_S3_PREFIX)),
+        _channel(channel, _dataset_uri(run, dataset)),
+    ]
+    if source.is_base:
+        hyper["base_model"] = source.uri
+    else:
+        channels.append(_channel("model", source.uri))
+    request.update(
+        AlgorithmSpecification={
+            "TrainingImage": hf_training_image(env.region, settings.images.training),
+            "TrainingInputMode": "File",
+            "MetricDefinitions": METRIC_DEFINITIONS,
+        },
+        HyperParameters=hyper,
+        InputDataConfig=channels,
+    )
+    if stage in TRAINING_STAGES:
+        request["CheckpointConfig"] = {
+            "S3Uri": request["OutputDataConfig"]["S3OutputPath"] + "checkpoints/",
+            "LocalPath": CHECKPOINT_LOCAL_PATH,
+        }
+    return BuiltJob(request=request, uploads={})
+
+
+def nova_recipe_uri(env: Environment, run: dict[str, Any], stage: str, job: str) -> str:
+    key = f"{job_output_prefix(run['run_id'], stage)}{job}/recipe/recipe.yaml"
+    return s3_uri(env.artifacts_bucket, key)
+
+
+def build_nova(
+    settings: Settings, env: Environment, run: dict[str, Any], stage: str, job: str, source: ModelSource
+) -> BuiltJob:
+    cfg = settings.stages.for_stage(stage)
+    method = cfg.method or ("EVAL_GEN_QA" if stage not in TRAINING_STAGES else None)
+    if (
+        stage in TRAINING_STAGES
+        and method == "EVAL_GEN_QA"
+        or stage not in TRAINING_STAGES
+        and method != "EVAL_GEN_QA"
+    ):
+        raise ConfigError(f"stages.{stage}: method {method!r} does not fit a {stage} stage")
+    reward_arn = env.reward_lambda_arn if method == "RFT_LORA" else ""
+    recipe = nova_recipes.resolve_recipe(
+        method,
+        job_name=job,
+        model_type=settings.model.model_type or "",
+        model_name_or_path=source.uri,
+        replicas=cfg.instance_count,
+        overrides=dict(cfg.recipe_overrides),
+        reward_lambda_arn=reward_arn,
+    )
+    request = _common(settings, env, run, stage, job, cfg)
+    # What the SageMaker Python SDK sends for a Nova recipe (checked by the SDK oracle test).
+    model_key = "base_model_location" if source.uri.startswith("s3://") else "base_model"
+    hyper = {model_key: source.uri, "sagemaker_recipe_local_path": nova_recipes.RECIPE_LOCAL_PATH}
+    if reward_arn:
+        hyper["reward_lambda_arn"] = reward_arn
+    recipe_uri = nova_recipe_uri(env, run, stage, job)
+    dataset, _ = STAGE_DATA[stage]
+    request.update(
+        AlgorithmSpecification={
+            "TrainingImage": nova_recipes.image_uri(method, env.region, settings.images.training),
+            "TrainingInputMode": "File",
+        },
+        HyperParameters=hyper,
+        InputDataConfig=[
+            _channel(nova_recipes.RECIPE_CHANNEL, recipe_uri.rsplit("/", 1)[0] + "/"),
+            _channel("train", _dataset_uri(run, dataset)),
+        ],
+    )
+    # JSON is valid YAML, and the Lambda runtime has no PyYAML: the recipe file is written as JSON.
+    body = json.dumps(recipe, indent=2).encode()
+    return BuiltJob(request=request, uploads={recipe_uri: body})
+
+
+def build_training_job(
+    settings: Settings, env: Environment, run: dict[str, Any], stage: str, job: str, source: ModelSource
+) -> BuiltJob:
+    """The CreateTrainingJob request for ``stage`` of this run, by model family."""
+    builder = build_nova if settings.model.family == "nova" else build_hf
+    return builder(settings, env, run, stage, job, source)
+
+
+def describe_request(built: BuiltJob) -> str:
+    """A short, loggable summary (no full recipe)."""
+    request = built.request
+    return json.dumps(
+        {
+            "job": request["TrainingJobName"],
+            "image": request["AlgorithmSpecification"]["TrainingImage"],
+            "instances": request["ResourceConfig"],
+            "channels": [c["ChannelName"] for c in request["InputDataConfig"]],
+        }
+    )
