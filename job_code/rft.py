@@ -1,0 +1,189 @@
+"""Reinforcement fine-tuning job: TRL GRPOTrainer with the project's reward (job_code.reward), LoRA.
+
+Inputs: channel `train` (chat JSONL; the label / assistant turn is the reference answer, the assistant turn
+itself is not shown to the model), channel `model` (normally the SFT output; absent → base_model).
+Outputs: the MERGED model + tokenizer (+ forge_labels.json) in SM_MODEL_DIR; ``train_metrics.json``
+(losses, mean rewards) in SM_OUTPUT_DATA_DIR; checkpoints in SM_CHECKPOINT_DIR, resumed after a restart.
+
+Reward: ``make_grpo_reward(weights, labels)``; weights from the hyperparameter ``reward_weights`` (JSON with
+RewardSettings' names) or else the env ``REWARD_WEIGHTS``; labels from ``labels`` or else the data.
+A step uses ``prompts_per_step`` prompts x ``num_generations`` completions. ``beta`` = 0 skips the
+reference model (half the forward passes).
+
+Progress lines every ``logging_steps``: ``progress stage=rft step=3/20 loss=0.0012 reward=0.8125
+samples_per_s=0.40 eta_s=85`` (format in job_code.sm_contract). Scale-out: see job_code.training.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+
+from job_code.sm_contract import HyperparameterError, JobPaths, parse_hyperparameters, positive, run_job
+
+
+@dataclass
+class RftHyperparameters:
+    """Hyperparameters of the RFT (GRPO) job (SageMaker sends them as strings)."""
+
+    base_model: str = "smollm2-135m-instruct"
+    num_generations: int = 4
+    prompts_per_step: int = 2
+    beta: float = 0.04
+    max_completion_length: int = 16
+    temperature: float = 1.0
+    learning_rate: float = 5e-6
+    max_steps: int = 200
+    use_lora: bool = True
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: str = "all-linear"
+    max_query_tokens: int = 512
+    max_samples: int = 0
+    logging_steps: int = 1
+    save_steps: int = 50
+    reward_weights: str = ""  # JSON object, e.g. {"verbosity_penalty": 1.0}
+    labels: str = ""
+    bf16: bool = False
+    seed: int = 42
+
+    def validate(self) -> None:
+        for name in ("prompts_per_step", "max_completion_length", "learning_rate", "max_steps", "lora_r",
+                     "lora_alpha", "max_query_tokens", "logging_steps", "save_steps", "temperature"):
+            positive(name, getattr(self, name))
+        if self.num_generations < 2:
+            raise HyperparameterError(
+                f"hyperparameter num_generations={self.num_generations} must be >= 2 (GRPO compares a group)"
+            )
+        positive("beta", self.beta, allow_zero=True)
+
+
+def build_rft_dataset(rows, tokenizer, max_query_tokens: int):
+    from datasets import Dataset
+
+    from job_code.chat import prompt_messages
+
+    records = []
+    for row in rows:
+        if not row.answer:
+            raise HyperparameterError(f"train row {row.id}: no label or assistant turn as reference_answer")
+        records.append(
+            {"prompt": prompt_messages(row, tokenizer, max_query_tokens), "reference_answer": row.answer}
+        )
+    return Dataset.from_list(records)
+
+
+def reward_function(params: RftHyperparameters, labels: list[str]):
+    from job_code.reward import RewardWeights, make_grpo_reward, weights_from_env
+
+    if params.reward_weights.strip():
+        try:
+            raw = json.loads(params.reward_weights)
+        except json.JSONDecodeError as error:
+            message = f"hyperparameter reward_weights is not valid JSON: {error.msg}"
+            raise HyperparameterError(message) from None
+        if not isinstance(raw, dict):
+            raise HyperparameterError("hyperparameter reward_weights must be a JSON object")
+        weights = RewardWeights.from_mapping(raw)
+    else:
+        weights = weights_from_env()
+    return make_grpo_reward(weights, labels)
+
+
+def run_rft(params: RftHyperparameters, paths: JobPaths) -> dict:
+    import torch
+    from transformers import set_seed
+    from trl import GRPOConfig, GRPOTrainer
+
+    from job_code.chat import labels_from_rows, parse_labels_hyperparameter, read_chat_rows
+    from job_code.models import load_model_and_tokenizer, resolve_model_dir
+    from job_code.sm_contract import configure_cpu_threads, trainer_progress_callback
+    from job_code.training import (
+        is_main_process,
+        last_checkpoint,
+        lora_config,
+        save_merged,
+        write_train_metrics,
+    )
+
+    configure_cpu_threads()
+    set_seed(params.seed)
+    rows = read_chat_rows(paths.require_channel("train"), limit=params.max_samples)
+    labels = parse_labels_hyperparameter(params.labels) or labels_from_rows(rows)
+    reward = reward_function(params, labels)
+    model_dir = resolve_model_dir(paths.channel("model"), params.base_model, paths.scratch_dir())
+    model, tokenizer = load_model_and_tokenizer(model_dir, padding_side="left")
+    dataset = build_rft_dataset(rows, tokenizer, params.max_query_tokens)
+
+    completions_per_step = params.prompts_per_step * params.num_generations
+    config = GRPOConfig(
+        output_dir=str(paths.checkpoint_dir),
+        per_device_train_batch_size=completions_per_step,
+        num_generations=params.num_generations,
+        max_completion_length=params.max_completion_length,
+        temperature=params.temperature,
+        beta=params.beta,
+        learning_rate=params.learning_rate,
+        max_steps=params.max_steps,
+        logging_steps=params.logging_steps,
+        save_strategy="steps",
+        save_steps=params.save_steps,
+        save_total_limit=2,
+        report_to="none",
+        seed=params.seed,
+        bf16=params.bf16 and torch.cuda.is_available(),
+        disable_tqdm=True,
+    )
+    peft_config = None
+    if params.use_lora:
+        peft_config = lora_config(
+            params.lora_r, params.lora_alpha, params.lora_dropout, params.lora_target_modules
+        )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[trainer_progress_callback("rft", completions_per_step)],
+    )
+    resume_from = last_checkpoint(paths.checkpoint_dir)
+    if resume_from:
+        print(f"resuming RFT from checkpoint {resume_from}", flush=True)
+    started = time.monotonic()
+    trainer.train(resume_from_checkpoint=resume_from)
+    seconds = time.monotonic() - started
+    summary = {}
+    if is_main_process():
+        save_merged(trainer.model, tokenizer, paths.model_dir, labels)
+        summary = write_train_metrics(
+            paths.output_data_dir / "train_metrics.json",
+            trainer.state.log_history,
+            {
+                "stage": "rft",
+                "rows": len(rows),
+                "steps": trainer.state.global_step,
+                "train_seconds": round(seconds, 2),
+                "resumed_from": resume_from,
+                "use_lora": params.use_lora,
+            },
+        )
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    def job(paths: JobPaths) -> None:
+        params = parse_hyperparameters(RftHyperparameters, argv, paths)
+        summary = run_rft(params, paths)
+        keys = ("first_reward", "last_reward", "steps")
+        print(json.dumps({key: summary.get(key) for key in keys}), flush=True)
+
+    return run_job(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
