@@ -43,16 +43,15 @@ class EvalHyperparameters:
         positive("max_samples", self.max_samples, allow_zero=True)
 
 
-def evaluate_answers(
-    predictions: list[str], references: list[str], labels: list[str]
-) -> tuple[dict, list[str | None]]:
-    """Metrics in Nova's results shape plus the parsed label of each answer."""
-    from job_code.labels import parse_label
-    from job_code.metrics import compute_metrics
+def evaluate_answers(predictions: list[str], references: list[str], labels: list[str]) -> dict:
+    """Nova's results shape {"results": {"all": flat metrics}} plus the report's extras (job_code.metrics)."""
+    from job_code.metrics import compute_report
 
-    flat = compute_metrics(predictions, references, labels=labels)
-    parsed = [parse_label(text, labels) for text in predictions]
-    return {"results": {"all": flat}}, parsed
+    report = compute_report(predictions, references, labels or None)
+    results: dict = {"results": {"all": report.pop("metrics")}}
+    report.pop("parsed_labels", None)  # per-row labels live in inference_output.jsonl's consumers
+    results.update(report)
+    return results
 
 
 def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
@@ -68,7 +67,7 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
     )
     from job_code.generation import generate_texts
     from job_code.models import load_model_and_tokenizer, resolve_model_dir
-    from job_code.plots import confusion_counts, plot_confusion_matrix, plot_response_lengths
+    from job_code.plots import plot_confusion_matrix, plot_response_lengths
     from job_code.sm_contract import ProgressLog, configure_cpu_threads
 
     configure_cpu_threads()
@@ -96,7 +95,7 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
     seconds = time.monotonic() - started
 
     golds = [row.answer or "" for row in rows]
-    results, parsed = evaluate_answers(answers, golds, labels)
+    results = evaluate_answers(answers, golds, labels)
     results.update(
         {
             "stage": params.stage,
@@ -114,9 +113,9 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
         for row, prompt, answer in zip(rows, prompts, answers, strict=True):
             record = {"id": row.id, "prompt": prompt, "inference": answer, "gold": row.answer}
             handle.write(json.dumps(record) + "\n")
-    matrix = confusion_counts([row.label or "" for row in rows], parsed, labels)
-    results["confusion_matrix"] = {"labels": labels, "columns": [*labels, None], "counts": matrix}
-    plot_confusion_matrix(matrix, labels, out / "confusion_matrix.png", f"{params.stage}: confusion matrix")
+    if "confusion_matrix" in results:
+        title = f"{params.stage}: confusion matrix"
+        plot_confusion_matrix(results["confusion_matrix"], out / "confusion_matrix.png", title)
     plot_response_lengths([len(a) for a in answers], out / "response_lengths.png", f"{params.stage}: answers")
     text = json.dumps(results, indent=2, sort_keys=True)
     (out / RESULTS_FILE).write_text(text, encoding="utf-8")

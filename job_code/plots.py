@@ -7,32 +7,24 @@ from pathlib import Path
 UNPARSED = "(none)"
 
 
-def confusion_counts(gold: list[str], predicted: list[str | None], labels: list[str]) -> list[list[int]]:
-    """Rows = gold label, columns = predicted label + a last column for answers with no parsable label."""
-    columns = {label: index for index, label in enumerate(labels)}
-    matrix = [[0] * (len(labels) + 1) for _ in labels]
-    for truth, guess in zip(gold, predicted, strict=True):
-        if truth not in columns:
-            continue
-        matrix[columns[truth]][columns.get(guess, len(labels)) if guess is not None else len(labels)] += 1
-    return matrix
-
-
-def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path, title: str) -> Path:
+def plot_confusion_matrix(matrix: dict, path: Path, title: str) -> Path:
+    """Plot job_code.metrics' confusion matrix {"rows", "columns", "counts"}; None = no parsable label."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(1.6 * len(labels) + 2.5, 1.3 * len(labels) + 2))
-    axes.imshow(matrix, cmap="Blues")
-    columns = [*labels, UNPARSED]
+    rows = [UNPARSED if name is None else name for name in matrix["rows"]]
+    columns = [UNPARSED if name is None else name for name in matrix["columns"]]
+    counts = matrix["counts"]
+    figure, axes = plt.subplots(figsize=(1.6 * len(columns) + 2, 1.3 * len(rows) + 2))
+    axes.imshow(counts, cmap="Blues")
     axes.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
-    axes.set_yticks(range(len(labels)), labels)
+    axes.set_yticks(range(len(rows)), rows)
     axes.set_xlabel("predicted (parsed from the answer)")
     axes.set_ylabel("gold")
     axes.set_title(title)
-    for row_index, row in enumerate(matrix):
+    for row_index, row in enumerate(counts):
         for column_index, count in enumerate(row):
             axes.text(column_index, row_index, str(count), ha="center", va="center")
     figure.tight_layout()
