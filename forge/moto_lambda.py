@@ -1,0 +1,217 @@
+"""Run Lambda invocations in-process under moto, and turn a synthesized template into runnable ASL.
+
+moto's Docker-less Lambda backend only echoes its input. This module is the ONE place that patches it
+(``moto.awslambda_simple.models.LambdaSimpleBackend.invoke``) so that Step Functions executions in moto
+call real Python callables: the handlers from the Lambda bundle, or test fakes. An exception raised by a
+callable comes back exactly like a Lambda function error (``errorType`` = class name, ``errorMessage`` =
+``str(exc)``), so the state machine's Retry/Catch match on the same names as in AWS.
+
+moto is pinned (pyproject.toml); tests/workflow/test_moto_lambda.py fails loudly if the patched
+internals move.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+Handler = Callable[[Any, Any], Any]
+Resolver = Callable[[str], Handler]
+
+FAKE_ACCOUNT = "123456789012"
+FAKE_REGION = "us-east-1"
+
+
+class MotoInternalsChanged(RuntimeError):
+    """The moto version in use no longer has the method this module patches."""
+
+
+class UnknownFunctionError(LookupError):
+    """A Lambda function name has no in-process handler (the resolver raised or returned None)."""
+
+
+class TemplateError(ValueError):
+    """The synthesized template lacks what local execution needs (state machine, functions)."""
+
+
+@dataclass
+class LambdaContext:
+    """The subset of the Lambda context object handlers and Powertools read."""
+
+    function_name: str
+    region: str = FAKE_REGION
+    account: str = FAKE_ACCOUNT
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+@dataclass
+class Invocation:
+    function_name: str
+    event: Any
+    error_type: str | None = None
+
+
+@dataclass
+class InvocationLog:
+    """Every invocation made while the patch is active, in order (thread-safe)."""
+
+    calls: list[Invocation] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, call: Invocation) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return [call.function_name for call in self.calls]
+
+
+def function_name_of(name_or_arn: str) -> str:
+    """``arn:aws:lambda:r:a:function:NAME[:qualifier]`` or ``NAME`` -> ``NAME``."""
+    if name_or_arn.startswith("arn:"):
+        parts = name_or_arn.split(":")
+        if len(parts) < 7 or parts[5] != "function":
+            raise UnknownFunctionError(f"not a Lambda function ARN: {name_or_arn!r}")
+        return parts[6]
+    return name_or_arn
+
+
+def _backend_class() -> type:
+    try:
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+    except ImportError as error:  # pragma: no cover - only on an incompatible moto
+        raise MotoInternalsChanged(f"moto.awslambda_simple.models.LambdaSimpleBackend: {error}") from None
+    if not callable(getattr(LambdaSimpleBackend, "invoke", None)):
+        raise MotoInternalsChanged("LambdaSimpleBackend.invoke is gone; update forge/moto_lambda.py")
+    return LambdaSimpleBackend
+
+
+def _error_payload(error: BaseException) -> bytes:
+    return json.dumps(
+        {
+            "errorType": type(error).__name__,
+            "errorMessage": str(error),
+            "stackTrace": traceback.format_exception(error)[-5:],
+        }
+    ).encode("utf-8")
+
+
+@contextlib.contextmanager
+def run_lambdas_in_process(resolve: Resolver) -> Iterator[InvocationLog]:
+    """Patch moto so an invoke of function NAME runs ``resolve(NAME)(event, context)`` in-process.
+
+    Use inside ``mock_aws(config={"lambda": {"use_docker": False}, ...})``. Yields the invocation log.
+    The functions need not exist in moto's Lambda backend: the name (or ARN) is enough.
+    """
+    backend_class = _backend_class()
+    original = backend_class.invoke
+    log = InvocationLog()
+
+    def invoke(
+        self: Any,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: dict[str, str],
+    ) -> bytes:
+        name = function_name_of(function_name)
+        event = json.loads(body) if body else {}
+        try:
+            handler = resolve(name)
+            if handler is None:
+                raise LookupError("the resolver returned None")
+        except Exception as error:  # reported as a function error, visible in the execution history
+            log.record(Invocation(name, event, UnknownFunctionError.__name__))
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return _error_payload(UnknownFunctionError(f"no in-process handler for {name!r}: {error}"))
+        try:
+            result = handler(
+                event, LambdaContext(function_name=name, region=getattr(self, "region_name", FAKE_REGION))
+            )
+        except Exception as error:  # a Lambda function error, as AWS reports it
+            log.record(Invocation(name, event, type(error).__name__))
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return _error_payload(error)
+        log.record(Invocation(name, event))
+        return json.dumps(result).encode("utf-8")
+
+    backend_class.invoke = invoke
+    try:
+        yield log
+    finally:
+        backend_class.invoke = original
+
+
+# --- the synthesized template, made runnable in moto -------------------------------------------------
+
+
+def _resources(template: dict, resource_type: str) -> dict[str, dict]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == resource_type
+    }
+
+
+def lambda_functions(template: dict) -> dict[str, dict[str, str]]:
+    """``{logical id: {"name": FunctionName, "handler": Handler}}`` of every function with a fixed name."""
+    functions = {}
+    for logical_id, resource in _resources(template, "AWS::Lambda::Function").items():
+        properties = resource.get("Properties", {})
+        if isinstance(properties.get("FunctionName"), str):
+            functions[logical_id] = {"name": properties["FunctionName"], "handler": properties["Handler"]}
+    return functions
+
+
+def state_machine_definition(
+    template: dict, *, account: str = FAKE_ACCOUNT, region: str = FAKE_REGION, partition: str = "aws"
+) -> str:
+    """The state machine's ASL with every reference resolved (function ARNs from their fixed names)."""
+    machines = _resources(template, "AWS::StepFunctions::StateMachine")
+    if len(machines) != 1:
+        raise TemplateError(f"expected exactly one state machine in the template, found {len(machines)}")
+    (machine,) = machines.values()
+    functions = lambda_functions(template)
+    pseudo = {
+        "AWS::Partition": partition,
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+    def resolve(value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and "Fn::Join" in value:
+            delimiter, parts = value["Fn::Join"]
+            return delimiter.join(resolve(part) for part in parts)
+        if isinstance(value, dict) and "Ref" in value and value["Ref"] in pseudo:
+            return pseudo[value["Ref"]]
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            if logical_id in functions and attribute == "Arn":
+                return f"arn:{partition}:lambda:{region}:{account}:function:{functions[logical_id]['name']}"
+        raise TemplateError(f"cannot resolve {value!r} in the state machine definition")
+
+    return resolve(machine["Properties"]["DefinitionString"])

@@ -1,0 +1,144 @@
+"""The Lambda functions: one per handler module, plus the Nova RFT reward function, from one asset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.permissions import HANDLER_NAMES, REWARD_HANDLER
+from stacks.settings import Settings
+from stacks.storage import Storage
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+# Public AWS-managed Powertools for AWS Lambda (Python) v3 layer; it also ships pydantic v2.
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+SETTINGS_PATH_IN_LAMBDA = "/var/task/settings.json"
+# settings.log_retention_days -> the CDK enum (same set of values the settings model allows).
+RETENTION = {
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def function_name(settings: Settings, handler: str) -> str:
+    return f"{settings.name}-{handler.replace('_', '-')}"
+
+
+def reward_function_name(settings: Settings) -> str:
+    # Nova RFT only invokes reward functions whose name contains "SageMaker".
+    return f"{settings.name}-reward-SageMaker"
+
+
+def powertools_layer_arn(settings: Settings) -> str:
+    return (
+        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
+        f"AWSLambdaPowertoolsPythonV3-python312-x86_64:{settings.powertools_layer_version}"
+    )
+
+
+class Handlers(Construct):
+    """Functions named ``<name>-<handler>`` with explicit timeout/memory, X-Ray and JSON logs."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        bundle_dir: Path,
+        storage: Storage,
+        roles: dict[str, iam.IRole],
+        reward_role: iam.IRole,
+        sagemaker_role_arn: str,
+        topic_arn: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        code = lambda_.Code.from_asset(str(bundle_dir))
+        powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self, "Powertools", powertools_layer_arn(settings)
+        )
+        self._settings = settings
+        self._storage = storage
+        self.reward = self._function(
+            "Reward",
+            name=reward_function_name(settings),
+            handler=REWARD_HANDLER,
+            code=code,
+            layers=[powertools],
+            role=reward_role,
+            timeout=Duration.minutes(settings.reward_timeout_minutes),
+            memory=settings.reward_memory_mb,
+            environment={},
+        )
+        environment = {
+            "DATA_BUCKET": storage.data_bucket.bucket_name,
+            "ARTIFACTS_BUCKET": storage.artifacts_bucket.bucket_name,
+            "SAGEMAKER_ROLE_ARN": sagemaker_role_arn,
+            "REWARD_LAMBDA_ARN": self.reward.function_arn,
+            "TOPIC_ARN": topic_arn,
+            "KMS_KEY_ARN": storage.key.key_arn,
+        }
+        self.functions: dict[str, lambda_.Function] = {}
+        for handler in HANDLER_NAMES:
+            self.functions[handler] = self._function(
+                "".join(part.capitalize() for part in handler.split("_")),
+                name=function_name(settings, handler),
+                handler=f"forge_handlers.{handler}.handler",
+                code=code,
+                layers=[powertools],
+                role=roles[handler],
+                timeout=Duration.seconds(settings.handler_timeout_seconds),
+                memory=settings.handler_memory_mb,
+                environment=environment,
+            )
+
+    def _function(self, construct_id: str, *, name: str, handler: str, code: lambda_.Code,
+                  layers: list[lambda_.ILayerVersion], role: iam.IRole, timeout: Duration, memory: int,
+                  environment: dict[str, str]) -> lambda_.Function:
+        log_group_name = f"/aws/lambda/{name}"
+        log_group = logs.LogGroup(
+            self,
+            f"{construct_id}Logs",
+            log_group_name=log_group_name,
+            retention=RETENTION[self._settings.log_retention_days],
+            encryption_key=self._storage.key,
+            removal_policy=RemovalPolicy.RETAIN if self._settings.retain_data else RemovalPolicy.DESTROY,
+        )
+        log_group.grant_write(role)
+        return lambda_.Function(
+            self,
+            construct_id,
+            function_name=name,
+            runtime=RUNTIME,
+            handler=handler,
+            code=code,
+            layers=layers,
+            role=role,
+            timeout=timeout,
+            memory_size=memory,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=log_group,
+            environment={
+                "FORGE_SETTINGS_FILE": SETTINGS_PATH_IN_LAMBDA,
+                "POWERTOOLS_SERVICE_NAME": "forge",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **environment,
+            },
+        )
+
+    @staticmethod
+    def log_group_arn_pattern(stack: Stack) -> str:
+        """Every Lambda log group of this stack's account/region (for the key policy's context)."""
+        return stack.format_arn(service="logs", resource="log-group", resource_name="/aws/lambda/*",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME)

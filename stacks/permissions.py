@@ -1,0 +1,75 @@
+"""What each Lambda handler may call: a declared table, the one source of the handler roles.
+
+roles.py turns every action into a statement on the narrowest resources it can name (run prefixes,
+SageMaker resources under the pipeline's name prefix, the topic, the key). An action roles.py cannot
+scope is a synth-time error, so this table can never grant something unscoped. The issue-4 tests check
+the handler code against this table; add an action here when a handler starts calling a new API.
+"""
+
+from __future__ import annotations
+
+# Handler modules (lambda/forge_handlers/<name>.py, handler "forge_handlers.<name>.handler").
+HANDLER_NAMES = (
+    "prepare",
+    "launch",
+    "poll",
+    "gate",
+    "deploy",
+    "endpoint_status",
+    "smoke",
+    "cleanup",
+    "report",
+    "notify",
+)
+REWARD_HANDLER = "job_code.reward.lambda_handler"
+
+_READ_RUN = ["s3:GetObject", "s3:ListBucket"]
+_WRITE_RUN = ["s3:PutObject"]
+_KMS_DATA = ["kms:Decrypt", "kms:GenerateDataKey"]
+
+HANDLER_PERMISSIONS: dict[str, list[str]] = {
+    # Reads the user's CSV from the data bucket, writes formatted splits + validation.json under runs/<id>/.
+    "prepare": [*_READ_RUN, *_WRITE_RUN, *_KMS_DATA],
+    # Writes the resolved recipe / hyperparameters under the run prefix, then creates the job.
+    "launch": [
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:AddTags",
+        "iam:PassRole",
+        *_READ_RUN,
+        *_WRITE_RUN,
+        *_KMS_DATA,
+    ],
+    # Describes the job; on Completed writes runs/<id>/artifacts/<stage>.json.
+    "poll": ["sagemaker:DescribeTrainingJob", *_READ_RUN, *_WRITE_RUN, *_KMS_DATA],
+    "gate": [*_READ_RUN, *_KMS_DATA],
+    "deploy": [
+        "sagemaker:CreateModel",
+        "sagemaker:CreateEndpointConfig",
+        "sagemaker:CreateEndpoint",
+        "sagemaker:UpdateEndpoint",
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:AddTags",
+        "iam:PassRole",
+        *_READ_RUN,
+        *_KMS_DATA,
+    ],
+    "endpoint_status": ["sagemaker:DescribeEndpoint"],
+    "smoke": ["sagemaker:InvokeEndpoint", *_READ_RUN, *_KMS_DATA],
+    "cleanup": [
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:StopTrainingJob",
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:DeleteEndpoint",
+        "sagemaker:DeleteEndpointConfig",
+        "sagemaker:DeleteModel",
+        *_READ_RUN,
+        *_KMS_DATA,
+    ],
+    "report": [*_READ_RUN, *_WRITE_RUN, *_KMS_DATA],
+    # SNS topics encrypted with a customer key need the publisher to use the key.
+    "notify": ["sns:Publish", *_READ_RUN, *_KMS_DATA],
+}
+
+# Handlers whose S3 reads also reach the data bucket (the user's uploaded CSVs); all others see only
+# the artifacts bucket's runs/ prefix.
+DATA_BUCKET_READERS = frozenset({"prepare"})

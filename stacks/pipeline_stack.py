@@ -1,0 +1,70 @@
+"""PipelineStack: composes the constructs and wires the grants between them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import RemovalPolicy, Stack, Tags
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.handlers import RETENTION, Handlers
+from stacks.nag import acknowledge_findings
+from stacks.roles import HandlerRoles, SageMakerExecutionRole
+from stacks.settings import Settings
+from stacks.storage import Storage
+from stacks.triggers import Notifications, Triggers
+from stacks.workflow import Workflow
+
+
+class PipelineStack(Stack):
+    """Everything one pipeline needs, from one Settings object and one staged Lambda bundle."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, bundle_dir: Path,
+                 **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+        for key, value in settings.tags.items():
+            Tags.of(self).add(key, value)
+        self.storage = Storage(self, "Storage", name=settings.name, retain=settings.retain_data)
+        for log_prefix in ("/aws/lambda/", "/aws/vendedlogs/states/"):
+            self.storage.allow_service_logs(
+                f"logs.{self.region}.amazonaws.com",
+                f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:{log_prefix}{settings.name}-*",
+            )
+        self.notifications = Notifications(self, "Notifications", settings=settings, key=self.storage.key)
+        self.sagemaker_role = SageMakerExecutionRole(self, "SageMakerRole", settings=settings,
+                                                     storage=self.storage)
+        self.handler_roles = HandlerRoles(
+            self,
+            "HandlerRoles",
+            settings=settings,
+            storage=self.storage,
+            sagemaker_role=self.sagemaker_role.role,
+            topic_arn=self.notifications.topic.topic_arn,
+        )
+        self.handlers = Handlers(
+            self,
+            "Handlers",
+            settings=settings,
+            bundle_dir=bundle_dir,
+            storage=self.storage,
+            roles=self.handler_roles.roles,
+            reward_role=self.handler_roles.reward_role,
+            sagemaker_role_arn=self.sagemaker_role.role.role_arn,
+            topic_arn=self.notifications.topic.topic_arn,
+        )
+        self.sagemaker_role.allow_invoke(self.handlers.reward.function_arn)
+        workflow_logs = logs.LogGroup(
+            self,
+            "WorkflowLogs",
+            log_group_name=f"/aws/vendedlogs/states/{settings.name}-pipeline",
+            retention=RETENTION[settings.log_retention_days],
+            encryption_key=self.storage.key,
+            removal_policy=RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY,
+        )
+        self.workflow = Workflow(self, "Workflow", settings=settings, functions=self.handlers.functions,
+                                 log_group=workflow_logs)
+        self.triggers = Triggers(self, "Triggers", settings=settings, data_bucket=self.storage.data_bucket,
+                                 state_machine=self.workflow.state_machine)
+        acknowledge_findings(self)

@@ -1,0 +1,178 @@
+"""IAM: the SageMaker execution role and one least-privilege role per Lambda handler.
+
+Handler roles come from the declared table in permissions.py. Every action is scoped here to the
+narrowest resource it can name; an action this module does not know how to scope fails the synth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.permissions import DATA_BUCKET_READERS, HANDLER_NAMES, HANDLER_PERMISSIONS
+from stacks.settings import Settings
+from stacks.storage import Storage
+
+SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
+RUNS_PREFIX = "runs/"
+# ECR repositories of AWS's own images the jobs and endpoints pull, per model family. Configured
+# `image_repositories` and the repositories of `images.*` URIs are added to these.
+DEFAULT_IMAGE_REPOSITORIES = {
+    "hf": [
+        "pytorch-training",
+        "pytorch-inference",
+        "huggingface-pytorch-training",
+        "huggingface-pytorch-inference",
+    ],
+    "nova": ["nova-fine-tune-repo", "nova-evaluation-repo"],
+}
+
+
+class UnscopedActionError(ValueError):
+    """permissions.py lists an action roles.py has no narrow resource for."""
+
+
+def image_repositories(settings: Settings) -> list[str]:
+    """Repository names the SageMaker role may pull from (defaults + configured + from image URIs)."""
+    names = set(DEFAULT_IMAGE_REPOSITORIES[settings.model.family]) | set(settings.image_repositories)
+    for uri in [*settings.images.training.values(), *settings.images.inference.values()]:
+        # <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> or @sha256:...
+        path = uri.split("/", 1)[1] if "/" in uri else uri
+        names.add(path.split("@")[0].split(":")[0])
+    return sorted(names)
+
+
+class SageMakerExecutionRole(Construct):
+    """The role SageMaker training jobs and endpoints assume."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, storage: Storage) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal(SAGEMAKER_SERVICE),
+            description=f"{settings.name}: SageMaker training jobs and endpoints",
+        )
+        artifacts = storage.artifacts_bucket
+        self._add("RunObjects", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                  [artifacts.arn_for_objects(f"{RUNS_PREFIX}*")])
+        self._add("RunListing", ["s3:ListBucket"], [artifacts.bucket_arn],
+                  conditions={"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}*"]}})
+        self._add("Key", ["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DescribeKey"],
+                  [storage.key.key_arn])
+        log_groups = stack.format_arn(service="logs", resource="log-group", resource_name="/aws/sagemaker/*",
+                                      arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        self._add("Logs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                           "logs:DescribeLogStreams"], [log_groups])
+        repositories = [
+            stack.format_arn(service="ecr", account="*", resource="repository", resource_name=name)
+            for name in image_repositories(settings)
+        ]
+        self._add("ImagePull", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                                "ecr:BatchCheckLayerAvailability"], repositories)
+        # GetAuthorizationToken has no resource type: IAM accepts only "*" for it.
+        self._add("EcrAuth", ["ecr:GetAuthorizationToken"], ["*"])
+
+    def _add(self, sid: str, actions: list[str], resources: list[str],
+             conditions: dict | None = None) -> None:
+        self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources,
+                                                    conditions=conditions))
+
+    def allow_invoke(self, function_arn: str) -> None:
+        """Nova RFT: the training job calls the reward Lambda (exact function ARN, no versions)."""
+        self._add("RewardLambda", ["lambda:InvokeFunction"], [function_arn])
+
+
+class HandlerRoles(Construct):
+    """One role per handler, each with only the actions permissions.py lists, narrowly scoped."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        storage: Storage,
+        sagemaker_role: iam.IRole,
+        topic_arn: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._stack = Stack.of(self)
+        self._prefix = settings.resource_prefix
+        self._storage = storage
+        self._sagemaker_role = sagemaker_role
+        self._topic_arn = topic_arn
+        self.roles: dict[str, iam.Role] = {}
+        for handler in HANDLER_NAMES:
+            role = iam.Role(self, _pascal(handler), assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                            description=f"{settings.name}: Lambda handler {handler}")
+            for statement in self.statements_for(handler, HANDLER_PERMISSIONS[handler]):
+                role.add_to_policy(statement)
+            self.roles[handler] = role
+        self.reward_role = iam.Role(self, "Reward", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                                    description=f"{settings.name}: Nova RFT reward Lambda (scoring only)")
+
+    def statements_for(self, handler: str, actions: Iterable[str]) -> list[iam.PolicyStatement]:
+        """Group the handler's actions by the resources they are scoped to: one statement per group."""
+        grouped: dict[tuple[tuple[str, ...], str], list[str]] = {}
+        for action in sorted(set(actions)):
+            resources, condition_key = self._scope(handler, action)
+            grouped.setdefault((tuple(resources), condition_key), []).append(action)
+        statements = []
+        for (resources, condition_key), grouped_actions in grouped.items():
+            conditions = None
+            if condition_key == "passrole":
+                conditions = {"StringEquals": {"iam:PassedToService": SAGEMAKER_SERVICE}}
+            statements.append(iam.PolicyStatement(actions=grouped_actions, resources=list(resources),
+                                                  conditions=conditions))
+        return statements
+
+    def _sagemaker(self, resource: str) -> str:
+        return self._stack.format_arn(service="sagemaker", resource=resource,
+                                      resource_name=f"{self._prefix}*")
+
+    def _scope(self, handler: str, action: str) -> tuple[list[str], str]:
+        artifacts, data = self._storage.artifacts_bucket, self._storage.data_bucket
+        reads_data = handler in DATA_BUCKET_READERS
+        training_jobs = [self._sagemaker("training-job")]
+        endpoints = [self._sagemaker("endpoint")]
+        endpoint_configs = [self._sagemaker("endpoint-config")]
+        models = [self._sagemaker("model")]
+        scopes: dict[str, list[str]] = {
+            "s3:GetObject": [artifacts.arn_for_objects(f"{RUNS_PREFIX}*")]
+            + ([data.arn_for_objects("*")] if reads_data else []),
+            "s3:PutObject": [artifacts.arn_for_objects(f"{RUNS_PREFIX}*")],
+            "s3:ListBucket": [artifacts.bucket_arn] + ([data.bucket_arn] if reads_data else []),
+            "kms:Decrypt": [self._storage.key.key_arn],
+            "kms:GenerateDataKey": [self._storage.key.key_arn],
+            "sagemaker:CreateTrainingJob": training_jobs,
+            "sagemaker:DescribeTrainingJob": training_jobs,
+            "sagemaker:StopTrainingJob": training_jobs,
+            "sagemaker:CreateModel": models,
+            "sagemaker:DeleteModel": models,
+            "sagemaker:CreateEndpointConfig": endpoint_configs,
+            "sagemaker:DeleteEndpointConfig": endpoint_configs,
+            # Creating / updating an endpoint is authorized on the endpoint and on its config.
+            "sagemaker:CreateEndpoint": endpoints + endpoint_configs,
+            "sagemaker:UpdateEndpoint": endpoints + endpoint_configs,
+            "sagemaker:DescribeEndpoint": endpoints,
+            "sagemaker:DeleteEndpoint": endpoints,
+            "sagemaker:InvokeEndpoint": endpoints,
+            "sagemaker:AddTags": training_jobs + models + endpoint_configs + endpoints,
+            "iam:PassRole": [self._sagemaker_role.role_arn],
+            "sns:Publish": [self._topic_arn],
+        }
+        if action not in scopes:
+            raise UnscopedActionError(
+                f"handler {handler!r}: action {action!r} in stacks/permissions.py has no resource scope in "
+                "stacks/roles.py; add one there (never '*')"
+            )
+        return scopes[action], ("passrole" if action == "iam:PassRole" else "")
+
+
+def _pascal(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))

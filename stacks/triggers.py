@@ -1,0 +1,84 @@
+"""Notifications (the SNS topic) and the triggers that start executions (S3 upload, schedule)."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.settings import Settings
+
+INCOMING_PREFIX = "incoming/"
+DATASET_SUFFIX = ".csv"
+
+
+class Notifications(Construct):
+    """KMS-encrypted, SSL-only SNS topic; an optional e-mail subscription from settings."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            display_name=f"{settings.name} pipeline",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        if settings.notification_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(settings.notification_email))
+
+
+class Triggers(Construct):
+    """EventBridge: a CSV under incoming/ in the data bucket starts a run; optionally a schedule too."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        data_bucket: s3.IBucket,
+        state_machine: sfn.IStateMachine,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.upload_rule = events.Rule(
+            self,
+            "DatasetUploaded",
+            description=f"{settings.name}: start a run when a CSV lands under {INCOMING_PREFIX}",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [data_bucket.bucket_name]},
+                    # One wildcard encodes prefix and suffix ("*" also matches "/": nested keys count).
+                    "object": {"key": [{"wildcard": f"{INCOMING_PREFIX}*{DATASET_SUFFIX}"}]},
+                },
+            ),
+        )
+        dataset = events.EventField.from_path("$.detail.object.key")
+        bucket = events.EventField.from_path("$.detail.bucket.name")
+        self.upload_rule.add_target(
+            targets.SfnStateMachine(
+                state_machine,
+                input=events.RuleTargetInput.from_object({"dataset": f"s3://{bucket}/{dataset}"}),
+            )
+        )
+        self.schedule_rule: events.Rule | None = None
+        if settings.schedule is not None:
+            self.schedule_rule = events.Rule(
+                self,
+                "Schedule",
+                description=f"{settings.name}: scheduled run on {settings.schedule.dataset}",
+                schedule=events.Schedule.expression(settings.schedule.expression),
+            )
+            self.schedule_rule.add_target(
+                targets.SfnStateMachine(
+                    state_machine,
+                    input=events.RuleTargetInput.from_object({"dataset": settings.schedule.dataset}),
+                )
+            )
