@@ -142,12 +142,14 @@ def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[st
     }
 
 
-def endpoint_status(name: str) -> dict[str, Any]:
+def endpoint_status(endpoint: dict[str, Any]) -> dict[str, Any]:
+    """The endpoint's current status, keeping what Deploy recorded (action, config) for Cleanup."""
+    name = endpoint["endpoint_name"]
     description = describe_endpoint(name)
     if description is None:
-        return {"endpoint_name": name, "status": "Missing", "failure_reason": "endpoint does not exist"}
+        return {**endpoint, "status": "Missing", "failure_reason": f"endpoint {name} does not exist"}
     return {
-        "endpoint_name": name,
+        **endpoint,
         "status": description["EndpointStatus"],
         "failure_reason": description.get("FailureReason"),
     }

@@ -16,7 +16,7 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        return deployment.endpoint_status(event["endpoint"]["endpoint_name"])
+        return deployment.endpoint_status(event["endpoint"])
     except Exception:
         logger.exception("endpoint_status failed")
         raise

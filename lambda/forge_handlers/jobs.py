@@ -101,6 +101,8 @@ def poll(
         raise JobFailedError(f"training job {name} has unknown status {raw_status!r}")
     status = STATUS_MAP[raw_status]
     reason = description.get("FailureReason")
+    if status == "Stopped" and not reason:
+        reason = f"training job {name} was stopped ({description.get('SecondaryStatus') or 'no detail'})"
     if (
         status == "Failed"
         and reason

@@ -1,0 +1,122 @@
+"""Prepare: validate, split and format the run's CSV with job_code; bad data never reaches a job."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from forge_handlers import prepare
+from forge_handlers.errors import ConfigError, DataValidationError
+
+from stacks.settings import load_settings
+from tests.handlers.conftest import ARTIFACTS_BUCKET, CONFIG_FILES, DATA_BUCKET, derive
+
+CONFIG_DIR = Path(CONFIG_FILES[0]).parent
+LABELS = ["HQ", "LQ_EDIT", "LQ_CLOSE"]
+SIZES = {"split__sft": 12, "split__eval": 6, "split__rft": 6}
+
+
+def make_csv(rows: int, *, bad_rows: dict[int, tuple[str, str]] | None = None) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["text", "rating"])
+    for index in range(rows):
+        text, label = (bad_rows or {}).get(
+            index, (f"How do I fix error number {index} in my build?", LABELS[index % 3])
+        )
+        writer.writerow([text, label])
+    return buffer.getvalue().encode()
+
+
+def _objects(s3, prefix: str) -> list[str]:
+    return sorted(
+        o["Key"] for o in s3.list_objects_v2(Bucket=ARTIFACTS_BUCKET, Prefix=prefix).get("Contents", [])
+    )
+
+
+@pytest.mark.parametrize("config_name", ["open-weights", "nova"])
+def test_prepare_writes_formatted_splits_under_the_run_prefix(
+    use_settings, aws, lambda_context, config_name
+) -> None:
+    settings = use_settings(derive(load_settings(CONFIG_DIR / f"{config_name}.yaml"), **SIZES))
+    aws.put_object(Bucket=DATA_BUCKET, Key="incoming/so.csv", Body=make_csv(30))
+    run = prepare.handler(
+        {"dataset": f"s3://{DATA_BUCKET}/incoming/so.csv", "execution_name": "exec-7"}, lambda_context
+    )
+    assert run["run_id"] == "exec-7" and run["run_prefix"] == "runs/exec-7/"
+    assert run["counts"]["sft"] == 12 and run["counts"]["eval"] == 6 and run["counts"]["rft"] == 18
+    eval_name = "gen_qa.jsonl" if settings.model.family == "nova" else "eval.jsonl"
+    assert run["datasets"]["eval"] == f"s3://{ARTIFACTS_BUCKET}/runs/exec-7/data/eval/{eval_name}"
+    assert _objects(aws, "runs/exec-7/") == sorted(
+        [
+            "runs/exec-7/data/validation.json",
+            f"runs/exec-7/data/eval/{eval_name}",
+            "runs/exec-7/data/sft/sft.jsonl",
+            "runs/exec-7/data/rft/rft.jsonl",
+        ]
+    )
+    first = json.loads(
+        aws.get_object(Bucket=ARTIFACTS_BUCKET, Key=f"runs/exec-7/data/eval/{eval_name}")["Body"]
+        .read()
+        .decode()
+        .splitlines()[0]
+    )
+    if settings.model.family == "nova":
+        assert set(first) == {"query", "response", "system"} and first["response"] in LABELS
+    else:
+        assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
+
+
+def test_bad_csv_is_rejected_with_a_row_level_summary(use_settings, aws, lambda_context) -> None:
+    use_settings(derive(load_settings(CONFIG_DIR / "open-weights.yaml"), **SIZES))
+    bad = {3: ("a fine question about loops", "MAYBE"), 8: ("", "HQ")}
+    aws.put_object(Bucket=DATA_BUCKET, Key="incoming/bad.csv", Body=make_csv(30, bad_rows=bad))
+    with pytest.raises(DataValidationError) as caught:
+        prepare.handler(
+            {"dataset": f"s3://{DATA_BUCKET}/incoming/bad.csv", "run_id": "r-bad"}, lambda_context
+        )
+    message = str(caught.value)
+    assert "INVALID" in message and "MAYBE" in message and "row 4" in message
+    report = json.loads(
+        aws.get_object(Bucket=ARTIFACTS_BUCKET, Key="runs/r-bad/data/validation.json")["Body"].read()
+    )
+    assert report["ok"] is False and report["errors"] >= 2
+    assert _objects(aws, "runs/r-bad/data/") == ["runs/r-bad/data/validation.json"]
+
+
+def test_too_little_data_says_what_each_split_needs(use_settings, aws, lambda_context) -> None:
+    use_settings(derive(load_settings(CONFIG_DIR / "open-weights.yaml"), **SIZES))
+    aws.put_object(Bucket=DATA_BUCKET, Key="incoming/small.csv", Body=make_csv(9))
+    with pytest.raises(DataValidationError, match="sft needs 12"):
+        prepare.handler(
+            {"dataset": f"s3://{DATA_BUCKET}/incoming/small.csv", "run_id": "r-small"}, lambda_context
+        )
+
+
+def test_separate_eval_file_becomes_the_eval_split(use_settings, aws, lambda_context) -> None:
+    use_settings(derive(load_settings(CONFIG_DIR / "open-weights.yaml"), **SIZES))
+    aws.put_object(Bucket=DATA_BUCKET, Key="incoming/train.csv", Body=make_csv(18))
+    held_out = make_csv(4).decode().replace("How do I fix", "Why does")
+    aws.put_object(Bucket=DATA_BUCKET, Key="incoming/eval.csv", Body=held_out.encode())
+    run = prepare.handler(
+        {
+            "dataset": f"s3://{DATA_BUCKET}/incoming/train.csv",
+            "eval_dataset": f"s3://{DATA_BUCKET}/incoming/eval.csv",
+            "run_id": "r-ev",
+        },
+        lambda_context,
+    )
+    assert run["counts"]["eval"] == 4
+    body = (
+        aws.get_object(Bucket=ARTIFACTS_BUCKET, Key="runs/r-ev/data/eval/eval.jsonl")["Body"].read().decode()
+    )
+    assert all("Why does" in json.loads(line)["messages"][1]["content"] for line in body.splitlines())
+
+
+def test_an_unsafe_run_id_is_a_config_error(use_settings, aws, lambda_context) -> None:
+    use_settings(load_settings(CONFIG_DIR / "open-weights.yaml"))
+    with pytest.raises(ConfigError, match="run_id"):
+        prepare.handler({"dataset": f"s3://{DATA_BUCKET}/x.csv", "run_id": "../other-run"}, lambda_context)
