@@ -1,0 +1,150 @@
+"""``forge run --aws`` / ``status --stack`` / ``report --stack``: the pipeline of a deployed stack (boto3).
+
+The stack is found through CloudFormation: its state machine, and the buckets named in its handlers'
+environment (DATA_BUCKET / ARTIFACTS_BUCKET, the contract every handler reads).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from forge.endpoint_client import answer_text, build_request
+from stacks.settings import CASE_STUDY_SYSTEM_PROMPT
+
+# Uploads from the CLI go here, not under incoming/: that prefix triggers the EventBridge rule, which would
+# start a second execution of the same file.
+CLI_UPLOAD_PREFIX = "cli"
+
+
+class StackLookupError(RuntimeError):
+    """The named stack does not exist or lacks the pipeline's resources."""
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    name: str
+    state_machine_arn: str
+    data_bucket: str
+    artifacts_bucket: str
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    run_id: str
+    execution_arn: str
+    dataset: str
+
+
+def _session(session: Any | None) -> Any:
+    return session or boto3.session.Session()
+
+
+def find_stack(name: str, session: Any | None = None) -> DeployedStack:
+    session = _session(session)
+    cloudformation = session.client("cloudformation")
+    try:
+        resources = cloudformation.describe_stack_resources(StackName=name)["StackResources"]
+    except cloudformation.exceptions.ClientError as error:
+        raise StackLookupError(f"stack {name!r}: {error}") from None
+    machines = [
+        r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::StepFunctions::StateMachine"
+    ]
+    if len(machines) != 1:
+        raise StackLookupError(f"stack {name!r} has {len(machines)} state machines; expected one")
+    lambda_client = session.client("lambda")
+    for resource in resources:
+        if resource["ResourceType"] != "AWS::Lambda::Function":
+            continue
+        config = lambda_client.get_function_configuration(FunctionName=resource["PhysicalResourceId"])
+        variables = config.get("Environment", {}).get("Variables", {})
+        if "DATA_BUCKET" in variables and "ARTIFACTS_BUCKET" in variables:
+            return DeployedStack(name, machines[0], variables["DATA_BUCKET"], variables["ARTIFACTS_BUCKET"])
+    raise StackLookupError(
+        f"stack {name!r} has no handler with DATA_BUCKET / ARTIFACTS_BUCKET in its environment"
+    )
+
+
+def start_run(
+    stack_name: str,
+    data: Path,
+    eval_data: Path | None = None,
+    run_id: str | None = None,
+    session: Any | None = None,
+) -> StartedRun:
+    session = _session(session)
+    stack = find_stack(stack_name, session)
+    run_id = run_id or "cli-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    s3 = session.client("s3")
+    execution_input: dict[str, str] = {"run_id": run_id}
+    for key, path in (("dataset", data), ("eval_dataset", eval_data)):
+        if path is None:
+            continue
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"data file {path} does not exist")
+        object_key = (
+            f"{CLI_UPLOAD_PREFIX}/{run_id}/{'eval-' if key == 'eval_dataset' else ''}{Path(path).name}"
+        )
+        s3.upload_file(str(path), stack.data_bucket, object_key)
+        execution_input[key] = f"s3://{stack.data_bucket}/{object_key}"
+    arn = session.client("stepfunctions").start_execution(
+        stateMachineArn=stack.state_machine_arn, name=run_id, input=json.dumps(execution_input)
+    )["executionArn"]
+    return StartedRun(run_id, arn, execution_input["dataset"])
+
+
+def list_runs(stack_name: str, session: Any | None = None, limit: int = 20) -> list[dict[str, str]]:
+    session = _session(session)
+    stack = find_stack(stack_name, session)
+    executions = session.client("stepfunctions").list_executions(
+        stateMachineArn=stack.state_machine_arn, maxResults=limit
+    )["executions"]
+    return [
+        {"name": e["name"], "status": e["status"], "start": str(e["startDate"]), "arn": e["executionArn"]}
+        for e in executions
+    ]
+
+
+def _read(session: Any, bucket: str, key: str) -> bytes:
+    s3 = session.client("s3")
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        raise StackLookupError(
+            f"s3://{bucket}/{key} does not exist (the run has not written its report yet)"
+        ) from None
+
+
+def read_report(stack_name: str, run_id: str, session: Any | None = None) -> str:
+    session = _session(session)
+    stack = find_stack(stack_name, session)
+    return _read(session, stack.artifacts_bucket, f"runs/{run_id}/report.md").decode("utf-8")
+
+
+def ask(
+    stack_name: str,
+    run_id: str,
+    question: str,
+    session: Any | None = None,
+    system_prompt: str = CASE_STUDY_SYSTEM_PROMPT,
+) -> str:
+    """One question to the endpoint a run deployed (its name is in the run's report.json)."""
+    session = _session(session)
+    stack = find_stack(stack_name, session)
+    report = json.loads(_read(session, stack.artifacts_bucket, f"runs/{run_id}/report.json"))
+    endpoint = (report.get("endpoint") or {}).get("endpoint_name")
+    if not endpoint:
+        raise StackLookupError(f"run {run_id} deployed no endpoint")
+    body = build_request(question, system_prompt)
+    response = session.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=endpoint,
+        ContentType="application/json",
+        Accept="application/json",
+        Body=json.dumps(body).encode(),
+    )
+    return answer_text(json.loads(response["Body"].read()), endpoint)

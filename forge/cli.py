@@ -1,0 +1,234 @@
+"""The ``forge`` command line: run the pipeline locally or on AWS, validate data, inspect and query runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LOCAL_CONFIG = PROJECT_ROOT / "config" / "local.yaml"
+DEMO_CONFIG = PROJECT_ROOT / "config" / "local-demo.yaml"
+DEMO_DATA = PROJECT_ROOT / "examples" / "data" / "so_sample.csv"
+DEMO_QUESTION = (
+    'How to avoid "TypeError" with list comprehension in python? Given this python snippet:\n\n'
+    "    result = [f(x) for x in items]\n\nit fails with `TypeError: 'NoneType' object is not iterable`. "
+    "What is the idiomatic way to handle it?"
+)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+
+
+def _handlers_importable() -> None:
+    """The handler package lives in lambda/ (a directory name Python cannot import from directly)."""
+    for path in (PROJECT_ROOT, PROJECT_ROOT / "lambda"):
+        if str(path) not in sys.path:
+            sys.path.append(str(path))
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=2)
+
+
+def run_local(
+    config: Path,
+    data: Path,
+    out: Path,
+    eval_data: Path | None = None,
+    run_id: str | None = None,
+    live: bool = True,
+    ask: str | None = None,
+):
+    """Run the whole pipeline offline; returns (RunResult, sample answer or None). Used by run and demo."""
+    _handlers_importable()
+    from forge import progress
+    from forge.local.runner import LocalPipeline
+
+    pipeline = LocalPipeline(config, data, out, eval_data=eval_data, run_id=run_id)
+    settings = pipeline.settings
+    steps = progress.pipeline_steps(
+        settings.stages.enabled_job_stages(), settings.deploy.enabled, settings.deploy.smoke_test
+    )
+    console.print(f"run [bold]{pipeline.run_id}[/bold]: synthesizing the stack and starting moto…")
+    with pipeline:
+        pipeline.start()
+        if live:
+            with Live(console=console, refresh_per_second=4) as view:
+                final = pipeline.watch(lambda snap: view.update(progress.render(snap, steps)))
+        else:
+            final = pipeline.watch()
+        result = pipeline.collect(final)
+        answer = None
+        if ask and result.status == "SUCCEEDED" and pipeline.sagemaker.endpoints:
+            answer = pipeline.invoke(ask)
+    return result, answer
+
+
+def _print_result(result) -> None:
+    colour = {"SUCCEEDED": "green", "GATE_REJECTED": "yellow"}.get(result.status, "red")
+    console.print(f"[{colour}]{result.status}[/{colour}] run {result.run_id}")
+    if result.report.get("failure_reason"):
+        console.print(f"  cause: {result.report['failure_reason']}")
+    for name, stage in (result.report.get("stages") or {}).items():
+        metrics = stage.get("metrics") or {}
+        shown = ", ".join(f"{key} {metrics[key]:.3f}" for key in ("accuracy", "em", "f1") if key in metrics)
+        console.print(f"  {name}: {shown or 'no metrics'}")
+    console.print(f"  report: {result.run_dir / 'report.md'} and {result.run_dir / 'report.html'}")
+
+
+@app.command()
+def run(
+    local: Annotated[
+        bool, typer.Option("--local", help="Run offline: moto + local jobs and endpoints.")
+    ] = False,
+    aws: Annotated[bool, typer.Option("--aws", help="Start an execution of a deployed stack.")] = False,
+    config: Annotated[Path, typer.Option(help="Pipeline config (YAML).")] = DEFAULT_LOCAL_CONFIG,
+    data: Annotated[Path | None, typer.Option(help="Input CSV/JSONL (text,rating).")] = None,
+    eval_data: Annotated[
+        Path | None, typer.Option("--eval-data", help="Separate evaluation CSV/JSONL.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where runs/<run-id>/ is written (local mode).")] = Path("runs"),
+    stack: Annotated[str | None, typer.Option(help="Deployed stack name (--aws).")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: generated).")] = None,
+) -> None:
+    """Run the pipeline: --local (offline) or --aws --stack NAME."""
+    if local == aws:
+        raise _fail("choose exactly one of --local or --aws")
+    if data is None:
+        raise _fail("--data FILE is required")
+    if aws:
+        from forge import aws_mode
+
+        if not stack:
+            raise _fail("--aws needs --stack NAME")
+        started = aws_mode.start_run(stack, data, eval_data, run_id)
+        console.print(f"started {started.execution_arn}\n  data: {started.dataset}")
+        return
+    from forge.local.runner import LocalModeError
+    from stacks.settings import ConfigError
+
+    try:
+        result, _ = run_local(config, data, out, eval_data, run_id)
+    except (LocalModeError, ConfigError) as error:
+        raise _fail(str(error)) from None
+    _print_result(result)
+    if result.status != "SUCCEEDED":
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def demo(out: Annotated[Path, typer.Option(help="Where runs/<run-id>/ is written.")] = Path("runs")) -> None:
+    """The bundled demo: the full pipeline on SmolLM2-135M-Instruct with the sample dataset."""
+    result, answer = run_local(DEMO_CONFIG, DEMO_DATA, out, ask=DEMO_QUESTION)
+    _print_result(result)
+    if answer is not None:
+        console.print(f"[bold]sample answer from the live endpoint[/bold]: {answer!r}")
+    if result.status != "SUCCEEDED":
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="CSV/JSONL to check.")],
+    config: Annotated[
+        Path, typer.Option(help="Pipeline config (labels, columns, limits).")
+    ] = DEFAULT_LOCAL_CONFIG,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the full JSON report.")] = False,
+) -> None:
+    """The validation report of a dataset, without running anything."""
+    _handlers_importable()
+    from forge.validate import validate_dataset
+    from stacks.settings import ConfigError, load_settings
+
+    try:
+        report = validate_dataset(file, load_settings(config))
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    console.print(report.to_json() if json_out else report.summary(), markup=False)
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def invoke(
+    run_name: Annotated[str, typer.Argument(metavar="RUN", help="Run id (a directory under --out).")],
+    question: Annotated[str, typer.Argument(help="The question text.")],
+    out: Annotated[Path, typer.Option(help="Where the runs are.")] = Path("runs"),
+    stack: Annotated[str | None, typer.Option(help="Ask a deployed stack's endpoint instead (AWS).")] = None,
+) -> None:
+    """Answer one question through the run's endpoint (restarting the local server if needed)."""
+    _handlers_importable()
+    from forge import serving
+
+    try:
+        answer = (
+            serving.ask_run(out / run_name, question)
+            if not stack
+            else serving.ask_aws(stack, run_name, question)
+        )
+    except serving.ServingError as error:
+        raise _fail(str(error)) from None
+    console.print(answer, markup=False)
+
+
+@app.command()
+def serve(
+    run_name: Annotated[str, typer.Argument(metavar="RUN", help="Run id (a directory under --out).")],
+    out: Annotated[Path, typer.Option(help="Where the runs are.")] = Path("runs"),
+) -> None:
+    """Keep the run's model served on a local port until Ctrl-C."""
+    _handlers_importable()
+    from forge import serving
+
+    try:
+        serving.serve_forever(out / run_name, lambda url: console.print(f"serving on {url} (Ctrl-C stops)"))
+    except serving.ServingError as error:
+        raise _fail(str(error)) from None
+
+
+@app.command()
+def status(
+    stack: Annotated[str | None, typer.Option(help="Deployed stack: list its executions (AWS).")] = None,
+    out: Annotated[Path, typer.Option(help="Local runs directory.")] = Path("runs"),
+) -> None:
+    """Recent runs: the stack's executions (--stack) or the local runs under --out."""
+    if stack:
+        from forge import aws_mode
+
+        for row in aws_mode.list_runs(stack):
+            console.print(f"{row['name']}  {row['status']}  {row['start']}", markup=False)
+        return
+    for report_file in sorted(out.glob("*/report.json")):
+        report = json.loads(report_file.read_text())
+        console.print(f"{report.get('run_id')}  {report.get('status')}  {report_file.parent}", markup=False)
+
+
+@app.command()
+def report(
+    run_name: Annotated[str, typer.Argument(metavar="RUN")],
+    out: Annotated[Path, typer.Option(help="Local runs directory.")] = Path("runs"),
+    stack: Annotated[
+        str | None, typer.Option(help="Read the report of a deployed stack's run (AWS).")
+    ] = None,
+) -> None:
+    """Print a run's report.md."""
+    if stack:
+        from forge import aws_mode
+
+        console.print(aws_mode.read_report(stack, run_name), markup=False)
+        return
+    path = out / run_name / "report.md"
+    if not path.is_file():
+        raise _fail(f"no report at {path}")
+    console.print(path.read_text(), markup=False)
+
+
+if __name__ == "__main__":
+    app()

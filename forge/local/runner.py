@@ -1,0 +1,355 @@
+"""``forge run --local``: the synthesized stack on moto, its handlers in-process, jobs as local processes.
+
+Order of a run: synthesize the CDK app into a temporary cdk.out → start moto (Step Functions executes
+ASL, Lambda runs the handlers from the synthesized asset directory) → create the template's resources
+→ inject the local SageMaker runtime into the handlers' client seam → upload job code and data →
+start the execution → watch it → copy ``runs/<run-id>/`` and the execution history to ``--out``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from forge.local import s3io
+from forge.local.cfn import LocalStack, create_in_moto
+from forge.local.sagemaker import LocalSageMaker, LocalSageMakerRuntime
+from forge.local.training import parse_progress
+from stacks.settings import Settings, load_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+JOB_CODE_DIR = PROJECT_ROOT / "job_code"
+CODE_PREFIX = "code/job_code/"
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+FINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+REGION = "us-east-1"
+
+
+class LocalModeError(RuntimeError):
+    """Local mode cannot run this configuration or input; the message says what to change."""
+
+
+@dataclass
+class Snapshot:
+    """What the progress display shows at one moment."""
+
+    status: str
+    state: str | None
+    stage: str | None
+    job_name: str | None
+    job_status: str | None
+    progress: dict[str, Any] | None
+    elapsed_s: float
+    completed_stages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    run_dir: Path
+    report: dict[str, Any]
+    stopped_at: str | None = None
+
+
+def new_run_id() -> str:
+    return "local-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def synthesize(config: Path, outdir: Path) -> Path:
+    """The CDK app of this project (issue 2's ``app.build_app``), synthesized into ``outdir``."""
+    import sys
+
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    app_module = importlib.import_module("app")
+    built = app_module.build_app(str(config), str(outdir))
+    app = built[0] if isinstance(built, tuple) else built  # (app, stack)
+    app.synth()
+    return outdir
+
+
+def stage_of_state(state_name: str | None) -> str | None:
+    """Map a state name of the workflow ("SFT Poll", "Deploy"…) to the pipeline stage it belongs to."""
+    if not state_name:
+        return None
+    from stacks.workflow import STAGE_TITLES
+
+    first = state_name.split(" ")[0]
+    for stage, title in STAGE_TITLES.items():
+        if first == title:
+            return stage
+    return state_name
+
+
+class LocalPipeline:
+    """One local run. Use as a context manager: moto and the local processes live inside it."""
+
+    def __init__(
+        self,
+        config: Path,
+        data: Path,
+        out: Path,
+        eval_data: Path | None = None,
+        run_id: str | None = None,
+        python: str | None = None,
+    ):
+        self.config, self.data, self.eval_data = Path(config), Path(data), eval_data and Path(eval_data)
+        self.out = Path(out)
+        self.run_id = run_id or new_run_id()
+        self.python = python
+        self.settings: Settings = load_settings(self.config)
+        if self.settings.model.family != "hf":
+            raise LocalModeError(
+                f"local mode runs model family 'hf' only; {self.config} has model.family "
+                f"{self.settings.model.family!r} (Nova jobs run in AWS). Use config/local.yaml."
+            )
+        for path in filter(None, (self.data, self.eval_data)):
+            if not path.is_file():
+                raise LocalModeError(f"data file {path} does not exist")
+        self.run_dir = self.out / self.run_id
+        if self.run_dir.exists():
+            raise LocalModeError(f"{self.run_dir} already exists; runs never overwrite each other")
+        self._exit = contextlib.ExitStack()
+        self.execution_arn: str | None = None
+        self.started = time.monotonic()
+
+    # -- set-up -----------------------------------------------------------------------------------
+    def __enter__(self) -> LocalPipeline:
+        import boto3
+        from moto import mock_aws
+
+        try:
+            self.workdir = Path(self._exit.enter_context(tempfile.TemporaryDirectory(prefix="forge-local-")))
+            outdir = synthesize(self.config, self.workdir / "cdk.out")
+            self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
+            self.session = boto3.session.Session(region_name=REGION)
+            self.s3 = self.session.client("s3")
+            self.sfn = self.session.client("stepfunctions")
+            self.stack: LocalStack = create_in_moto(self.session, outdir, REGION)
+            self.env = self.stack.function_env()
+            self._install_handlers()
+            self.sagemaker = LocalSageMaker(
+                self.s3, self.out / ".work" / self.run_id, region=REGION, python=self.python
+            )
+            self._exit.callback(self.sagemaker.shutdown)
+            self.runtime = LocalSageMakerRuntime(self.sagemaker)
+            clients = importlib.import_module("forge_handlers.clients")
+            clients.override("sagemaker", self.sagemaker)
+            clients.override("sagemaker-runtime", self.runtime)
+            self._exit.callback(clients.reset)
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._exit.close()
+
+    def _install_handlers(self) -> None:
+        """Run the real handlers in-process when Step Functions invokes a function (issue 2's patch)."""
+        from forge import moto_lambda
+
+        handle = moto_lambda.install(self.stack.functions)
+        if hasattr(handle, "__exit__"):
+            self._exit.enter_context(handle)
+
+    # -- the run ----------------------------------------------------------------------------------
+    def upload(self) -> dict[str, str]:
+        """Job code to s3://<artifacts>/code/job_code/, data to s3://<data>/incoming/; the execution input."""
+        artifacts, data_bucket = self.env["ARTIFACTS_BUCKET"], self.env["DATA_BUCKET"]
+        for path in sorted(JOB_CODE_DIR.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                self.s3.upload_file(
+                    str(path), artifacts, CODE_PREFIX + path.relative_to(JOB_CODE_DIR).as_posix()
+                )
+        execution_input = {"run_id": self.run_id}
+        for key, path in (("dataset", self.data), ("eval_dataset", self.eval_data)):
+            if path:
+                object_key = f"incoming/{self.run_id}/{'eval-' if key == 'eval_dataset' else ''}{path.name}"
+                self.s3.upload_file(str(path), data_bucket, object_key)
+                execution_input[key] = f"s3://{data_bucket}/{object_key}"
+        return execution_input
+
+    def start(self) -> str:
+        execution_input = self.upload()
+        self.started = time.monotonic()
+        self.execution_arn = self.sfn.start_execution(
+            stateMachineArn=self.stack.state_machine_arn, name=self.run_id, input=json.dumps(execution_input)
+        )["executionArn"]
+        return self.execution_arn
+
+    def history(self) -> list[dict[str, Any]]:
+        events, token = [], None
+        while True:
+            page = self.sfn.get_execution_history(
+                executionArn=self.execution_arn, maxResults=1000, **({"nextToken": token} if token else {})
+            )
+            events += page["events"]
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+    def snapshot(self) -> Snapshot:
+        status = self.sfn.describe_execution(executionArn=self.execution_arn)["status"]
+        events = self.history()
+        entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        state = entered[-1] if entered else None
+        job = max(self.sagemaker.jobs.values(), key=lambda j: j.created, default=None)
+        progress = None
+        if job is not None and job.log_path.exists():
+            progress = parse_progress(job.log_path.read_text(encoding="utf-8", errors="replace"))
+        completed = [
+            j.request["TrainingJobName"] for j in self.sagemaker.jobs.values() if j.status == "Completed"
+        ]
+        return Snapshot(
+            status,
+            state,
+            stage_of_state(state),
+            job.name if job else None,
+            job.status if job else None,
+            progress,
+            time.monotonic() - self.started,
+            completed,
+        )
+
+    def watch(self, on_update: Callable[[Snapshot], None] | None = None, interval: float = 0.5) -> Snapshot:
+        """Poll until the execution ends. Ctrl-C stops the execution and every local process."""
+        try:
+            while True:
+                snap = self.snapshot()
+                if on_update:
+                    on_update(snap)
+                if snap.status in FINAL_STATUSES:
+                    return snap
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            snap = self.snapshot()
+            self.sfn.stop_execution(
+                executionArn=self.execution_arn,
+                error="Interrupted",
+                cause=f"stopped by the user (Ctrl-C) during {snap.state}",
+            )
+            self.sagemaker.shutdown()
+            return Snapshot(
+                "ABORTED",
+                snap.state,
+                snap.stage,
+                snap.job_name,
+                "Stopped",
+                snap.progress,
+                snap.elapsed_s,
+                snap.completed_stages,
+            )
+
+    # -- results ----------------------------------------------------------------------------------
+    def collect(self, final: Snapshot) -> RunResult:
+        """Copy runs/<run-id>/ from moto to --out, with the execution history, logs and report.html."""
+        from forge import report_html
+
+        artifacts = self.env["ARTIFACTS_BUCKET"]
+        s3io.download_prefix(self.s3, f"s3://{artifacts}/runs/{self.run_id}/", self.run_dir)
+        events = self.history()
+        (self.run_dir / "execution_history.json").write_text(json.dumps(events, indent=1, default=str))
+        self._copy_logs()
+        self._extract_eval_outputs()
+        (self.run_dir / "settings.json").write_text(self.settings.to_json())
+        self._record_endpoint()
+        report = self._read_or_build_report(final, events)
+        (self.run_dir / "report.html").write_text(report_html.render(report, self.run_dir), encoding="utf-8")
+        stopped_at = final.state if final.status != "SUCCEEDED" else None
+        return RunResult(self.run_id, report.get("status", final.status), self.run_dir, report, stopped_at)
+
+    def _copy_logs(self) -> None:
+        logs = self.run_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for job in self.sagemaker.jobs.values():
+            if job.log_path.exists():
+                shutil.copyfile(job.log_path, logs / f"{job.name}.log")
+        for endpoint in self.sagemaker.endpoints.values():
+            if endpoint.server and endpoint.server.log_path.exists():
+                shutil.copyfile(endpoint.server.log_path, logs / f"endpoint-{endpoint.name}.log")
+
+    def _record_endpoint(self) -> None:
+        """endpoint.json: what ``forge invoke``/``forge serve`` need to bring the endpoint back later."""
+        prefix = f"s3://{self.env['ARTIFACTS_BUCKET']}/runs/{self.run_id}/"
+        for endpoint in self.sagemaker.endpoints.values():
+            config = self.sagemaker.endpoint_configs.get(endpoint.config_name, {})
+            model_name = config.get("ProductionVariants", [{}])[0].get("ModelName")
+            container = self.sagemaker.models.get(model_name, {}).get("PrimaryContainer", {})
+            url = container.get("ModelDataUrl", "")
+            record = {
+                "endpoint_name": endpoint.name,
+                "status": endpoint.status,
+                "model_name": model_name,
+                "model_data_url": url,
+                # The artifact is inside this run's directory (runs/<run-id>/jobs/...), copied from S3.
+                "model_archive": url[len(prefix) :] if url.startswith(prefix) else None,
+                "environment": container.get("Environment", {}),
+            }
+            (self.run_dir / "endpoint.json").write_text(json.dumps(record, indent=1))
+
+    def _extract_eval_outputs(self) -> None:
+        """Each eval job's output.tar.gz (results, inference outputs, plots) → eval/<stage>/ on disk."""
+        import tarfile
+
+        for archive in self.run_dir.glob("jobs/*/*/output/output.tar.gz"):
+            stage = archive.parents[2].name
+            target = self.run_dir / "eval" / stage
+            target.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(archive) as tar:
+                tar.extractall(target, filter="data")
+
+    def _read_or_build_report(self, final: Snapshot, events: list[dict[str, Any]]) -> dict[str, Any]:
+        path = self.run_dir / "report.json"
+        if path.exists() and final.status != "ABORTED":
+            return json.loads(path.read_text())
+        # Aborted (Ctrl-C) or the report step never ran: build it from the last state document we saw.
+        reporting = importlib.import_module("forge_handlers.reporting")
+        state = last_state_document(events)
+        state.setdefault("run_id", self.run_id)
+        status = "ABORTED" if final.status == "ABORTED" else "FAILED"
+        report = reporting.build_report(self.settings, self.env["ARTIFACTS_BUCKET"], state, status)
+        report["stopped_at"] = final.state
+        report["failure_reason"] = (
+            report.get("failure_reason") or f"execution {final.status} in state {final.state}"
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=1, default=str))
+        markdown = reporting.render_markdown(report) + f"\nStopped at state `{final.state}` ({status}).\n"
+        (self.run_dir / "report.md").write_text(markdown)
+        return report
+
+    def invoke(self, question: str) -> str:
+        """One answer from the run's live endpoint (the smoke request shape of serve.py)."""
+        from forge.endpoint_client import ask
+
+        endpoint = next(iter(self.sagemaker.endpoints), None)
+        if endpoint is None:
+            raise LocalModeError(
+                "this run has no endpoint (deploy disabled, gate rejected or the run failed)"
+            )
+        return ask(self.runtime, endpoint, question, self.settings)
+
+
+def last_state_document(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The newest state document the history shows (a state's output, else the execution input)."""
+    for event in reversed(events):
+        for key in ("stateExitedEventDetails", "executionStartedEventDetails"):
+            details = event.get(key)
+            raw = details and (details.get("output") or details.get("input"))
+            if raw:
+                with contextlib.suppress(json.JSONDecodeError):
+                    document = json.loads(raw)
+                    if isinstance(document, dict):
+                        return document
+    return {}

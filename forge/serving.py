@@ -1,0 +1,140 @@
+"""``forge invoke`` / ``forge serve``: bring a finished local run's endpoint back from its saved model."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from forge.endpoint_client import build_request
+from forge.local.endpoints import ServerProcess, default_serve_command, start_server
+from stacks.settings import Settings, parse_settings
+
+SERVE_STATE = "serve.json"
+START_TIMEOUT_SECONDS = 300
+
+
+class ServingError(RuntimeError):
+    """The run has no servable model, or the server did not come up; the message says which."""
+
+
+def _settings(run_dir: Path) -> Settings:
+    path = run_dir / "settings.json"
+    if not path.is_file():
+        raise ServingError(f"{run_dir} is not a local run directory (no settings.json)")
+    return parse_settings(json.loads(path.read_text()), str(path))
+
+
+def _endpoint_record(run_dir: Path) -> dict:
+    path = run_dir / "endpoint.json"
+    if not path.is_file():
+        raise ServingError(
+            f"run {run_dir.name} deployed no endpoint (gate rejected, deploy disabled or failed)"
+        )
+    return json.loads(path.read_text())
+
+
+def _model_dir(run_dir: Path, record: dict) -> Path:
+    """The deployed model, extracted once into <run>/serve/model (the artifact itself is kept as is)."""
+    import tarfile
+
+    target = run_dir / "serve" / "model"
+    if target.is_dir() and any(target.iterdir()):
+        return target
+    archive = record.get("model_archive")
+    if not archive:
+        target.mkdir(parents=True, exist_ok=True)  # a base-model deployment: serve.py reads FORGE_BASE_MODEL
+        return target
+    source = run_dir / archive
+    if not source.is_file():
+        raise ServingError(f"the deployed model {source} is missing from the run directory")
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(source) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def start(run_dir: Path) -> ServerProcess:
+    record = _endpoint_record(run_dir)
+    server = start_server(
+        _model_dir(run_dir, record),
+        run_dir / "serve" / "log.txt",
+        default_serve_command,
+        record.get("environment"),
+    )
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if server.ping():
+            return server
+        if not server.alive():
+            raise ServingError(f"the model server exited: {server.log_tail()}")
+        time.sleep(0.2)
+    server.stop()
+    raise ServingError(f"the model server did not answer /ping within {START_TIMEOUT_SECONDS}s")
+
+
+def _running_url(run_dir: Path) -> str | None:
+    """The URL of a ``forge serve`` of this run that is still up, if any."""
+    path = run_dir / "serve" / SERVE_STATE
+    if not path.is_file():
+        return None
+    url = json.loads(path.read_text())["url"]
+    try:
+        with urllib.request.urlopen(url + "/ping", timeout=2) as response:
+            return url if response.status == 200 else None
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def post_question(url: str, question: str, settings: Settings) -> str:
+    body = json.dumps(build_request(question, settings.data.system_prompt)).encode()
+    request = urllib.request.Request(
+        url + "/invocations", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            payload = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise ServingError(f"the model server answered {error.code}: {error.read()[:300]!r}") from None
+    if "text" not in payload:
+        raise ServingError(f"the model server's answer lacks 'text': {str(payload)[:300]}")
+    return str(payload["text"])
+
+
+def ask_run(run_dir: Path, question: str) -> str:
+    """Answer through a running ``forge serve`` of the run, else through a server started for this call."""
+    settings = _settings(run_dir)
+    url = _running_url(run_dir)
+    if url:
+        return post_question(url, question, settings)
+    server = start(run_dir)
+    try:
+        return post_question(server.url, question, settings)
+    finally:
+        server.stop()
+
+
+def serve_forever(run_dir: Path, on_ready: Callable[[str], None]) -> None:
+    _settings(run_dir)
+    server = start(run_dir)
+    state = run_dir / "serve" / SERVE_STATE
+    state.write_text(json.dumps({"url": server.url, "pid": os.getpid()}))
+    on_ready(server.url)
+    try:
+        while server.alive():
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        state.unlink(missing_ok=True)
+        server.stop()
+
+
+def ask_aws(stack: str, run_id: str, question: str) -> str:
+    from forge import aws_mode
+
+    return aws_mode.ask(stack, run_id, question)
