@@ -1,0 +1,149 @@
+"""The synthesized state machine, executed by moto's Step Functions interpreter with fake handlers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from moto import mock_aws
+
+from stacks.workflow import job_state_names
+from tests.workflow.fake_pipeline import Scenario, run_pipeline
+
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+START = ["Read Input", "Add Execution Name", "Prepare"]
+FAILURE_PATH = ["Cleanup", "Mark Failed", "Report Failure", "Notify Failure", "Failed"]
+
+
+def job(stage: str, polls: int = 3, launches: int = 1) -> list[str]:
+    """States of a job stage that polls InProgress twice then reaches its final status."""
+    n = job_state_names(stage)
+    return [n["start"], *([n["launch"]] * launches), *[n["wait"], n["poll"], n["status"]] * polls]
+
+
+TAIL = [
+    "Gate",
+    "Gate Passed",
+    "Deploy",
+    "Endpoint Wait",
+    "Endpoint Status",
+    "Endpoint Ready",
+    "Smoke",
+    "Mark Succeeded",
+    "Report",
+    "Notify Success",
+    "Succeeded",
+]
+ALL_JOBS = [*job("baseline_eval"), *job("sft"), *job("eval_sft"), *job("rft"), *job("eval_rft")]
+
+
+@pytest.fixture
+def moto():
+    with mock_aws(config=MOTO_CONFIG):
+        yield
+
+
+def test_happy_path_runs_every_stage_in_order(moto, full_pipeline):
+    result = run_pipeline(full_pipeline, Scenario())
+    assert result.status == "SUCCEEDED"
+    assert result.states == [*START, *ALL_JOBS, *TAIL]
+    assert result.output["status"] == "SUCCEEDED"
+    # Contract shapes the handlers rely on.
+    assert result.fakes.events["prepare"][0]["execution_name"] == "run-1"
+    assert result.fakes.events["prepare"][0]["dataset"] == "s3://data/incoming/x.csv"
+    assert result.fakes.events["launch"][0] == {
+        "stage": "baseline_eval",
+        "run": result.output["run"],
+        "attempt": 1,
+    }
+    assert result.fakes.events["report"][0]["status"] == "SUCCEEDED"
+    assert set(result.output["jobs"]) == {"baseline_eval", "sft", "eval_sft", "rft", "eval_rft"}
+
+
+def test_sft_failure_reason_reaches_the_failure_notification(moto, full_pipeline):
+    reason = "AlgorithmError: CUDA out of memory"
+    result = run_pipeline(
+        full_pipeline, Scenario(final_status={"sft": "Failed"}, failure_reason={"sft": reason})
+    )
+    assert result.status == "FAILED"
+    assert result.states == [*START, *job("baseline_eval"), *job("sft"), "SFT Failed", *FAILURE_PATH]
+    assert (result.error, result.cause) == ("JobFailedError", reason)
+    notified = result.fakes.events["notify"][0]
+    assert notified["status"] == "FAILED"
+    assert notified["error"] == {"Error": "JobFailedError", "Cause": reason}
+    assert result.fakes.events["cleanup"][0]["jobs"]["sft"]["status"] == "Failed"
+
+
+def test_stopped_job_fails_the_run(moto, full_pipeline):
+    result = run_pipeline(
+        full_pipeline,
+        Scenario(final_status={"eval_sft": "Stopped"}, failure_reason={"eval_sft": "Stopped by user"}),
+    )
+    assert result.status == "FAILED"
+    assert result.states == [
+        *START,
+        *job("baseline_eval"),
+        *job("sft"),
+        *job("eval_sft"),
+        "EvalSFT Failed",
+        *FAILURE_PATH,
+    ]
+    assert result.cause == "Stopped by user"
+
+
+def test_job_ending_without_a_reason_still_fails_with_the_record(moto, full_pipeline):
+    result = run_pipeline(full_pipeline, Scenario(final_status={"baseline_eval": "Stopped"}))
+    assert result.states == [*START, *job("baseline_eval"), "BaselineEval Invalid", *FAILURE_PATH]
+    assert result.error == "JobFailedError"
+    assert json.loads(result.cause)["status"] == "Stopped"
+
+
+def test_throttled_launch_succeeds_on_retry(moto, full_pipeline):
+    result = run_pipeline(full_pipeline, Scenario(throttled_launches={"sft": 1}))
+    assert result.status == "SUCCEEDED"
+    # A Retry re-runs the task inside the same state: SFT Launch is entered once, invoked twice.
+    assert result.states == [*START, *ALL_JOBS, *TAIL]
+    assert result.fakes.launches["sft"] == 2
+
+
+def test_launch_throttled_past_max_attempts_takes_the_failure_path(moto, full_pipeline):
+    result = run_pipeline(full_pipeline, Scenario(throttled_launches={"baseline_eval": 99}))
+    assert result.status == "FAILED"
+    assert result.states == [*START, "BaselineEval Start", "BaselineEval Launch", *FAILURE_PATH]
+    assert result.error == "ThrottlingError"
+    # First call + MaxAttempts (settings.retry.task_max_attempts = 3 in the fixture) retries.
+    assert result.fakes.launches["baseline_eval"] == 4
+
+
+def test_gate_rejection_reports_without_deploying(moto, full_pipeline):
+    result = run_pipeline(full_pipeline, Scenario(gate_passed=False))
+    assert result.status == "SUCCEEDED"
+    assert result.states == [
+        *START,
+        *ALL_JOBS,
+        "Gate",
+        "Gate Passed",
+        "Mark Gate Rejected",
+        "Report",
+        "Notify Success",
+        "Succeeded",
+    ]
+    assert "Deploy" not in result.states
+    assert result.fakes.events["report"][0]["status"] == "GATE_REJECTED"
+
+
+def test_rejected_data_enters_no_job_stage(moto, full_pipeline):
+    result = run_pipeline(full_pipeline, Scenario(reject_data=True))
+    assert result.status == "FAILED"
+    assert result.states == [*START, *FAILURE_PATH]
+    assert result.error == "DataValidationError"
+    assert "row 3, field rating" in result.cause
+    assert "run" not in result.fakes.events["cleanup"][0]
+
+
+def test_rft_disabled_leaves_rft_states_out(moto, no_rft_pipeline):
+    result = run_pipeline(no_rft_pipeline, Scenario())
+    assert result.status == "SUCCEEDED"
+    assert result.states == [*START, *job("baseline_eval"), *job("sft"), *job("eval_sft"), *TAIL]
+    definition = json.dumps(no_rft_pipeline["template"])
+    assert "RFT Launch" not in definition and "EvalRFT" not in definition
