@@ -1,0 +1,56 @@
+"""cdk-nag (zero unacknowledged findings), cfn-lint (zero errors) and synth time, for every config."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_s3 as s3
+from cdk_nag import AwsSolutionsChecks
+
+from tests.infra.conftest import CONFIG_NAMES
+
+SYNTH_SECONDS_BUDGET = 10.0
+
+
+@pytest.mark.parametrize("name", CONFIG_NAMES)
+def test_no_unacknowledged_nag_findings(synthesized, name):
+    # app.synth() raises ValidationFailed on any finding; a report, if written, must hold no violations.
+    report = synthesized[name]["assembly_dir"] / "validation-report.json"
+    if report.exists():
+        plugin_reports = json.loads(report.read_text())["pluginReports"]
+        assert [v for r in plugin_reports for v in r.get("violations", [])] == []
+
+
+def test_nag_is_live_and_fails_an_insecure_bucket(tmp_path):
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "Insecure")
+    s3.Bucket(stack, "Plain")
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    with pytest.raises(RuntimeError, match="AwsSolutions-S10"):
+        app.synth()
+
+
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")  # pinned in pyproject (dev extra)
+
+
+@pytest.mark.parametrize("name", CONFIG_NAMES)
+def test_cfn_lint_has_no_errors(synthesized, name):
+    template = synthesized[name]["template_path"]
+    result = subprocess.run(
+        [str(CFN_LINT), "--format", "parseable", str(template)], capture_output=True, text=True, check=False
+    )
+    # Exit code bits: 2 = errors, 4 = warnings, 8 = informational.
+    assert result.returncode & 2 == 0 and result.returncode in (0, 4, 8, 12), result.stdout + result.stderr
+
+
+def test_synth_of_one_stack_is_fast(synthesized):
+    # The median over the configs: the first synth of a session also pays the jsii runtime start-up.
+    seconds = {name: round(result["seconds"], 1) for name, result in synthesized.items()}
+    print(f"synth seconds per config: {seconds}")
+    assert statistics.median(seconds.values()) <= SYNTH_SECONDS_BUDGET, seconds
