@@ -31,7 +31,9 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
     # Reads the user's CSV from the data bucket, writes formatted splits + validation.json under runs/<id>/.
     "prepare": [*_READ_RUN, *_WRITE_RUN, *_KMS_DATA],
     # Writes the resolved recipe / hyperparameters under the run prefix, then creates the job.
+    # Describes first: a repeated or timed-out launch finds its job instead of creating a second one.
     "launch": [
+        "sagemaker:DescribeTrainingJob",
         "sagemaker:CreateTrainingJob",
         "sagemaker:AddTags",
         "iam:PassRole",

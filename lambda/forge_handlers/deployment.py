@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from forge_handlers import artifacts, clients, gating
@@ -89,10 +90,10 @@ def endpoint_config_request(settings: Settings, run_id: str) -> dict[str, Any]:
     }
 
 
-def _create_once(operation: str, request: dict[str, Any]) -> None:
-    """Create, treating 'already exists' (a retried call of this same run) as done."""
+def _create_once(create: Callable[[], Any]) -> None:
+    """Run a create call, treating 'already exists' (a retried call of this same run) as done."""
     try:
-        getattr(clients.sagemaker(), operation)(**request)
+        create()
     except Exception as error:
         if error_code(error) == "ValidationException" and "already exist" in str(error).lower():
             return
@@ -111,9 +112,10 @@ def describe_endpoint(name: str) -> dict[str, Any] | None:
 def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[str, Any]:
     run_id = run["run_id"]
     weights = deployed_weights(settings, env.artifacts_bucket, run_id)
-    _create_once("create_model", model_request(settings, env, run_id, weights))
+    model = model_request(settings, env, run_id, weights)
+    _create_once(lambda: clients.sagemaker().create_model(**model))
     config = endpoint_config_request(settings, run_id)
-    _create_once("create_endpoint_config", config)
+    _create_once(lambda: clients.sagemaker().create_endpoint_config(**config))
     name = endpoint_name(settings.resource_prefix)
     existing = describe_endpoint(name)
     try:
