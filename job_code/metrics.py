@@ -107,6 +107,18 @@ def mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values) if values else 0.0
 
 
+def weighted_mean_stderr(values: Sequence[float], weights: Sequence[int]) -> tuple[float, float]:
+    """mean and mean_stderr of the list holding ``values[i]`` ``weights[i]`` times, without building it."""
+    n = sum(weights)
+    if n == 0:
+        return 0.0, 0.0
+    mu = math.fsum(w * v for v, w in zip(values, weights, strict=True)) / n
+    if n < 2:
+        return mu, 0.0
+    variance = math.fsum(w * (v - mu) ** 2 for v, w in zip(values, weights, strict=True)) / (n - 1)
+    return mu, math.sqrt(variance) / math.sqrt(n)
+
+
 def mean_stderr(values: Sequence[float]) -> float:
     """Sample standard deviation / sqrt(n); 0 for fewer than two values."""
     n = len(values)
@@ -166,14 +178,16 @@ def bleu_with_stderr(
     if n < 2 or draws < 2:
         return float(score), 0.0
     rng = np.random.default_rng(seed)
+    index_type = np.int32 if 100 * max(n, len(pairs)) < 2**31 else np.int64  # half the memory traffic
+    inverse_array = np.asarray(inverse, dtype=index_type)
     replicates = []
     for start in range(0, draws, 100):
         size = min(100, draws - start)
         if len(pairs) * 4 <= n:  # few distinct pairs: draw how often each is picked, directly
             counts = rng.multinomial(n, multiplicity / n, size=size).astype(np.float64)
         else:  # resample sentence indices; count the picks of every resample in one bincount
-            picks = np.asarray(inverse, dtype=np.int64)[rng.integers(0, n, size=(size, n))]
-            offsets = (picks + np.arange(size, dtype=np.int64)[:, None] * len(pairs)).ravel()
+            picks = inverse_array[rng.integers(0, n, size=(size, n), dtype=index_type)]
+            offsets = (picks + np.arange(size, dtype=index_type)[:, None] * len(pairs)).ravel()
             counts = np.bincount(offsets, minlength=size * len(pairs)).reshape(size, len(pairs))
             counts = counts.astype(np.float64)
         for corpus_stats in (counts @ stats).astype(np.int64).tolist():
@@ -210,7 +224,11 @@ def label_metrics(
     """Permissive accuracy, per-class P/R/F1, macro F1, exact-format rate (answer is exactly a label)
     and the confusion matrix (rows: gold labels; columns: parsed labels, then None for no/ambiguous)."""
     labels = list(labels)
-    parsed = [parse_label(p, labels) for p in predictions]
+    parse_cache: dict[str, str | None] = {}  # answers repeat: parse each distinct one once
+    parsed = [
+        parse_cache[p] if p in parse_cache else parse_cache.setdefault(p, parse_label(p, labels))
+        for p in predictions
+    ]
     golds = [parse_label(r, labels) if r.strip() not in labels else r.strip() for r in references]
     correct = [1.0 if p is not None and p == g else 0.0 for p, g in zip(parsed, golds, strict=True)]
     # Format compliance, right or wrong: the answer is exactly one of the labels.
@@ -291,11 +309,12 @@ def compute_metrics(
     """The flat gen_qa metric dict (Nova's ``results.all``), plus accuracy / macro_f1 with labels."""
     predictions, references = _check_inputs(predictions, references)
     pairs, inverse = unique_pairs(predictions, references)
+    multiplicity = [0] * len(pairs)
+    for index in inverse:
+        multiplicity[index] += 1
     flat: dict[str, float] = {}
     for name, distinct_values in _sample_level(pairs).items():
-        values = [distinct_values[i] for i in inverse]
-        flat[name] = mean(values)
-        flat[f"{name}_stderr"] = mean_stderr(values)
+        flat[name], flat[f"{name}_stderr"] = weighted_mean_stderr(distinct_values, multiplicity)
     flat["bleu"], flat["bleu_stderr"] = bleu_with_stderr(pairs, inverse)
     if labels:
         extra = label_metrics(predictions, references, labels)
