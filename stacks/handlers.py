@@ -63,6 +63,7 @@ class Handlers(Construct):
         topic_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.bundle_dir = bundle_dir  # local mode imports the handlers from here
         code = lambda_.Code.from_asset(str(bundle_dir))
         powertools = lambda_.LayerVersion.from_layer_version_arn(
             self, "Powertools", powertools_layer_arn(settings)

@@ -27,3 +27,14 @@ def full_pipeline(tmp_path_factory):
 def no_rft_pipeline(tmp_path_factory):
     overrides = {**FAST, "stages": {"rft": {"enabled": False}}}
     return synth("local", tmp_path_factory.mktemp("wf-no-rft"), overrides)
+
+
+@pytest.fixture(scope="session")
+def lean_pipeline(tmp_path_factory):
+    """No baseline eval, no RFT, no deployment: SFT + eval, then gate and report."""
+    overrides = {
+        **FAST,
+        "stages": {"baseline_eval": {"enabled": False}, "rft": {"enabled": False}},
+        "deploy": {"enabled": False},
+    }
+    return synth("local", tmp_path_factory.mktemp("wf-lean"), overrides)

@@ -30,6 +30,8 @@ class Scenario:
     failure_reason: dict[str, str | None] = field(default_factory=dict)
     throttled_launches: dict[str, int] = field(default_factory=dict)  # stage -> launch attempts that throttle
     reject_data: bool = False
+    capacity_retries: dict[str, int] = field(default_factory=dict)  # stage -> attempts that end Retry
+    endpoint_status: str = "InService"
     gate_passed: bool = True
 
 
@@ -75,8 +77,10 @@ class FakeHandlers:
         stage, job = event["stage"], event["job"]
         self.polls[stage] += 1
         status = "InProgress"
-        if self.polls[stage] > 2:
+        if self.polls[stage] % 3 == 0:  # every job: InProgress, InProgress, then its end
             status = self.scenario.final_status.get(stage, "Completed")
+            if job["attempt"] <= self.scenario.capacity_retries.get(stage, 0):
+                status = "Retry"
         reason = self.scenario.failure_reason.get(stage) if status in ("Failed", "Stopped") else None
         return {
             **job,
@@ -103,7 +107,9 @@ class FakeHandlers:
         return {"endpoint_name": "forge-local-ep", "action": "create", "status": "Creating"}
 
     def endpoint_status(self, event):
-        return {"endpoint_name": "forge-local-ep", "status": "InService", "failure_reason": None}
+        status = self.scenario.endpoint_status
+        reason = "CapacityError: no ml.g5 capacity" if status == "Failed" else None
+        return {"endpoint_name": "forge-local-ep", "status": status, "failure_reason": reason}
 
     def smoke(self, event):
         return {"question": "q", "answer": "HQ", "label": "HQ"}

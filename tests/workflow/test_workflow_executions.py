@@ -147,3 +147,56 @@ def test_rft_disabled_leaves_rft_states_out(moto, no_rft_pipeline):
     assert result.states == [*START, *job("baseline_eval"), *job("sft"), *job("eval_sft"), *TAIL]
     definition = json.dumps(no_rft_pipeline["template"])
     assert "RFT Launch" not in definition and "EvalRFT" not in definition
+
+
+def test_capacity_retry_relaunches_with_the_next_attempt(moto, full_pipeline):
+    result = run_pipeline(full_pipeline, Scenario(capacity_retries={"rft": 1}))
+    assert result.status == "SUCCEEDED"
+    rft = job_state_names("rft")
+    relaunched = [*job("rft"), rft["relaunch"], rft["launch"], *[rft["wait"], rft["poll"], rft["status"]] * 3]
+    assert result.states == [
+        *START,
+        *job("baseline_eval"),
+        *job("sft"),
+        *job("eval_sft"),
+        *relaunched,
+        *job("eval_rft"),
+        *TAIL,
+    ]
+    assert [e["attempt"] for e in result.fakes.events["launch"] if e["stage"] == "rft"] == [1, 2]
+    assert result.output["jobs"]["rft"]["job_name"] == "forge-rft-2"
+
+
+def test_endpoint_failure_takes_the_failure_path(moto, full_pipeline):
+    result = run_pipeline(full_pipeline, Scenario(endpoint_status="Failed"))
+    assert result.status == "FAILED"
+    assert result.states == [
+        *START,
+        *ALL_JOBS,
+        "Gate",
+        "Gate Passed",
+        "Deploy",
+        "Endpoint Wait",
+        "Endpoint Status",
+        "Endpoint Ready",
+        "Endpoint Failed",
+        *FAILURE_PATH,
+    ]
+    assert json.loads(result.cause)["failure_reason"] == "CapacityError: no ml.g5 capacity"
+    assert result.fakes.events["cleanup"][0]["endpoint"]["status"] == "Failed"
+
+
+def test_disabled_baseline_and_deploy_are_left_out(moto, lean_pipeline):
+    result = run_pipeline(lean_pipeline, Scenario())
+    assert result.status == "SUCCEEDED"
+    assert result.states == [
+        *START,
+        *job("sft"),
+        *job("eval_sft"),
+        "Gate",
+        "Gate Passed",
+        "Mark Succeeded",
+        "Report",
+        "Notify Success",
+        "Succeeded",
+    ]
