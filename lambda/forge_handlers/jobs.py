@@ -77,14 +77,16 @@ def launch(
 
 
 def _timings(description: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "CreationTime",
-        "TrainingStartTime",
-        "TrainingEndTime",
-        "TrainingTimeInSeconds",
-        "BillableTimeInSeconds",
-    )
-    return {key: description[key] for key in keys if description.get(key) is not None}
+    """Job timestamps (ISO 8601: Lambda results are JSON) and the training / billable seconds."""
+    timings: dict[str, Any] = {}
+    for key in ("CreationTime", "TrainingStartTime", "TrainingEndTime"):
+        value = description.get(key)
+        if value is not None:
+            timings[key] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    for key in ("TrainingTimeInSeconds", "BillableTimeInSeconds"):
+        if description.get(key) is not None:
+            timings[key] = description[key]
+    return timings
 
 
 def poll(

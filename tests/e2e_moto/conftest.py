@@ -1,0 +1,62 @@
+"""Fixtures: the open-weights (and Nova) stacks synthesized once with test timings; a fresh moto per test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from forge_handlers import clients, config
+from moto import mock_aws
+
+from tests.e2e_moto.harness import MOTO_CONFIG, Pipeline
+from tests.synth_helpers import synth
+
+FAST = {
+    "poll_seconds": 0,
+    "endpoint_poll_seconds": 0,
+    "retry": {
+        "task_interval_seconds": 1,
+        "task_max_attempts": 3,
+        "task_backoff_rate": 2.0,
+        "task_max_delay_seconds": 4,
+        "max_job_attempts": 3,
+    },
+    "split": {"sft": 12, "eval": 6, "rft": 6},
+    # moto's CreateEndpointConfig accepts only older instance types.
+    "deploy": {"instance_type": "ml.g4dn.xlarge"},
+    "gate": {"min_gain_over_baseline": 0.05},
+}
+
+
+@pytest.fixture(scope="session")
+def hf_stack(tmp_path_factory):
+    return synth("open-weights", tmp_path_factory.mktemp("e2e-hf"), FAST)
+
+
+@pytest.fixture(scope="session")
+def nova_stack(tmp_path_factory):
+    return synth(
+        "nova",
+        tmp_path_factory.mktemp("e2e-nova"),
+        {**FAST, "gate": {"metric": "accuracy", "min_gain_over_baseline": 0.05}},
+    )
+
+
+def _pipeline(synthesized, family: str):
+    saved = dict(os.environ)
+    with mock_aws(config=MOTO_CONFIG):
+        yield Pipeline(synthesized, family)
+    clients.reset()
+    config.clear_cache()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def pipeline(hf_stack):
+    yield from _pipeline(hf_stack, "hf")
+
+
+@pytest.fixture
+def nova_pipeline(nova_stack):
+    yield from _pipeline(nova_stack, "nova")

@@ -1,0 +1,168 @@
+"""Run the synthesized state machine in moto with the real handlers in-process.
+
+moto provides S3, SNS(+SQS to read the notifications), Step Functions (execute_state_machine) and
+SageMaker; tests/handlers/scripted.py drives the training jobs' status transitions and emulates what moto
+lacks (StopTrainingJob, UpdateEndpoint). The endpoint's runtime is a small fake answering like serve.py.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from forge_handlers import clients, config
+
+from forge.moto_lambda import lambda_functions, run_lambdas_in_process, state_machine_definition
+from tests.handlers.scripted import ScriptedSageMaker
+
+REGION = "us-east-1"
+DATA_BUCKET, ARTIFACTS_BUCKET = "e2e-data", "e2e-artifacts"
+ROLE_ARN = "arn:aws:iam::123456789012:role/e2e-sagemaker"
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+class EndpointRuntime:
+    """sagemaker-runtime stand-in: answers {"text", "label"} as job_code/serve.py does (hf), or a chat
+    completion as Nova's inference container does (nova)."""
+
+    def __init__(self, family: str, answer: str = "HQ") -> None:
+        self.family, self.answer, self.requests = family, answer, []
+
+    def invoke_endpoint(self, **params: Any) -> dict[str, Any]:
+        self.requests.append(params)
+        if self.family == "nova":
+            payload: dict[str, Any] = {
+                "choices": [{"message": {"role": "assistant", "content": self.answer}}]
+            }
+        else:
+            payload = {"text": self.answer, "label": self.answer}
+        return {"Body": io.BytesIO(json.dumps(payload).encode())}
+
+
+@dataclass
+class Result:
+    status: str
+    output: dict[str, Any]
+    error: str | None
+    cause: str | None
+    states: list[str]
+    history: list[dict[str, Any]] = field(repr=False)
+
+
+class Pipeline:
+    """One synthesized stack, deployed into moto, ready to run executions."""
+
+    def __init__(self, synthesized: dict[str, Any], family: str) -> None:
+        self.template = synthesized["template"]
+        settings_file = next(Path(synthesized["assembly_dir"]).glob("lambda-bundle/*/settings.json"))
+        os.environ.update(
+            {
+                "FORGE_SETTINGS_FILE": str(settings_file),
+                "DATA_BUCKET": DATA_BUCKET,
+                "ARTIFACTS_BUCKET": ARTIFACTS_BUCKET,
+                "SAGEMAKER_ROLE_ARN": ROLE_ARN,
+                "REWARD_LAMBDA_ARN": "arn:aws:lambda:us-east-1:123456789012:function:e2e-reward-SageMaker",
+                "KMS_KEY_ARN": "",
+                "AWS_DEFAULT_REGION": REGION,
+            }
+        )
+        config.clear_cache()
+        self.s3 = boto3.client("s3", region_name=REGION)
+        for bucket in (DATA_BUCKET, ARTIFACTS_BUCKET):
+            self.s3.create_bucket(Bucket=bucket)
+        # Versioned like the real buckets: a test can tell whether an object was ever overwritten.
+        self.s3.put_bucket_versioning(Bucket=ARTIFACTS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        self.sagemaker = ScriptedSageMaker(
+            boto3.client("sagemaker", region_name=REGION), self.s3, family=family
+        )
+        self.runtime = EndpointRuntime(family)
+        clients.reset()
+        clients.override("sagemaker", self.sagemaker)
+        clients.override("sagemaker-runtime", self.runtime)
+        sns = boto3.client("sns", region_name=REGION)
+        topic = sns.create_topic(Name="e2e-topic")["TopicArn"]
+        os.environ["TOPIC_ARN"] = topic
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.queue = self.sqs.create_queue(QueueName="e2e-notifications")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.machine = self.sfn.create_state_machine(
+            name="e2e-pipeline",
+            definition=state_machine_definition(self.template),
+            roleArn="arn:aws:iam::123456789012:role/e2e-sfn",
+        )["stateMachineArn"]
+        self._handlers = {f["name"]: f["handler"] for f in lambda_functions(self.template).values()}
+
+    def resolve(self, function_name: str):
+        module, attribute = self._handlers[function_name].rsplit(".", 1)
+        return getattr(importlib.import_module(module), attribute)
+
+    def upload(self, key: str, body: bytes) -> str:
+        self.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=body)
+        return f"s3://{DATA_BUCKET}/{key}"
+
+    def run(self, *inputs: dict[str, Any], timeout: float = 120) -> list[Result]:
+        """Start one execution per input at once; wait for all of them."""
+        with run_lambdas_in_process(self.resolve):
+            arns = [
+                self.sfn.start_execution(
+                    stateMachineArn=self.machine, name=item.get("run_id", f"x{i}"), input=json.dumps(item)
+                )["executionArn"]
+                for i, item in enumerate(inputs)
+            ]
+            deadline = time.monotonic() + timeout
+            described = {}
+            while len(described) < len(arns):
+                for arn in arns:
+                    if arn not in described:
+                        state = self.sfn.describe_execution(executionArn=arn)
+                        if state["status"] != "RUNNING":
+                            described[arn] = state
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"executions still running after {timeout}s")
+                time.sleep(0.05)
+        return [self._result(arn, described[arn]) for arn in arns]
+
+    def _result(self, arn: str, described: dict[str, Any]) -> Result:
+        pages = self.sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+        history = [event for page in pages for event in page["events"]]
+        states = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+        return Result(
+            status=described["status"],
+            output=json.loads(described.get("output") or "{}"),
+            error=described.get("error"),
+            cause=described.get("cause"),
+            states=states,
+            history=history,
+        )
+
+    def notifications(self) -> list[str]:
+        messages = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return messages
+            for message in batch:
+                messages.append(json.loads(message["Body"])["Message"])
+                self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
+
+    def training_jobs(self) -> list[str]:
+        listed = self.sagemaker._real.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]
+        return sorted(job["TrainingJobName"] for job in listed)
+
+    def artifact_keys(self, prefix: str = "runs/") -> list[str]:
+        listed = self.s3.list_objects_v2(Bucket=ARTIFACTS_BUCKET, Prefix=prefix).get("Contents", [])
+        return sorted(o["Key"] for o in listed)
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self.s3.get_object(Bucket=ARTIFACTS_BUCKET, Key=key)["Body"].read())
