@@ -198,7 +198,7 @@ def load_model_and_tokenizer(model_dir: str | Path, *, padding_side: str = "left
             model = model.merge_and_unload()
         else:
             model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    except (OSError, ValueError, KeyError) as error:
+    except Exception as error:  # noqa: BLE001 - OSError, JSON, safetensors, shape errors: all mean "bad model"
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelLoadError(f"cannot load model from {model_dir}: {first_line}") from None
     if tokenizer.pad_token is None:

@@ -48,6 +48,7 @@ class RftHyperparameters:
     reward_weights: str = ""  # JSON object, e.g. {"verbosity_penalty": 1.0}
     labels: str = ""
     bf16: bool = False
+    gradient_checkpointing: bool = False
     seed: int = 42
 
     def validate(self) -> None:
@@ -136,6 +137,7 @@ def run_rft(params: RftHyperparameters, paths: JobPaths) -> dict:
         seed=params.seed,
         bf16=params.bf16 and torch.cuda.is_available(),
         disable_tqdm=True,
+        gradient_checkpointing=params.gradient_checkpointing,
     )
     peft_config = None
     if params.use_lora:
