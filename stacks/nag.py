@@ -16,11 +16,24 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import IConstruct
 
-# (pattern over the rendered resource, reason). First match wins.
+# Actions IAM accepts only with Resource "*" (no resource-level permissions), and why this stack uses them.
+UNSCOPABLE_ACTIONS = {
+    "xray:PutTraceSegments": "X-Ray tracing",
+    "xray:PutTelemetryRecords": "X-Ray tracing",
+    "xray:GetSamplingRules": "X-Ray tracing",
+    "xray:GetSamplingTargets": "X-Ray tracing",
+    "logs:CreateLogDelivery": "Step Functions log delivery",
+    "logs:GetLogDelivery": "Step Functions log delivery",
+    "logs:UpdateLogDelivery": "Step Functions log delivery",
+    "logs:DeleteLogDelivery": "Step Functions log delivery",
+    "logs:ListLogDeliveries": "Step Functions log delivery",
+    "logs:PutResourcePolicy": "Step Functions log delivery",
+    "logs:DescribeResourcePolicies": "Step Functions log delivery",
+    "logs:DescribeLogGroups": "Step Functions log delivery",
+    "ecr:GetAuthorizationToken": "pulling the training / inference images",
+}
+# (pattern over the rendered resource, reason). First match wins. "*" itself is handled per policy.
 WILDCARD_REASONS: list[tuple[str, str]] = [
-    (r"^\*$", "Only actions without resource-level permissions get '*': X-Ray PutTraceSegments/"
-              "PutTelemetryRecords (tracing), CloudWatch Logs delivery APIs of the state machine, and "
-              "ecr:GetAuthorizationToken. Every other action in this stack names its resources."),
     (r"/runs/\*$", "Objects under the artifacts bucket's runs/ prefix: each run writes under runs/<run-id>/, "
                    "and run ids are only known at execution time."),
     (r"^<StorageDataBucket[0-9A-F]+\.Arn>/\*$", "Prepare reads whatever dataset a user uploaded to this "
@@ -59,6 +72,15 @@ def render(value: Any) -> str:
     raise UnexplainedWildcardError(f"cannot render IAM resource {value!r} for a cdk-nag acknowledgment")
 
 
+def _star_reason(path: str, actions: set[str]) -> str:
+    unknown = sorted(actions - set(UNSCOPABLE_ACTIONS))
+    if unknown:
+        raise UnexplainedWildcardError(f"{path}: actions {unknown} are granted on '*'; scope them instead")
+    purposes = sorted({UNSCOPABLE_ACTIONS[action] for action in actions})
+    return (f"Only {', '.join(sorted(actions))} use '*': IAM has no resource-level permissions for them "
+            f"({'; '.join(purposes)}). Every other action of this policy names its resources.")
+
+
 def _reason_for(resource: str) -> str | None:
     for pattern, reason in WILDCARD_REASONS:
         if re.search(pattern, resource):
@@ -66,13 +88,15 @@ def _reason_for(resource: str) -> str | None:
     return None
 
 
-def _policy_resources(stack: Stack, policy: iam.CfnPolicy) -> list[str]:
+def _policy_resources(stack: Stack, policy: iam.CfnPolicy) -> dict[str, set[str]]:
+    """Rendered resource -> the actions granted on it, over the policy's statements."""
     document = stack.resolve(policy.policy_document)
-    resources: list[str] = []
+    resources: dict[str, set[str]] = {}
     for statement in document.get("Statement", []):
-        listed = statement.get("Resource", [])
+        listed, actions = statement.get("Resource", []), statement.get("Action", [])
+        actions = set(actions if isinstance(actions, list) else [actions])
         for resource in listed if isinstance(listed, list) else [listed]:
-            resources.append(render(resource))
+            resources.setdefault(render(resource), set()).update(actions)
     return resources
 
 
@@ -81,10 +105,10 @@ def acknowledge_findings(stack: Stack) -> list[str]:
     acknowledged: list[str] = []
     for node in stack.node.find_all():
         if isinstance(node, iam.CfnPolicy):
-            for resource in sorted(set(_policy_resources(stack, node))):
+            for resource, actions in sorted(_policy_resources(stack, node).items()):
                 if "*" not in resource:
                     continue
-                reason = _reason_for(resource)
+                reason = _star_reason(node.node.path, actions) if resource == "*" else _reason_for(resource)
                 if reason is None:
                     raise UnexplainedWildcardError(
                         f"{node.node.path}: wildcard resource {resource!r} has no reason in stacks/nag.py"

@@ -54,3 +54,22 @@ def test_synth_of_one_stack_is_fast(synthesized):
     seconds = {name: round(result["seconds"], 1) for name, result in synthesized.items()}
     print(f"synth seconds per config: {seconds}")
     assert statistics.median(seconds.values()) <= SYNTH_SECONDS_BUDGET, seconds
+
+
+def test_unexplained_wildcard_fails_the_build():
+    from aws_cdk import aws_iam as iam
+
+    from stacks.nag import UnexplainedWildcardError, acknowledge_findings
+
+    stack = cdk.Stack(cdk.App(), "Wild")
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"]))
+    with pytest.raises(UnexplainedWildcardError, match=r"\['s3:GetObject'\]"):
+        acknowledge_findings(stack)
+
+
+def test_an_action_without_a_scope_fails_the_build(nova):
+    from stacks.roles import UnscopedActionError
+
+    with pytest.raises(UnscopedActionError, match="'gate'.*'s3:DeleteObject'"):
+        nova["stack"].handler_roles.statements_for("gate", ["s3:DeleteObject"])
