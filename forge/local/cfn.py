@@ -146,6 +146,26 @@ def _zip_dir(path: Path) -> bytes:
     return buffer.getvalue()
 
 
+def _file_assets(outdir: Path) -> dict[str, str]:
+    """Object key (``<hash>.zip``) -> asset directory, from the cloud assembly's asset manifests."""
+    keys = {}
+    for manifest in outdir.glob("*.assets.json"):
+        for asset_hash, asset in json.loads(manifest.read_text()).get("files", {}).items():
+            for destination in asset.get("destinations", {}).values():
+                keys[destination["objectKey"]] = asset["source"]["path"]
+            keys.setdefault(f"{asset_hash}.zip", asset["source"]["path"])
+    return keys
+
+
+def _asset_dir(outdir: Path, resource: dict[str, Any], assets: dict[str, str]) -> Path | None:
+    """Where a function's code asset sits in cdk.out (asset metadata if present, else the asset manifest)."""
+    path = resource.get("Metadata", {}).get("aws:asset:path")
+    key = resource.get("Properties", {}).get("Code", {}).get("S3Key")
+    if not path and isinstance(key, str):
+        path = assets.get(key)
+    return (outdir / path).resolve() if path else None
+
+
 def create_in_moto(session: Any, outdir: Path, region: str = "us-east-1") -> LocalStack:
     """Create the stack's buckets, keys, topics, roles, functions and state machine in moto."""
     stack_name, template = load_template(outdir)
@@ -201,7 +221,8 @@ def create_in_moto(session: Any, outdir: Path, region: str = "us-east-1") -> Loc
     machines = by_type.get("AWS::StepFunctions::StateMachine", [])
     if len(machines) != 1:
         raise TemplateError(f"expected one state machine in the template, found {machines}")
-    props = resolve(resources[machines[0]]["Properties"])
+    wanted = ("StateMachineName", "DefinitionString", "Definition", "DefinitionSubstitutions", "RoleArn")
+    props = resolve({k: v for k, v in resources[machines[0]]["Properties"].items() if k in wanted})
     definition = props.get("DefinitionString") or json.dumps(props["Definition"])
     for key, value in (props.get("DefinitionSubstitutions") or {}).items():
         definition = definition.replace("${" + key + "}", str(value))
@@ -234,13 +255,15 @@ def _create_functions(
         physical[logical] = Physical(name, {"Arn": arn})
     zips: dict[Path, bytes] = {}
     functions = {}
+    assets = _file_assets(outdir)
     for logical in logicals:
         resource = resources[logical]
-        asset = resource.get("Metadata", {}).get("aws:asset:path")
-        if not asset:
+        asset_dir = _asset_dir(outdir, resource, assets)
+        if asset_dir is None:
             continue  # inline/custom-resource functions (e.g. CDK's providers) are not part of the pipeline
-        asset_dir = (outdir / asset).resolve()
-        props = resolve({k: v for k, v in resource["Properties"].items() if k not in ("Code", "Layers")})
+        # Only what a function needs here (logging/tracing settings point at resources not created).
+        wanted = ("FunctionName", "Handler", "Runtime", "Role", "Environment", "Timeout", "MemorySize")
+        props = resolve({k: v for k, v in resource["Properties"].items() if k in wanted})
         variables = props.get("Environment", {}).get("Variables", {})
         for key, value in variables.items():  # Lambda unpacks the code in /var/task; here it is the asset dir
             if isinstance(value, str) and value.startswith(LAMBDA_TASK_ROOT):

@@ -35,7 +35,16 @@ def free_port() -> int:
 
 
 def default_serve_command(model_dir: Path, port: int, python: str = sys.executable) -> list[str]:
-    return [python, str(JOB_CODE_DIR / "serve.py"), "--model-dir", str(model_dir), "--port", str(port)]
+    return [
+        python,
+        str(JOB_CODE_DIR / "serve.py"),
+        "--model-dir",
+        str(model_dir),
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+    ]
 
 
 @dataclass

@@ -32,6 +32,7 @@ CODE_PREFIX = "code/job_code/"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 REGION = "us-east-1"
+EVAL_STAGES = ("baseline_eval", "eval_sft", "eval_rft")
 
 
 class LocalModeError(RuntimeError):
@@ -120,6 +121,8 @@ class LocalPipeline:
         if self.run_dir.exists():
             raise LocalModeError(f"{self.run_dir} already exists; runs never overwrite each other")
         self._exit = contextlib.ExitStack()
+        # Quieter handler logs in the terminal; everything still reaches the execution history.
+        self.handler_env_overrides = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "1"}
         self.execution_arn: str | None = None
         self.started = time.monotonic()
 
@@ -138,6 +141,7 @@ class LocalPipeline:
             self.stack: LocalStack = create_in_moto(self.session, outdir, REGION)
             self.env = self.stack.function_env()
             self._install_handlers()
+            self._subscribe_notifications()
             self.sagemaker = LocalSageMaker(
                 self.s3, self.out / ".work" / self.run_id, region=REGION, python=self.python
             )
@@ -156,12 +160,63 @@ class LocalPipeline:
         self._exit.close()
 
     def _install_handlers(self) -> None:
-        """Run the real handlers in-process when Step Functions invokes a function (issue 2's patch)."""
+        """Step Functions' Lambda invokes run the real handlers in-process (issue 2's moto patch).
+
+        Handlers are imported from the synthesized asset directory, so what runs is what CDK uploads. The
+        function's environment from the template is applied around each call.
+        """
+        import os
+        import sys
+
         from forge import moto_lambda
 
-        handle = moto_lambda.install(self.stack.functions)
-        if hasattr(handle, "__exit__"):
-            self._exit.enter_context(handle)
+        os.environ.update(self.handler_env_overrides)  # read when the handler modules are imported
+        for asset_dir in {props["AssetDir"] for props in self.stack.functions.values()}:
+            if asset_dir not in sys.path:
+                sys.path.insert(0, asset_dir)
+        functions = self.stack.functions
+
+        def resolve(name: str) -> moto_lambda.Handler:
+            props = functions.get(name)
+            if props is None:
+                raise moto_lambda.UnknownFunctionError(f"function {name!r} is not in the template")
+            module_name, _, attribute = props["Handler"].rpartition(".")
+            handler = getattr(importlib.import_module(module_name), attribute)
+            variables = {**props.get("Environment", {}).get("Variables", {}), **self.handler_env_overrides}
+
+            def call(event: Any, context: Any) -> Any:
+                os.environ.update(variables)
+                return handler(event, context)
+
+            return call
+
+        self._exit.enter_context(moto_lambda.run_lambdas_in_process(resolve))
+
+    def _subscribe_notifications(self) -> None:
+        """The e-mail stand-in: an SQS queue on the pipeline topic, saved as notifications.json."""
+        sqs = self.session.client("sqs")
+        self.notification_queue = sqs.create_queue(QueueName="forge-local-notifications")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.notification_queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self.session.client("sns").subscribe(
+            TopicArn=self.env["TOPIC_ARN"], Protocol="sqs", Endpoint=queue_arn
+        )
+
+    def _save_notifications(self) -> None:
+        sqs = self.session.client("sqs")
+        messages = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.notification_queue, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not batch:
+                break
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                messages.append({"subject": envelope.get("Subject"), "message": envelope.get("Message")})
+                sqs.delete_message(QueueUrl=self.notification_queue, ReceiptHandle=message["ReceiptHandle"])
+        (self.run_dir / "notifications.json").write_text(json.dumps(messages, indent=1))
 
     # -- the run ----------------------------------------------------------------------------------
     def upload(self) -> dict[str, str]:
@@ -264,6 +319,7 @@ class LocalPipeline:
         self._extract_eval_outputs()
         (self.run_dir / "settings.json").write_text(self.settings.to_json())
         self._record_endpoint()
+        self._save_notifications()
         report = self._read_or_build_report(final, events)
         (self.run_dir / "report.html").write_text(report_html.render(report, self.run_dir), encoding="utf-8")
         stopped_at = final.state if final.status != "SUCCEEDED" else None
@@ -304,7 +360,8 @@ class LocalPipeline:
 
         for archive in self.run_dir.glob("jobs/*/*/output/output.tar.gz"):
             stage = archive.parents[2].name
-            target = self.run_dir / "eval" / stage
+            kind = "eval" if stage in EVAL_STAGES else "outputs"  # training jobs: train_metrics.json
+            target = self.run_dir / kind / stage
             target.mkdir(parents=True, exist_ok=True)
             with tarfile.open(archive) as tar:
                 tar.extractall(target, filter="data")

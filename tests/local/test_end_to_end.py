@@ -1,0 +1,138 @@
+"""``forge run --local`` end to end with a tiny random-init model: the synthesized state machine on moto,
+the real handlers in-process, the real job scripts as local SageMaker jobs, a local endpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from forge.cli import app
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = PROJECT_ROOT / "examples" / "data" / "so_sample.csv"
+METRICS = ("accuracy", "em", "qem", "f1", "rouge1", "bleu", "macro_f1")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    from job_code.models import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def write_config(path: Path, base_model: Path, **sft_overrides) -> Path:
+    evaluation = {"instance_type": "ml.m5.xlarge", "hyperparameters": {"max_new_tokens": 4, "batch_size": 12}}
+    config = {
+        "name": "forge-e2e",
+        "model": {"family": "hf", "base_model": str(base_model)},
+        "data": {"max_query_tokens": 48},
+        "split": {"sft": 24, "eval": 12, "rft": 8, "seed": 3},
+        "stages": {
+            "baseline_eval": evaluation,
+            "eval": evaluation,
+            "sft": {
+                "instance_type": "ml.m5.xlarge",
+                "hyperparameters": {
+                    "use_lora": False,
+                    "max_steps": 3,
+                    "per_device_batch_size": 8,
+                    "learning_rate": 1e-3,
+                    "logging_steps": 1,
+                    **sft_overrides,
+                },
+            },
+            "rft": {
+                "instance_type": "ml.m5.xlarge",
+                "hyperparameters": {
+                    "use_lora": False,
+                    "max_steps": 2,
+                    "num_generations": 2,
+                    "prompts_per_step": 2,
+                    "max_completion_length": 4,
+                    "learning_rate": 1e-4,
+                },
+            },
+        },
+        # A random model learns nothing in 3 steps: let the gate pass so deploy runs too.
+        "gate": {"metric": "accuracy", "min_gain_over_baseline": -1.0},
+        # The smoke test needs a parseable label, which a random model cannot give.
+        "deploy": {"instance_type": "ml.g5.xlarge", "smoke_test": False},
+        "poll_seconds": 0,
+        "endpoint_poll_seconds": 0,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run_cli(config: Path, out: Path, run_id: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--local",
+            "--config",
+            str(config),
+            "--data",
+            str(SAMPLE),
+            "--out",
+            str(out),
+            "--run-id",
+            run_id,
+        ],
+    )
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_run_local_writes_a_full_report(tiny_model, tmp_path):
+    config = write_config(tmp_path / "e2e.yaml", tiny_model)
+    code, output = run_cli(config, tmp_path / "runs", "e2e-ok")
+    run_dir = tmp_path / "runs" / "e2e-ok"
+    report = json.loads((run_dir / "report.json").read_text())
+    assert code == 0, output + json.dumps(report.get("failure_reason"))
+    assert report["status"] == "SUCCEEDED"
+    assert set(report["stages"]) == {"baseline", "sft", "rft"}
+    for name, stage in report["stages"].items():
+        missing = [m for m in METRICS if not isinstance((stage["metrics"] or {}).get(m), int | float)]
+        assert not missing, f"stage {name} lacks {missing}"
+    assert report["gate"]["passed"] is True
+    assert report["endpoint"]["endpoint_name"]
+    for produced in (
+        "report.md",
+        "report.html",
+        "execution_history.json",
+        "data/validation.json",
+        "eval/baseline_eval/results.json",
+        "eval/eval_rft/inference_output.jsonl",
+        "endpoint.json",
+        "notifications.json",
+    ):
+        assert (run_dir / produced).is_file(), produced
+    assert "<img" in (run_dir / "report.html").read_text()
+    assert list((run_dir / "logs").glob("*.log"))
+
+
+def test_sft_crash_fails_the_run_with_the_scripts_message(tiny_model, tmp_path):
+    config = write_config(tmp_path / "bad.yaml", tiny_model, learning_rate="not-a-number")
+    code, output = run_cli(config, tmp_path / "runs", "e2e-bad")
+    run_dir = tmp_path / "runs" / "e2e-bad"
+    report = json.loads((run_dir / "report.json").read_text())
+    assert code == 1
+    assert report["status"] == "FAILED"
+    # The script's own error (sm_contract.HyperparameterError), carried by FailureReason.
+    assert "learning_rate='not-a-number' is not a valid float" in report["failure_reason"]
+    assert report["stages"]["baseline"]["metrics"]["accuracy"] is not None
+    assert (run_dir / "eval" / "baseline_eval" / "results.json").is_file()
+    assert report["stages"]["sft"]["training_job"]["status"] == "Failed"
+    [notification] = json.loads((run_dir / "notifications.json").read_text())
+    assert "learning_rate='not-a-number' is not a valid float" in notification["message"]
+    # Earlier stages' artifacts are intact: the baseline's results and the validated datasets.
+    assert json.loads((run_dir / "artifacts" / "baseline_eval.json").read_text())["stage"] == "baseline_eval"
+    assert (run_dir / "data" / "sft" / "sft.jsonl").is_file()
