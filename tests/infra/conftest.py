@@ -18,3 +18,13 @@ def synthesized(tmp_path_factory):
 @pytest.fixture(scope="session")
 def nova(synthesized):
     return synthesized["nova"]
+
+
+@pytest.fixture(scope="session")
+def scheduled(tmp_path_factory):
+    """The local config plus the optional parts: a schedule and an e-mail subscription."""
+    overrides = {
+        "schedule": {"expression": "cron(0 3 ? * MON *)", "dataset": "s3://my-data/incoming/weekly.csv"},
+        "notification_email": "ml-team@example.com",
+    }
+    return synth("local", tmp_path_factory.mktemp("infra-scheduled"), overrides)

@@ -281,3 +281,18 @@ def test_schedule_and_email_are_optional(synthesized):
     local = Template.from_json(synthesized["local"]["template"])
     local.resource_count_is("AWS::Events::Rule", 1)
     local.resource_count_is("AWS::SNS::Subscription", 0)
+
+
+def test_optional_schedule_and_email_are_created_when_configured(scheduled):
+    template = Template.from_json(scheduled["template"])
+    template.resource_count_is("AWS::Events::Rule", 2)
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "cron(0 3 ? * MON *)",
+            "Targets": [Match.object_like({"Input": '{"dataset":"s3://my-data/incoming/weekly.csv"}'})],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ml-team@example.com"}
+    )
