@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from pathlib import PurePosixPath
+import tempfile
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from forge_handlers import s3io
@@ -62,31 +63,24 @@ def read_eval_results(tarball_uri: str, labels: list[str]) -> dict[str, Any]:
     except (json.JSONDecodeError, KeyError, TypeError):
         raise ArtifactMissingError(f"{results_name} in {tarball_uri} lacks results.all") from None
     if "accuracy" not in flat and "inference_output.jsonl" in members:
-        # Nova's gen_qa evaluator reports lighteval metrics only: add the permissive label accuracy etc.
-        flat.update(
-            {
-                k: v
-                for k, v in _label_metrics(members["inference_output.jsonl"], labels).items()
-                if k not in flat
-            }
-        )
+        # Nova's gen_qa evaluator reports lighteval metrics only: add the permissive label accuracy,
+        # macro F1 and the per-class extras, recomputed from its inference output by job_code.
+        rescored = _rescore(members["inference_output.jsonl"], labels, tarball_uri)
+        flat.update({k: v for k, v in rescored.pop("results")["all"].items() if k not in flat})
+        results.update({k: v for k, v in rescored.items() if k not in results})
     return results
 
 
-def _label_metrics(jsonl: bytes, labels: list[str]) -> dict[str, float]:
-    from job_code.metrics import compute_metrics
+def _rescore(jsonl: bytes, labels: list[str], source: str) -> dict[str, Any]:
+    from job_code.results import ResultsFormatError, rescore_inference_output
 
-    predictions, references = [], []
-    for line in jsonl.decode("utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        inference = row.get("inference", "")
-        predictions.append(inference[0] if isinstance(inference, list) and inference else str(inference))
-        references.append(str(row.get("gold", "")))
-    if not predictions:
-        return {}
-    return compute_metrics(predictions, references, labels)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "inference_output.jsonl"
+        path.write_bytes(jsonl)
+        try:
+            return rescore_inference_output(path, labels)
+        except ResultsFormatError as error:
+            raise ArtifactMissingError(f"inference_output.jsonl in {source}: {error}") from None
 
 
 def read_nova_checkpoint(tarball_uri: str) -> str | None:

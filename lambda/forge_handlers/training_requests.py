@@ -141,12 +141,28 @@ def _common(
     return request
 
 
+def _pipeline_hyperparameters(settings: Settings, stage: str) -> dict[str, Any]:
+    """What every open-weights job needs from the settings (names of job_code's hyperparameter classes)."""
+    common: dict[str, Any] = {
+        "labels": json.dumps(settings.data.labels),
+        "max_query_tokens": settings.data.max_query_tokens,
+    }
+    if HF_ENTRY_POINTS[stage] == "evaluate.py":
+        common["stage"] = stage
+    if stage == "rft":
+        weights = settings.reward.model_dump()
+        common["reward_weights"] = json.dumps(weights, sort_keys=True)
+    return common
+
+
 def build_hf(
     settings: Settings, env: Environment, run: dict[str, Any], stage: str, job: str, source: ModelSource
 ) -> BuiltJob:
     cfg = settings.stages.for_stage(stage)
     request = _common(settings, env, run, stage, job, cfg)
-    hyper = {key: _hyper_string(value) for key, value in sorted(cfg.hyperparameters.items())}
+    hyper = {key: _hyper_string(value) for key, value in _pipeline_hyperparameters(settings, stage).items()}
+    # The config's own hyperparameters win over the pipeline's defaults.
+    hyper.update({key: _hyper_string(value) for key, value in sorted(cfg.hyperparameters.items())})
     hyper.update(sagemaker_program=HF_ENTRY_POINTS[stage], sagemaker_submit_directory=CODE_DIR)
     hyper["sagemaker_region"] = env.region
     if cfg.instance_count > 1:

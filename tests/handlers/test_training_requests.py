@@ -304,3 +304,35 @@ def test_missing_dataset_is_a_config_error(stage: str) -> None:
     run = {**a_run(), "datasets": {}}
     with pytest.raises(ConfigError, match="dataset"):
         build_training_job(_hf(), ENV, run, stage, "j", ModelSource(uri="base"))
+
+
+HF_HYPERPARAMETER_CLASSES = {
+    "evaluate.py": ("job_code.evaluate", "EvalHyperparameters"),
+    "sft.py": ("job_code.sft", "SftHyperparameters"),
+    "rft.py": ("job_code.rft", "RftHyperparameters"),
+}
+HF_CASES = [case for case in CASES if case.values[0].model.family == "hf"]
+
+
+@pytest.mark.parametrize(("settings", "stage"), HF_CASES)
+def test_hf_hyperparameters_parse_in_the_job_code(
+    settings: Settings, stage: str, tmp_path, monkeypatch
+) -> None:
+    """The job scripts reject unknown hyperparameters: every one we send must parse there."""
+    import importlib
+
+    from job_code.sm_contract import job_paths, parse_hyperparameters
+
+    built = build_training_job(settings, ENV, a_run(), stage, "j", _source(settings, stage))
+    hyper = built.request["HyperParameters"]
+    (tmp_path / "input" / "config").mkdir(parents=True)
+    (tmp_path / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyper))
+    monkeypatch.setenv("SM_BASE_DIR", str(tmp_path))
+    module, name = HF_HYPERPARAMETER_CLASSES[hyper["sagemaker_program"]]
+    parsed = parse_hyperparameters(getattr(importlib.import_module(module), name), [], job_paths())
+    assert json.loads(parsed.labels) == settings.data.labels
+    assert parsed.max_query_tokens == settings.data.max_query_tokens
+    if stage == "rft":
+        assert json.loads(parsed.reward_weights) == settings.reward.model_dump()
+    if hyper["sagemaker_program"] == "evaluate.py":
+        assert parsed.stage == stage
