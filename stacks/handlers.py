@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -137,9 +137,3 @@ class Handlers(Construct):
                 **environment,
             },
         )
-
-    @staticmethod
-    def log_group_arn_pattern(stack: Stack) -> str:
-        """Every Lambda log group of this stack's account/region (for the key policy's context)."""
-        return stack.format_arn(service="logs", resource="log-group", resource_name="/aws/lambda/*",
-                                arn_format=ArnFormat.COLON_RESOURCE_NAME)

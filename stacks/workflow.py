@@ -118,7 +118,8 @@ class JobStage(Construct):
             .when(sfn.Condition.not_(sfn.Condition.is_present(status)), invalid)
             .when(sfn.Condition.string_equals(status, "Completed"), on_completed)
             .when(sfn.Condition.string_equals(status, "InProgress"), wait)
-            .when(sfn.Condition.string_equals(status, "Retry"), relaunch)
+            .when(sfn.Condition.and_(sfn.Condition.string_equals(status, "Retry"),
+                                     sfn.Condition.is_numeric(f"{job}.attempt")), relaunch)
             .when(sfn.Condition.and_(
                 sfn.Condition.or_(sfn.Condition.string_equals(status, "Failed"),
                                   sfn.Condition.string_equals(status, "Stopped")),
