@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -48,10 +49,15 @@ def build_app(settings_path: str | Path, outdir: str | Path) -> tuple[cdk.App, P
     return app, stack
 
 
+def resolve_config(context_value: str | None, environ: Mapping[str, str]) -> Path:
+    """CDK context `config`, else FORGE_CONFIG, else the default; relative paths from the project root."""
+    config = Path(context_value or environ.get("FORGE_CONFIG") or DEFAULT_CONFIG)
+    return config if config.is_absolute() else PROJECT_ROOT / config
+
+
 def main() -> None:
-    probe = cdk.App()  # reads the CDK context the CLI passes (-c config=...)
-    config = probe.node.try_get_context("config") or os.environ.get("FORGE_CONFIG") or DEFAULT_CONFIG
-    config_path = Path(config) if Path(config).is_absolute() else PROJECT_ROOT / config
+    probe = cdk.App()  # only reads the CDK context the CLI passes (-c config=...); never synthesized
+    config_path = resolve_config(probe.node.try_get_context("config"), os.environ)
     app, _ = build_app(config_path, os.environ.get("CDK_OUTDIR", "cdk.out"))
     app.synth()
 

@@ -1,0 +1,36 @@
+"""app.py: which config it builds, and the stack name it derives."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import PROJECT_ROOT, build_app, resolve_config, stack_id
+from stacks.settings import ConfigError
+
+
+@pytest.mark.parametrize(
+    "context, environ, expected",
+    [
+        ("config/open-weights.yaml", {"FORGE_CONFIG": "config/local.yaml"}, "config/open-weights.yaml"),
+        (None, {"FORGE_CONFIG": "config/local.yaml"}, "config/local.yaml"),
+        (None, {}, "config/nova.yaml"),
+    ],
+)
+def test_config_comes_from_context_then_env_then_default(context, environ, expected):
+    assert resolve_config(context, environ) == PROJECT_ROOT / expected
+
+
+def test_absolute_config_paths_are_kept(tmp_path):
+    assert resolve_config(str(tmp_path / "x.yaml"), {}) == tmp_path / "x.yaml"
+
+
+def test_stack_id_is_the_settings_name_in_pascal_case():
+    assert stack_id("forge-nova") == "ForgeNova"
+
+
+def test_a_bad_config_fails_before_building_anything(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {family: gpt, base_model: x}\n")
+    with pytest.raises(ConfigError, match="model.family"):
+        build_app(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
