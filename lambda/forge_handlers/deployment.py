@@ -20,7 +20,6 @@ NOVA_INFERENCE_ACCOUNTS = {
     "eu-west-2": "470633809225",
 }
 NOVA_INFERENCE_TAG = "nova-inference-repo:SM-Inference-latest"
-HF_INFERENCE_TAG = "pytorch-inference:2.6.0-gpu-py312-cu124-ubuntu22.04-sagemaker"
 
 
 def inference_image(settings: Settings, region: str) -> str:
@@ -32,10 +31,12 @@ def inference_image(settings: Settings, region: str) -> str:
                 f"no documented Nova inference image for {region!r}; set images.inference['{region}']"
             )
         return f"{NOVA_INFERENCE_ACCOUNTS[region]}.dkr.ecr.{region}.amazonaws.com/{NOVA_INFERENCE_TAG}"
-    from forge_handlers.training_requests import DLC_ACCOUNTS, DLC_DEFAULT_ACCOUNT
-
-    return (
-        f"{DLC_ACCOUNTS.get(region, DLC_DEFAULT_ACCOUNT)}.dkr.ecr.{region}.amazonaws.com/{HF_INFERENCE_TAG}"
+    if settings.deploy.instance_type == "local":
+        return "local"  # local mode serves job_code/serve.py itself
+    # No AWS-provided image runs job_code/serve.py (GET /ping, POST /invocations) as its server.
+    raise ConfigError(
+        f"images.inference['{region}'] is not set: an open-weights endpoint needs an image that runs "
+        "job_code/serve.py as its server (SageMaker's `serve` contract)"
     )
 
 
@@ -43,9 +44,9 @@ def deployed_weights(settings: Settings, bucket: str, run_id: str) -> str:
     """The weights the gate judged: those the candidate eval recorded (never silently the base model)."""
     stage = gating.candidate_eval_stage(settings)
     if stage == "baseline_eval":
-        if settings.model.family == "nova":
-            raise ConfigError("nothing was trained: a Nova base model is not deployed by this pipeline")
-        return settings.model.base_model
+        raise ConfigError(
+            "nothing was trained (sft and rft are disabled): this pipeline deploys trained weights only"
+        )
     return artifacts.read_record(bucket, run_id, stage).model_uri
 
 
@@ -62,11 +63,8 @@ def model_request(settings: Settings, env: Environment, run_id: str, weights: st
         }
         container["Environment"] = {"CONTEXT_LENGTH": "16000", "MAX_CONCURRENCY": "2"}
     else:
-        container["Environment"] = {"SAGEMAKER_PROGRAM": "serve.py", "FORGE_LABELS": labels}
-        if weights.startswith("s3://"):
-            container["ModelDataUrl"] = weights
-        else:
-            container["Environment"]["FORGE_BASE_MODEL"] = weights
+        container["Environment"] = {"FORGE_LABELS": labels}
+        container["ModelDataUrl"] = weights
     return {
         "ModelName": model_name(settings.resource_prefix, run_id),
         "ExecutionRoleArn": env.sagemaker_role_arn,

@@ -30,7 +30,10 @@ FAST = {
 
 @pytest.fixture(scope="session")
 def hf_stack(tmp_path_factory):
-    return synth("open-weights", tmp_path_factory.mktemp("e2e-hf"), FAST)
+    serve_image = {"us-east-1": "123456789012.dkr.ecr.us-east-1.amazonaws.com/forge-serve:1"}
+    return synth(
+        "open-weights", tmp_path_factory.mktemp("e2e-hf"), {**FAST, "images": {"inference": serve_image}}
+    )
 
 
 @pytest.fixture(scope="session")

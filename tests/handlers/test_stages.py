@@ -16,6 +16,7 @@ from tests.handlers.conftest import ARTIFACTS_BUCKET, CONFIG_FILES, REGION, a_ru
 from tests.handlers.scripted import ScriptedSageMaker
 
 CONFIG_DIR = Path(CONFIG_FILES[0]).parent
+SERVE_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/forge-serve:1"
 MODEL = f"s3://{ARTIFACTS_BUCKET}/runs/run-1/jobs/rft/j/output/model.tar.gz"
 
 
@@ -23,7 +24,12 @@ MODEL = f"s3://{ARTIFACTS_BUCKET}/runs/run-1/jobs/rft/j/output/model.tar.gz"
 def hf(use_settings):
     base = load_settings(CONFIG_DIR / "open-weights.yaml")
     return use_settings(
-        derive(base, deploy__instance_type="ml.g4dn.xlarge", gate__min_gain_over_baseline=0.05)
+        derive(
+            base,
+            deploy__instance_type="ml.g4dn.xlarge",
+            gate__min_gain_over_baseline=0.05,
+            images__inference={REGION: SERVE_IMAGE},
+        )
     )
 
 
@@ -92,6 +98,12 @@ def test_deploy_creates_then_a_later_run_updates(hf, aws, sagemaker, lambda_cont
     assert status["status"] == "InService" and status["action"] == "create"
     model = boto3.client("sagemaker").describe_model(ModelName="forge-hf-run-1-model")
     assert model["PrimaryContainer"]["ModelDataUrl"] == MODEL
+    assert model["PrimaryContainer"]["Image"] == SERVE_IMAGE
+    assert json.loads(model["PrimaryContainer"]["Environment"]["FORGE_LABELS"]) == [
+        "HQ",
+        "LQ_EDIT",
+        "LQ_CLOSE",
+    ]
     assert deploy.handler({"run": a_run()}, lambda_context)["action"] == "update"  # retried call: same config
 
     record_evals(aws, "run-2", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
@@ -99,6 +111,18 @@ def test_deploy_creates_then_a_later_run_updates(hf, aws, sagemaker, lambda_cont
     assert second["action"] == "update"
     updates = [r for op, r in sagemaker.calls if op == "update_endpoint"]
     assert updates == [{"EndpointName": "forge-hf-endpoint", "EndpointConfigName": "forge-hf-run-2-epc"}]
+
+
+def test_open_weights_deploy_needs_a_serving_image(use_settings, aws, sagemaker, lambda_context) -> None:
+    from forge_handlers.errors import ConfigError
+
+    use_settings(
+        derive(load_settings(CONFIG_DIR / "open-weights.yaml"), deploy__instance_type="ml.g4dn.xlarge")
+    )
+    record_evals(aws, "run-1", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
+    with pytest.raises(ConfigError, match=r"images.inference\['us-east-1'\]"):
+        deploy.handler({"run": a_run()}, lambda_context)
+    assert boto3.client("sagemaker").list_models()["Models"] == []
 
 
 def _put_eval_dataset(s3, family: str = "hf") -> None:
