@@ -17,7 +17,8 @@ from forge_handlers.naming import check_run_id, run_prefix, s3_uri, split_s3_uri
 from stacks.settings import Settings
 
 
-def _rules(settings: Settings) -> Any:
+def validation_rules(settings: Settings) -> Any:
+    """The job_code ValidationRules of this config (also used by `forge validate`)."""
     from job_code.formats import ColumnMapping
     from job_code.validation import ValidationRules
 
@@ -32,6 +33,9 @@ def _rules(settings: Settings) -> Any:
         max_query_chars=data.max_query_chars,
         max_query_tokens=data.max_query_tokens,
     )
+
+
+_rules = validation_rules  # the name forge/validate.py imports
 
 
 def _validate(uri: str, rules: Any) -> tuple[Any, list[Any]]:
@@ -79,7 +83,7 @@ def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict
         raise ConfigError("prepare: the execution input has no 'dataset' (s3:// URI of the CSV)")
     prefix = run_prefix(run_id)
     report_uri = s3_uri(env.artifacts_bucket, f"{prefix}data/validation.json")
-    rules = _rules(settings)
+    rules = validation_rules(settings)
     report, examples = _validate(event["dataset"], rules)
     eval_examples = None
     if event.get("eval_dataset"):
