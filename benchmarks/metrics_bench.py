@@ -10,7 +10,8 @@ Rows:
 - reward throughput: ``score`` per completion, and the Nova Lambda handler on 64-sample batches;
 - reward module cold import, in fresh interpreters.
 
-Each timing is the best of ``--repeats`` runs (the machine is shared); imports are warmed first.
+Each timing is the best of ``--repeats`` runs (the machine is shared: the metric rows use this process's
+CPU time, interleaving both sides); imports are warmed first.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 LABELS = ["HQ", "LQ_EDIT", "LQ_CLOSE"]
+CPU = time.process_time
 WORDS = (
     "the question is about python code that raises an error when the list is empty because the "
     "user did not check the length first so this looks like a low quality post that needs edit or "
@@ -84,12 +86,12 @@ def verbose_corpus(n: int, rng: random.Random) -> tuple[list[str], list[str]]:
     return [verbose_answer(rng, gold) + f" #{i}" for i, gold in enumerate(references)], references
 
 
-def best_of(repeats: int, fn: Callable[[], object]) -> float:
+def best_of(repeats: int, fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times)
 
 
@@ -113,14 +115,16 @@ def metric_rows(args: Args) -> list[tuple[str, str, str]]:
         bare_reference(predictions[:50], references[:50])  # warm imports on both sides
         compute_metrics(predictions[:50], references[:50], LABELS)
         ours, bare = [], []
-        for _ in range(args.repeats):  # interleaved, so load spikes hit both sides
-            ours.append(best_of(1, lambda p=predictions, r=references: compute_metrics(p, r, LABELS)))
-            bare.append(best_of(1, lambda p=predictions, r=references: bare_reference(p, r)))
+        # Interleaved, and CPU time of this process: on a shared machine, wall time mostly measures
+        # the neighbours.
+        for _ in range(args.repeats):
+            ours.append(best_of(1, lambda p=predictions, r=references: compute_metrics(p, r, LABELS), CPU))
+            bare.append(best_of(1, lambda p=predictions, r=references: bare_reference(p, r), CPU))
         ratio = min(ours) / min(bare)
         rows.append(
             (
                 f"metrics, {name} ({args.pairs} pairs, {distinct} distinct)",
-                f"ours {min(ours):.3f} s / bare {min(bare):.3f} s = {ratio:.2f}x",
+                f"ours {min(ours):.3f} s / bare {min(bare):.3f} s CPU = {ratio:.2f}x",
                 "goal <= 1.20x: " + ("met" if ratio <= 1.2 else "NOT met"),
             )
         )

@@ -145,16 +145,32 @@ def unique_pairs(
 
 
 def rouge_scores(pairs: Sequence[tuple[str, str]]) -> dict[str, list[float]]:
-    """Per-pair rouge-score F-measures (no stemming), all three types in one pass."""
+    """Per-pair rouge-score F-measures (no stemming): what ``RougeScorer.score`` returns, with each
+    distinct reference tokenized once (they are a handful of labels) by rouge-score's own functions."""
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=False)
-    columns: dict[str, list[float]] = {name: [] for name in ROUGE_TYPES}
+    tokenize, ngrams = scorer._tokenizer.tokenize, rouge_scorer._create_ngrams
+    score_ngrams, score_lcs = rouge_scorer._score_ngrams, rouge_scorer._score_lcs
+    cache: dict[str, tuple] = {}
+
+    def grams(text: str) -> tuple:
+        entry = cache.get(text)
+        if entry is None:
+            tokens = tokenize(text)
+            entry = cache[text] = (tokens, ngrams(tokens, 1), ngrams(tokens, 2))
+        return entry
+
+    rouge1, rouge2, rouge_l = [], [], []
     for prediction, reference in pairs:
-        scores = scorer.score(reference, prediction)
-        for name in ROUGE_TYPES:
-            columns[name].append(scores[name].fmeasure)
-    return columns
+        # Only references are cached: keeping every answer's n-grams alive costs more (GC) than it saves.
+        target = grams(reference)
+        tokens = tokenize(prediction)
+        predicted = (tokens, ngrams(tokens, 1), ngrams(tokens, 2))
+        rouge1.append(score_ngrams(target[1], predicted[1]).fmeasure)
+        rouge2.append(score_ngrams(target[2], predicted[2]).fmeasure)
+        rouge_l.append(score_lcs(target[0], predicted[0]).fmeasure)
+    return {"rouge1": rouge1, "rouge2": rouge2, "rougeL": rouge_l}
 
 
 def bleu_with_stderr(
@@ -169,9 +185,18 @@ def bleu_with_stderr(
     from sacrebleu.metrics.bleu import BLEU
 
     bleu = BLEU()
-    stats = np.asarray(
-        bleu._extract_corpus_statistics([p for p, _ in pairs], [[r for _, r in pairs]]), dtype=np.float64
-    )
+    # sacrebleu's corpus_score, step by step (BLEU._extract_corpus_statistics), except that each
+    # distinct reference is tokenized and its n-grams counted once: references are a few labels.
+    reference_info: dict[str, Any] = {}
+    segment_stats = []
+    for prediction, reference in pairs:
+        info = reference_info.get(reference)
+        if info is None:
+            info = reference_info[reference] = bleu._extract_reference_info(
+                [bleu._preprocess_segment(reference)]
+            )
+        segment_stats.append(bleu._compute_segment_statistics(bleu._preprocess_segment(prediction), info))
+    stats = np.asarray(segment_stats, dtype=np.float64)
     n = len(inverse)
     multiplicity = np.bincount(np.asarray(inverse), minlength=len(pairs)).astype(np.float64)
     score = bleu._compute_score_from_stats((multiplicity @ stats).astype(np.int64).tolist()).score
