@@ -336,3 +336,32 @@ def test_hf_hyperparameters_parse_in_the_job_code(
         assert json.loads(parsed.reward_weights) == settings.reward.model_dump()
     if hyper["sagemaker_program"] == "evaluate.py":
         assert parsed.stage == stage
+
+
+DEPLOY_CASES = [pytest.param(settings, id=name) for name, settings in VARIANTS]
+
+
+@pytest.mark.parametrize("settings", DEPLOY_CASES)
+def test_deploy_requests_pass_botocore_validation(settings: Settings) -> None:
+    """CreateModel / CreateEndpointConfig of every config, validated like CreateTrainingJob."""
+    from forge_handlers import deployment
+
+    if settings.model.family == "hf" and settings.deploy.instance_type != "local":
+        settings = derive(
+            settings, images__inference={"us-east-1": "123456789012.dkr.ecr.us-east-1.amazonaws.com/s:1"}
+        )
+    weights = (
+        "s3://escrow/ckpt/" if settings.model.family == "nova" else f"s3://{ARTIFACTS_BUCKET}/m/model.tar.gz"
+    )
+    requests = {
+        "CreateModel": deployment.model_request(settings, ENV, "run-1", weights),
+        "CreateEndpointConfig": deployment.endpoint_config_request(settings, "run-1"),
+    }
+    for operation, request in requests.items():
+        shape = SERVICE_MODEL.operation_model(operation).input_shape
+        report = ParamValidator().validate(request, shape)
+        assert not report.has_errors(), report.generate_report()
+    assert NAME_PATTERN.match(requests["CreateModel"]["ModelName"])
+    assert NAME_PATTERN.match(requests["CreateEndpointConfig"]["EndpointConfigName"])
+    instance = requests["CreateEndpointConfig"]["ProductionVariants"][0]["InstanceType"]
+    assert instance in SERVICE_MODEL.shape_for("ProductionVariantInstanceType").enum or instance == "local"
