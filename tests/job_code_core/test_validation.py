@@ -110,3 +110,37 @@ def test_report_json_shape():
         "excerpt": "",
         "severity": "error",
     }
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_garbage_never_raises(tmp_path, suffix):
+    """Random bytes and mangled tables always give a report (the prepare Lambda must not crash)."""
+    import random
+
+    rng = random.Random(suffix)
+    pieces = [
+        b"text",
+        b"rating",
+        b",",
+        b'"',
+        b"\n",
+        b"\r",
+        b"{",
+        b"}",
+        b":",
+        b"[",
+        b"null",
+        b"HQ",
+        b"\xff",
+        b"\x00",
+    ]
+    for i in range(150):
+        if i % 3 == 0:
+            blob = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 200)))
+        else:
+            blob = b"text,rating\n" + b"".join(rng.choice(pieces) for _ in range(rng.randrange(0, 80)))
+        path = tmp_path / f"f{i}{suffix}"
+        path.write_bytes(blob)
+        report, examples = validate_file(path, ValidationRules(labels=LABELS))
+        assert isinstance(report.summary(), str) and json.loads(report.to_json())["source"]
+        assert not {example.row for example in examples} & report.bad_rows
