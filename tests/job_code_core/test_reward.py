@@ -170,3 +170,18 @@ def test_grpo_reward_with_custom_labels_and_length_mismatch():
     assert fn(["yes", "no", "yes and no"], ["yes", "yes", "yes"]) == [1.0, 0.0, pytest.approx(-0.5 * 7 / 64)]
     with pytest.raises(ValueError, match="2 completions but 1 reference"):
         fn(["a", "b"], ["a"])
+
+
+def test_grpo_reward_accepts_trl_keyword_call():
+    # TRL 1.16 GRPOTrainer: reward_func(prompts=..., completions=..., completion_ids=..., **dataset_columns)
+    rewards = grpo_reward(
+        prompts=[[{"role": "user", "content": "q"}]] * 2,
+        completions=[
+            [{"role": "assistant", "content": "HQ"}],
+            [{"role": "assistant", "content": "LQ_CLOSE"}],
+        ],
+        completion_ids=[[1], [2]],
+        reference_answer=["HQ", "HQ"],
+        trainer_state=None,
+    )
+    assert rewards == [1.5, 0.5]
