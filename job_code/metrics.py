@@ -30,6 +30,7 @@ from job_code.labels import is_exact, parse_label
 
 GEN_QA_METRICS = ("em", "qem", "f1", "f1_score_quasi", "rouge1", "rouge2", "rougeL", "bleu")
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+LABEL_METRICS = ("accuracy", "accuracy_stderr", "macro_f1", "exact_format")
 BLEU_BOOTSTRAP_DRAWS = 1000
 NO_LABEL = None  # column of the confusion matrix for answers naming no (or several) labels
 
@@ -343,7 +344,7 @@ def compute_metrics(
     flat["bleu"], flat["bleu_stderr"] = bleu_with_stderr(pairs, inverse)
     if labels:
         extra = label_metrics(predictions, references, labels)
-        for name in ("accuracy", "accuracy_stderr", "macro_f1", "exact_format"):
+        for name in LABEL_METRICS:
             flat[name] = extra[name]
     return flat
 
@@ -352,11 +353,13 @@ def compute_report(
     predictions: Sequence[str], references: Sequence[str], labels: Sequence[str] | None = None
 ) -> dict[str, Any]:
     """Everything for the report: flat metrics, per-class scores, confusion matrix, answer lengths."""
-    flat = compute_metrics(predictions, references, labels)
+    flat = compute_metrics(predictions, references)
     predictions, references = _check_inputs(predictions, references)
     report: dict[str, Any] = {"metrics": flat, "response_lengths": response_length_stats(predictions)}
     if labels:
         extra = label_metrics(predictions, references, labels)
+        for name in LABEL_METRICS:
+            flat[name] = extra[name]
         report.update(
             per_class=extra["per_class"],
             confusion_matrix=extra["confusion_matrix"],
