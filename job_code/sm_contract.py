@@ -227,11 +227,17 @@ def run_job(job: Callable[[JobPaths], None]) -> int:
 
 
 def configure_cpu_threads() -> None:
-    """Use every core for intra-op parallelism (torch defaults can be lower in containers)."""
+    """Use every core for intra-op parallelism (torch defaults can be lower in containers).
+
+    An explicit OMP_NUM_THREADS wins: on an oversubscribed host fewer threads avoid OpenMP barrier stalls.
+    """
     import torch
 
-    if not torch.cuda.is_available():
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if torch.cuda.is_available():
+        return
+    requested = os.environ.get("OMP_NUM_THREADS", "").strip()
+    threads = int(requested) if requested.isdigit() and int(requested) > 0 else os.cpu_count() or 1
+    torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------- progress lines
