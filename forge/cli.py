@@ -33,7 +33,7 @@ def _handlers_importable() -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
+    typer.secho(f"error: {message}", fg=typer.colors.RED)
     return typer.Exit(code=2)
 
 
@@ -75,7 +75,7 @@ def _print_result(result) -> None:
     colour = {"SUCCEEDED": "green", "GATE_REJECTED": "yellow"}.get(result.status, "red")
     console.print(f"[{colour}]{result.status}[/{colour}] run {result.run_id}")
     if result.report.get("failure_reason"):
-        console.print(f"  cause: {result.report['failure_reason']}")
+        console.print(f"  cause: {result.report['failure_reason']}", markup=False)
     for name, stage in (result.report.get("stages") or {}).items():
         metrics = stage.get("metrics") or {}
         shown = ", ".join(f"{key} {metrics[key]:.3f}" for key in ("accuracy", "em", "f1") if key in metrics)
@@ -151,7 +151,7 @@ def validate(
         report = validate_dataset(file, load_settings(config))
     except ConfigError as error:
         raise _fail(str(error)) from None
-    console.print(report.to_json() if json_out else report.summary(), markup=False)
+    typer.echo(report.to_json() if json_out else report.summary())
     if not report.ok:
         raise typer.Exit(code=1)
 
@@ -175,7 +175,7 @@ def invoke(
         )
     except serving.ServingError as error:
         raise _fail(str(error)) from None
-    console.print(answer, markup=False)
+    typer.echo(answer)
 
 
 @app.command()
@@ -222,12 +222,12 @@ def report(
     if stack:
         from forge import aws_mode
 
-        console.print(aws_mode.read_report(stack, run_name), markup=False)
+        typer.echo(aws_mode.read_report(stack, run_name))
         return
     path = out / run_name / "report.md"
     if not path.is_file():
         raise _fail(f"no report at {path}")
-    console.print(path.read_text(), markup=False)
+    typer.echo(path.read_text())
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -299,7 +300,7 @@ class LocalSageMaker:
         return {"Tags": list(self.tags.get(params["ResourceArn"], []))}
 
     # -- lifecycle --------------------------------------------------------------------------------
-    def shutdown(self) -> None:
+    def shutdown(self, wait_seconds: float = 30) -> None:
         """Stop every running job and endpoint server (Ctrl-C, end of a run, test teardown)."""
         for job in self.jobs.values():
             if job.status in ("InProgress", "Stopping"):
@@ -309,6 +310,12 @@ class LocalSageMaker:
             endpoint.generation += 1
             if endpoint.server:
                 endpoint.server.stop()
+        # Wait (bounded) until every stopped job has terminated and uploaded what it had.
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline and any(
+            j.status in ("InProgress", "Stopping") for j in self.jobs.values()
+        ):
+            time.sleep(0.1)
 
 
 class LocalSageMakerRuntime:

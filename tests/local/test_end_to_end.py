@@ -117,6 +117,14 @@ def test_run_local_writes_a_full_report(tiny_model, tmp_path):
         assert (run_dir / produced).is_file(), produced
     assert "<img" in (run_dir / "report.html").read_text()
     assert list((run_dir / "logs").glob("*.log"))
+    # The run is over (its endpoint server stopped): invoke restarts serve.py from the deployed model.
+    invoked = CliRunner().invoke(
+        app, ["invoke", "e2e-ok", "How do I sort a list?", "--out", str(tmp_path / "runs")]
+    )
+    assert invoked.exit_code == 0, invoked.output
+    assert (
+        "GET /ping" in (run_dir / "serve" / "log.txt").read_text() or (run_dir / "serve" / "model").is_dir()
+    )
 
 
 def test_sft_crash_fails_the_run_with_the_scripts_message(tiny_model, tmp_path):
@@ -136,3 +144,27 @@ def test_sft_crash_fails_the_run_with_the_scripts_message(tiny_model, tmp_path):
     # Earlier stages' artifacts are intact: the baseline's results and the validated datasets.
     assert json.loads((run_dir / "artifacts" / "baseline_eval.json").read_text())["stage"] == "baseline_eval"
     assert (run_dir / "data" / "sft" / "sft.jsonl").is_file()
+
+
+def test_ctrl_c_stops_the_execution_and_the_job_and_leaves_a_partial_report(tiny_model, tmp_path):
+    from forge.local.runner import LocalPipeline
+
+    config = write_config(tmp_path / "abort.yaml", tiny_model)
+    pipeline = LocalPipeline(config, SAMPLE, tmp_path / "runs", run_id="e2e-abort")
+
+    def interrupt_once_a_job_runs(snap):
+        if snap.job_status == "InProgress":
+            raise KeyboardInterrupt
+
+    with pipeline:
+        pipeline.start()
+        final = pipeline.watch(interrupt_once_a_job_runs, interval=0.1)
+        result = pipeline.collect(final)
+        [job] = pipeline.sagemaker.jobs.values()
+        assert pipeline.sfn.describe_execution(executionArn=pipeline.execution_arn)["status"] == "ABORTED"
+    assert job.status == "Stopped"
+    assert job.process is None or job.process.poll() is not None
+    report = json.loads((result.run_dir / "report.json").read_text())
+    assert report["status"] == "ABORTED"
+    assert report["stopped_at"].startswith("BaselineEval")
+    assert "BaselineEval" in (result.run_dir / "report.md").read_text()
