@@ -10,11 +10,11 @@ from stacks.settings import Settings
 
 def validate_dataset(path: Path, settings: Settings) -> Any:
     """The job_code ValidationReport for ``path`` under the config's rules, plus a split-size check."""
-    from forge_handlers.preparation import _rules  # the Prepare step's own rules, not a copy
+    from forge_handlers.preparation import validation_rules  # the Prepare step's own rules, not a copy
 
     from job_code.validation import Issue, validate_file
 
-    report, examples = validate_file(path, _rules(settings))
+    report, examples = validate_file(path, validation_rules(settings))
     stages = settings.stages
     needed = (
         settings.split.eval
