@@ -48,6 +48,23 @@ def check_row_count(count: int, *, family: str, method: str, split: str) -> list
     return []
 
 
+def check_split_counts(
+    counts: Mapping[str, int], *, family: str, sft_method: str | None = None, rft_method: str | None = None
+) -> list[Issue]:
+    """Bounds for every non-empty split of a run: ``counts`` maps sft / rft / eval to row counts.
+
+    Nova methods come from the stage settings (e.g. SFT_LORA, RFT_LORA); eval is EVAL_GEN_QA.
+    """
+    methods = {"sft": sft_method or "SFT_LORA", "rft": rft_method or "RFT_LORA", "eval": "EVAL_GEN_QA"}
+    issues = []
+    for split in ("sft", "rft", "eval"):
+        count = counts.get(split, 0)
+        if count or split == "eval":
+            method = methods[split] if family == "nova" else split
+            issues += check_row_count(count, family=family, method=method, split=split)
+    return issues
+
+
 def check_split_leaks(splits: Mapping[str, Sequence[Example]], *, held_out: str = "eval") -> list[Issue]:
     """A question of the held-out split that also appears in a training split is a leak."""
     if held_out not in splits:

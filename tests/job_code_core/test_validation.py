@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from job_code.dataset_checks import ROW_COUNT_BOUNDS, check_row_count, check_split_leaks, validate_records
+from job_code.dataset_checks import (
+    ROW_COUNT_BOUNDS,
+    check_row_count,
+    check_split_counts,
+    check_split_leaks,
+    validate_records,
+)
 from job_code.formats import Example, format_records
 from job_code.validation import Issue, ValidationReport, ValidationRules, validate_file
 
@@ -144,3 +150,15 @@ def test_garbage_never_raises(tmp_path, suffix):
         report, examples = validate_file(path, ValidationRules(labels=LABELS))
         assert isinstance(report.summary(), str) and json.loads(report.to_json())["source"]
         assert not {example.row for example in examples} & report.bad_rows
+
+
+def test_split_counts_of_a_run():
+    preset = {"sft": 3500, "rft": 4200, "eval": 500}
+    assert check_split_counts(preset, family="nova", sft_method="SFT_LORA", rft_method="RFT_LORA") == []
+    issues = check_split_counts({"sft": 5, "rft": 50, "eval": 0}, family="nova")
+    assert [(i.problem, i.field) for i in issues] == [
+        ("too_few_rows", "sft"),
+        ("too_few_rows", "rft"),
+        ("too_few_rows", "eval"),
+    ]
+    assert check_split_counts({"sft": 0, "rft": 0, "eval": 3}, family="hf") == []
