@@ -18,7 +18,7 @@ from job_code.validation import Issue, ValidationReport, excerpt, reserved_keywo
 ROW_COUNT_BOUNDS: dict[tuple[str, str], tuple[int, int | None]] = {
     ("nova", "SFT_LORA"): (8, 20_000),
     ("nova", "SFT_FULL"): (8, 20_000),
-    ("nova", "RFT_LORA"): (100, 20_000),
+    ("nova", "RFT_LORA"): (100, None),
     ("nova", "EVAL_GEN_QA"): (1, None),
     ("hf", "sft"): (1, None),
     ("hf", "rft"): (1, None),
