@@ -13,7 +13,8 @@ from job_code.formats import CONVERSE_SCHEMA_VERSION, Example
 from job_code.validation import Issue, ValidationReport, excerpt, reserved_keywords_in
 
 # Documented dataset size bounds (rows), by family and method. None = no documented bound.
-# Nova SFT: Bedrock's Nova customization quotas (8 to 20,000 training records).
+# Nova SFT: Bedrock's Nova customization quotas (8 to 20,000 training records; from memory, not
+# re-checked against the current quota page: verify before relying on the upper bound).
 # Nova RFT: "a minimum of 100 records in training dataset" (Bedrock, Prepare data for Nova RFT).
 ROW_COUNT_BOUNDS: dict[tuple[str, str], tuple[int, int | None]] = {
     ("nova", "SFT_LORA"): (8, 20_000),
