@@ -47,7 +47,9 @@ class DataSettings(_Strict):
     system_column: str | None = None
     labels: Annotated[list[str], Field(min_length=2)] = list(CASE_STUDY_LABELS)
     system_prompt: str = CASE_STUDY_SYSTEM_PROMPT
-    max_query_chars: Annotated[int, Field(gt=0)] = 20_000
+    # Rows over this are rejected as garbage. Long but real questions (the case study has a few of
+    # 30k+ characters) pass and are cut by max_query_tokens in the job code instead.
+    max_query_chars: Annotated[int, Field(gt=0)] = 60_000
     # Truncation policy for job code: questions are cut to this many tokens before training/eval.
     max_query_tokens: Annotated[int, Field(gt=0)] = 512
 
