@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-rows", type=int, default=200)
     parser.add_argument("--sft-rows", type=int, default=800)
     parser.add_argument("--rft-rows", type=int, default=200)
+    parser.add_argument("--max-query-tokens", type=int, help="default: the config's data.max_query_tokens")
     parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
                         help="override a hyperparameter, e.g. sft.epochs=2 or rft.max_steps=30")
@@ -128,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         if done.is_file():
             records.append(json.loads(done.read_text()))
             continue
-        script, channels, stage_hps = stage_plan(stage, args.work, hps, settings.data.max_query_tokens)
+        max_query_tokens = args.max_query_tokens or settings.data.max_query_tokens
+        script, channels, stage_hps = stage_plan(stage, args.work, hps, max_query_tokens)
         print(f"running {stage} ...", flush=True)
         records.append(run_stage(stage, args.work, script, channels, stage_hps))
         print(json.dumps(records[-1]), flush=True)

@@ -24,9 +24,11 @@ def plot_confusion_matrix(matrix: dict, path: Path, title: str) -> Path:
     axes.set_xlabel("predicted (parsed from the answer)")
     axes.set_ylabel("gold")
     axes.set_title(title)
+    darkest = max((max(row) for row in counts), default=0)
     for row_index, row in enumerate(counts):
         for column_index, count in enumerate(row):
-            axes.text(column_index, row_index, str(count), ha="center", va="center")
+            color = "white" if darkest and count > darkest / 2 else "black"  # readable on dark cells
+            axes.text(column_index, row_index, str(count), ha="center", va="center", color=color)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
