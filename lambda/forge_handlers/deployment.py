@@ -20,6 +20,7 @@ NOVA_INFERENCE_ACCOUNTS = {
     "eu-west-2": "470633809225",
 }
 NOVA_INFERENCE_TAG = "nova-inference-repo:SM-Inference-latest"
+HF_INFERENCE_TAG = "pytorch-inference:2.6.0-gpu-py312-cu124-ubuntu22.04-sagemaker"
 
 
 def inference_image(settings: Settings, region: str) -> str:
@@ -31,12 +32,12 @@ def inference_image(settings: Settings, region: str) -> str:
                 f"no documented Nova inference image for {region!r}; set images.inference['{region}']"
             )
         return f"{NOVA_INFERENCE_ACCOUNTS[region]}.dkr.ecr.{region}.amazonaws.com/{NOVA_INFERENCE_TAG}"
-    if settings.deploy.instance_type == "local":
-        return "local"  # local mode serves job_code/serve.py itself
-    # No AWS-provided image runs job_code/serve.py (GET /ping, POST /invocations) as its server.
-    raise ConfigError(
-        f"images.inference['{region}'] is not set: an open-weights endpoint needs an image that runs "
-        "job_code/serve.py as its server (SageMaker's `serve` contract)"
+    # Default: the PyTorch inference DLC running serve.py through the SageMaker inference toolkit
+    # (SAGEMAKER_PROGRAM); set images.inference for an image that runs serve.py as its own server.
+    from forge_handlers.training_requests import DLC_ACCOUNTS, DLC_DEFAULT_ACCOUNT
+
+    return (
+        f"{DLC_ACCOUNTS.get(region, DLC_DEFAULT_ACCOUNT)}.dkr.ecr.{region}.amazonaws.com/{HF_INFERENCE_TAG}"
     )
 
 
@@ -63,7 +64,11 @@ def model_request(settings: Settings, env: Environment, run_id: str, weights: st
         }
         container["Environment"] = {"CONTEXT_LENGTH": "16000", "MAX_CONCURRENCY": "2"}
     else:
-        container["Environment"] = {"FORGE_LABELS": labels}
+        container["Environment"] = {
+            "FORGE_LABELS": labels,
+            "SAGEMAKER_PROGRAM": "serve.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        }
         container["ModelDataUrl"] = weights
     return {
         "ModelName": model_name(settings.resource_prefix, run_id),

@@ -113,16 +113,17 @@ def test_deploy_creates_then_a_later_run_updates(hf, aws, sagemaker, lambda_cont
     assert updates == [{"EndpointName": "forge-hf-endpoint", "EndpointConfigName": "forge-hf-run-2-epc"}]
 
 
-def test_open_weights_deploy_needs_a_serving_image(use_settings, aws, sagemaker, lambda_context) -> None:
-    from forge_handlers.errors import ConfigError
-
+def test_open_weights_deploy_defaults_to_the_pytorch_inference_image(
+    use_settings, aws, sagemaker, lambda_context
+) -> None:
     use_settings(
         derive(load_settings(CONFIG_DIR / "open-weights.yaml"), deploy__instance_type="ml.g4dn.xlarge")
     )
     record_evals(aws, "run-1", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
-    with pytest.raises(ConfigError, match=r"images.inference\['us-east-1'\]"):
-        deploy.handler({"run": a_run()}, lambda_context)
-    assert boto3.client("sagemaker").list_models()["Models"] == []
+    deploy.handler({"run": a_run()}, lambda_context)
+    container = boto3.client("sagemaker").describe_model(ModelName="forge-hf-run-1-model")["PrimaryContainer"]
+    assert container["Image"].startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:")
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "serve.py"
 
 
 def _put_eval_dataset(s3, family: str = "hf") -> None:
