@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +23,10 @@ DEMO_QUESTION = (
     "What is the idiomatic way to handle it?"
 )
 
+# Offline by design: no hub downloads, and no jsii banner about the machine's Node version.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
 
@@ -35,6 +41,10 @@ def _handlers_importable() -> None:
 def _fail(message: str) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED)
     return typer.Exit(code=2)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def run_local(
@@ -57,6 +67,8 @@ def run_local(
         settings.stages.enabled_job_stages(), settings.deploy.enabled, settings.deploy.smoke_test
     )
     console.print(f"run [bold]{pipeline.run_id}[/bold]: synthesizing the stack and starting moto…")
+    # `kill` (SIGTERM) takes the same path as Ctrl-C: stop the execution and the job processes, then report.
+    signal.signal(signal.SIGTERM, _interrupt)
     with pipeline:
         pipeline.start()
         if live:

@@ -31,17 +31,17 @@ def _fmt_seconds(seconds: float | None) -> str:
 
 def render(snap: Snapshot, steps: list[str]) -> Group:
     """``steps`` are the pipeline steps of this config, in order (disabled stages left out)."""
-    current = snap.stage
-    index = steps.index(current) if current in steps else -1
+    reached = [step for step in steps if step in snap.visited]
+    last = reached[-1] if reached else None
     table = Table(show_header=True, header_style="bold", expand=False)
     table.add_column("step")
     table.add_column("state")
-    for position, step in enumerate(steps):
-        if snap.status in ("FAILED", "ABORTED", "TIMED_OUT") and position == index:
-            mark = Text("✗ " + snap.status.lower(), style="red")
-        elif position < index or snap.status == "SUCCEEDED":
+    for step in steps:
+        if step == last and snap.status in ("FAILED", "ABORTED", "TIMED_OUT"):
+            mark = Text(f"✗ {snap.status.lower()} ({snap.state})", style="red")
+        elif step in reached and (step != last or snap.status == "SUCCEEDED"):
             mark = Text("✓ done", style="green")
-        elif position == index:
+        elif step == last:
             mark = Text(f"▶ {snap.state}", style="yellow")
         else:
             mark = Text("· waiting", style="dim")

@@ -50,7 +50,7 @@ class Snapshot:
     job_status: str | None
     progress: dict[str, Any] | None
     elapsed_s: float
-    completed_stages: list[str] = field(default_factory=list)
+    visited: list[str] = field(default_factory=list)  # pipeline stages entered so far
 
 
 @dataclass
@@ -85,10 +85,16 @@ def stage_of_state(state_name: str | None) -> str | None:
         return None
     from stacks.workflow import STAGE_TITLES
 
-    first = state_name.split(" ")[0]
+    words = state_name.split(" ")
     for stage, title in STAGE_TITLES.items():
-        if first == title:
+        if words[0] == title:
             return stage
+    if "Gate" in words:  # "Gate", "Gate Passed", "Mark Gate Rejected"
+        return "Gate"
+    if words[0] in ("Deploy", "Endpoint"):
+        return "Deploy"
+    if words[0] in ("Prepare", "Smoke", "Report"):
+        return words[0]
     return state_name
 
 
@@ -263,9 +269,7 @@ class LocalPipeline:
         progress = None
         if job is not None and job.log_path.exists():
             progress = parse_progress(job.log_path.read_text(encoding="utf-8", errors="replace"))
-        completed = [
-            j.request["TrainingJobName"] for j in self.sagemaker.jobs.values() if j.status == "Completed"
-        ]
+        visited = list(dict.fromkeys(stage_of_state(name) for name in entered))  # in order of first entry
         return Snapshot(
             status,
             state,
@@ -274,7 +278,7 @@ class LocalPipeline:
             job.status if job else None,
             progress,
             time.monotonic() - self.started,
-            completed,
+            visited,
         )
 
     def watch(self, on_update: Callable[[Snapshot], None] | None = None, interval: float = 0.5) -> Snapshot:
@@ -303,7 +307,7 @@ class LocalPipeline:
                 "Stopped",
                 snap.progress,
                 snap.elapsed_s,
-                snap.completed_stages,
+                snap.visited,
             )
 
     # -- results ----------------------------------------------------------------------------------
