@@ -72,6 +72,11 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
             "trained_model": (train_job.get("artifact") or {}).get("model_uri") if train_stage else None,
         }
     run = state.get("run") or {}
+    timings = {
+        stage: (job.get("timings") or {}).get("TrainingTimeInSeconds")
+        for stage, job in jobs.items()
+        if isinstance(job, dict) and stage in JOB_STAGES
+    }
     return {
         "run_id": run_id,
         "pipeline": settings.resource_prefix,
@@ -82,6 +87,10 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
         "counts": run.get("counts"),
         "validation_report": run.get("report_uri"),
         "stages": stages,
+        "timings": {
+            "training_seconds": timings,
+            "total_training_seconds": sum(v for v in timings.values() if v),
+        },
         "gate": state.get("gate"),
         "endpoint": state.get("endpoint"),
         "smoke": state.get("smoke"),
