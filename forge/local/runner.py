@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from forge.local import s3io
+from forge.local import results, s3io
 from forge.local.cfn import LocalStack, create_in_moto
 from forge.local.sagemaker import LocalSageMaker, LocalSageMakerRuntime
 from forge.local.training import parse_progress
@@ -130,6 +130,7 @@ class LocalPipeline:
         # Quieter handler logs in the terminal; everything still reaches the execution history.
         self.handler_env_overrides = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "1"}
         self.execution_arn: str | None = None
+        self.collected = False
         self.started = time.monotonic()
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -151,6 +152,8 @@ class LocalPipeline:
             self.sagemaker = LocalSageMaker(
                 self.s3, self.out / ".work" / self.run_id, region=REGION, python=self.python
             )
+            # Runs last (LIFO): once everything stopped, drop the job dirs if the run was collected.
+            self._exit.callback(self._remove_workdir)
             self._exit.callback(self.sagemaker.shutdown)
             self.runtime = LocalSageMakerRuntime(self.sagemaker)
             clients = importlib.import_module("forge_handlers.clients")
@@ -319,76 +322,25 @@ class LocalPipeline:
         s3io.download_prefix(self.s3, f"s3://{artifacts}/runs/{self.run_id}/", self.run_dir)
         events = self.history()
         (self.run_dir / "execution_history.json").write_text(json.dumps(events, indent=1, default=str))
-        self._copy_logs()
-        self._extract_eval_outputs()
+        results.copy_logs(self.sagemaker, self.run_dir)
+        results.extract_job_outputs(self.run_dir, EVAL_STAGES)
         (self.run_dir / "settings.json").write_text(self.settings.to_json())
-        self._record_endpoint()
+        results.record_endpoint(self.sagemaker, self.run_dir, f"s3://{artifacts}/runs/{self.run_id}/")
         self._save_notifications()
-        report = self._read_or_build_report(final, events)
+        report = results.read_or_build_report(
+            self.run_dir, self.settings, artifacts, final.status, final.state, events
+        )
         (self.run_dir / "report.html").write_text(report_html.render(report, self.run_dir), encoding="utf-8")
         stopped_at = final.state if final.status != "SUCCEEDED" else None
+        self.collected = True
         return RunResult(self.run_id, report.get("status", final.status), self.run_dir, report, stopped_at)
 
-    def _copy_logs(self) -> None:
-        logs = self.run_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        for job in self.sagemaker.jobs.values():
-            if job.log_path.exists():
-                shutil.copyfile(job.log_path, logs / f"{job.name}.log")
-        for endpoint in self.sagemaker.endpoints.values():
-            if endpoint.server and endpoint.server.log_path.exists():
-                shutil.copyfile(endpoint.server.log_path, logs / f"endpoint-{endpoint.name}.log")
-
-    def _record_endpoint(self) -> None:
-        """endpoint.json: what ``forge invoke``/``forge serve`` need to bring the endpoint back later."""
-        prefix = f"s3://{self.env['ARTIFACTS_BUCKET']}/runs/{self.run_id}/"
-        for endpoint in self.sagemaker.endpoints.values():
-            config = self.sagemaker.endpoint_configs.get(endpoint.config_name, {})
-            model_name = config.get("ProductionVariants", [{}])[0].get("ModelName")
-            container = self.sagemaker.models.get(model_name, {}).get("PrimaryContainer", {})
-            url = container.get("ModelDataUrl", "")
-            record = {
-                "endpoint_name": endpoint.name,
-                "status": endpoint.status,
-                "model_name": model_name,
-                "model_data_url": url,
-                # The artifact is inside this run's directory (runs/<run-id>/jobs/...), copied from S3.
-                "model_archive": url[len(prefix) :] if url.startswith(prefix) else None,
-                "environment": container.get("Environment", {}),
-            }
-            (self.run_dir / "endpoint.json").write_text(json.dumps(record, indent=1))
-
-    def _extract_eval_outputs(self) -> None:
-        """Each eval job's output.tar.gz (results, inference outputs, plots) → eval/<stage>/ on disk."""
-        import tarfile
-
-        for archive in self.run_dir.glob("jobs/*/*/output/output.tar.gz"):
-            stage = archive.parents[2].name
-            kind = "eval" if stage in EVAL_STAGES else "outputs"  # training jobs: train_metrics.json
-            target = self.run_dir / kind / stage
-            target.mkdir(parents=True, exist_ok=True)
-            with tarfile.open(archive) as tar:
-                tar.extractall(target, filter="data")
-
-    def _read_or_build_report(self, final: Snapshot, events: list[dict[str, Any]]) -> dict[str, Any]:
-        path = self.run_dir / "report.json"
-        if path.exists() and final.status != "ABORTED":
-            return json.loads(path.read_text())
-        # Aborted (Ctrl-C) or the report step never ran: build it from the last state document we saw.
-        reporting = importlib.import_module("forge_handlers.reporting")
-        state = last_state_document(events)
-        state.setdefault("run_id", self.run_id)
-        status = "ABORTED" if final.status == "ABORTED" else "FAILED"
-        report = reporting.build_report(self.settings, self.env["ARTIFACTS_BUCKET"], state, status)
-        report["stopped_at"] = final.state
-        report["failure_reason"] = (
-            report.get("failure_reason") or f"execution {final.status} in state {final.state}"
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=1, default=str))
-        markdown = reporting.render_markdown(report) + f"\nStopped at state `{final.state}` ({status}).\n"
-        (self.run_dir / "report.md").write_text(markdown)
-        return report
+    def _remove_workdir(self) -> None:
+        """Job dirs hold copies of models and data; logs are already in runs/<run-id>/logs/."""
+        if self.collected:
+            shutil.rmtree(self.sagemaker.workdir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.sagemaker.workdir.parent.rmdir()  # .work/, when no other run uses it
 
     def invoke(self, question: str) -> str:
         """One answer from the run's live endpoint (the smoke request shape of serve.py)."""
@@ -400,17 +352,3 @@ class LocalPipeline:
                 "this run has no endpoint (deploy disabled, gate rejected or the run failed)"
             )
         return ask(self.runtime, endpoint, question, self.settings)
-
-
-def last_state_document(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """The newest state document the history shows (a state's output, else the execution input)."""
-    for event in reversed(events):
-        for key in ("stateExitedEventDetails", "executionStartedEventDetails"):
-            details = event.get(key)
-            raw = details and (details.get("output") or details.get("input"))
-            if raw:
-                with contextlib.suppress(json.JSONDecodeError):
-                    document = json.loads(raw)
-                    if isinstance(document, dict):
-                        return document
-    return {}
