@@ -74,7 +74,7 @@ def run_id_of(event: dict[str, Any]) -> str:
 
 
 def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict[str, Any]:
-    from job_code.dataset_checks import check_split_leaks
+    from job_code.dataset_checks import check_split_counts, check_split_leaks
     from job_code.formats import dataset_filename, dumps_jsonl, format_records
     from job_code.split import SplitError, split_examples
 
@@ -104,6 +104,16 @@ def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict
             raise DataValidationError(f"{event['dataset']}: {error}") from None
         held_out = eval_examples if eval_examples is not None else splits.eval
         report.extend(check_split_leaks({"sft": splits.sft, "rft": splits.rft, "eval": held_out}))
+        # Documented row-count bounds per family and method (e.g. Nova RFT needs at least 100 rows).
+        counts = {"sft": len(splits.sft), "rft": len(splits.rft), "eval": len(held_out)}
+        report.extend(
+            check_split_counts(
+                counts,
+                family=settings.model.family,
+                sft_method=settings.stages.sft.method,
+                rft_method=settings.stages.rft.method,
+            )
+        )
     s3io.put_json(report_uri, report.to_dict())
     if not report.ok or splits is None:
         raise DataValidationError(report.summary())

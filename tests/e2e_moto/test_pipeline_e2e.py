@@ -182,7 +182,7 @@ def test_rerunning_launch_for_the_same_run_creates_no_second_job(pipeline) -> No
 def test_nova_pipeline_hands_checkpoints_through_to_deploy(nova_pipeline) -> None:
     nova_pipeline.sagemaker.metrics = GOOD_METRICS
     nova_pipeline.runtime.answer = "LQ_CLOSE"
-    (result,) = nova_pipeline.run(_input(nova_pipeline))
+    (result,) = nova_pipeline.run(_input(nova_pipeline, rows=120))
     assert result.status == "SUCCEEDED", result.cause
     jobs = result.output["jobs"]
     sft_checkpoint = jobs["sft"]["artifact"]["model_uri"]

@@ -17,6 +17,7 @@ from tests.handlers.conftest import ARTIFACTS_BUCKET, CONFIG_FILES, DATA_BUCKET,
 CONFIG_DIR = Path(CONFIG_FILES[0]).parent
 LABELS = ["HQ", "LQ_EDIT", "LQ_CLOSE"]
 SIZES = {"split__sft": 12, "split__eval": 6, "split__rft": 6}
+NOVA_SIZES = {"split__sft": 94, "split__eval": 6, "split__rft": 6}  # Nova RFT needs >= 100 rows
 
 
 def make_csv(rows: int, *, bad_rows: dict[int, tuple[str, str]] | None = None) -> bytes:
@@ -41,13 +42,15 @@ def _objects(s3, prefix: str) -> list[str]:
 def test_prepare_writes_formatted_splits_under_the_run_prefix(
     use_settings, aws, lambda_context, config_name
 ) -> None:
-    settings = use_settings(derive(load_settings(CONFIG_DIR / f"{config_name}.yaml"), **SIZES))
-    aws.put_object(Bucket=DATA_BUCKET, Key="incoming/so.csv", Body=make_csv(30))
+    sizes = SIZES if config_name == "open-weights" else NOVA_SIZES
+    settings = use_settings(derive(load_settings(CONFIG_DIR / f"{config_name}.yaml"), **sizes))
+    aws.put_object(Bucket=DATA_BUCKET, Key="incoming/so.csv", Body=make_csv(120))
     run = prepare.handler(
         {"dataset": f"s3://{DATA_BUCKET}/incoming/so.csv", "execution_name": "exec-7"}, lambda_context
     )
     assert run["run_id"] == "exec-7" and run["run_prefix"] == "runs/exec-7/"
-    assert run["counts"]["sft"] == 12 and run["counts"]["eval"] == 6 and run["counts"]["rft"] == 18
+    sft = sizes["split__sft"]
+    assert run["counts"]["sft"] == sft and run["counts"]["eval"] == 6 and run["counts"]["rft"] == sft + 6
     eval_name = "gen_qa.jsonl" if settings.model.family == "nova" else "eval.jsonl"
     assert run["datasets"]["eval"] == f"s3://{ARTIFACTS_BUCKET}/runs/exec-7/data/eval/{eval_name}"
     assert _objects(aws, "runs/exec-7/") == sorted(
@@ -85,6 +88,15 @@ def test_bad_csv_is_rejected_with_a_row_level_summary(use_settings, aws, lambda_
     )
     assert report["ok"] is False and report["errors"] >= 2
     assert _objects(aws, "runs/r-bad/data/") == ["runs/r-bad/data/validation.json"]
+
+
+def test_nova_rft_below_its_documented_minimum_is_rejected(use_settings, aws, lambda_context) -> None:
+    use_settings(derive(load_settings(CONFIG_DIR / "nova.yaml"), **SIZES))
+    aws.put_object(Bucket=DATA_BUCKET, Key="incoming/so.csv", Body=make_csv(30))
+    with pytest.raises(DataValidationError, match="at least 100"):
+        prepare.handler(
+            {"dataset": f"s3://{DATA_BUCKET}/incoming/so.csv", "run_id": "r-nova"}, lambda_context
+        )
 
 
 def test_too_little_data_says_what_each_split_needs(use_settings, aws, lambda_context) -> None:
