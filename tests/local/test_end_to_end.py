@@ -70,7 +70,7 @@ def write_config(path: Path, base_model: Path, **sft_overrides) -> Path:
     return path
 
 
-def run_cli(config: Path, out: Path, run_id: str) -> tuple[int, str]:
+def run_cli(config: Path, out: Path, run_id: str, *extra: str) -> tuple[int, str]:
     result = CliRunner().invoke(
         app,
         [
@@ -84,6 +84,7 @@ def run_cli(config: Path, out: Path, run_id: str) -> tuple[int, str]:
             str(out),
             "--run-id",
             run_id,
+            *extra,
         ],
     )
     if result.exception and not isinstance(result.exception, SystemExit):
@@ -129,7 +130,18 @@ def test_run_local_writes_a_full_report(tiny_model, tmp_path):
 
 def test_sft_crash_fails_the_run_with_the_scripts_message(tiny_model, tmp_path):
     config = write_config(tmp_path / "bad.yaml", tiny_model, learning_rate="not-a-number")
-    code, output = run_cli(config, tmp_path / "runs", "e2e-bad")
+    # A separate eval file: the eval split comes from it (its 9 rows), not from the main data.
+    eval_file = tmp_path / "my-eval.csv"
+    eval_file.write_text(
+        "".join(
+            SAMPLE.read_text().splitlines(keepends=True)[:1]
+            + [
+                f"separate eval question {i} about sorting?,{['HQ', 'LQ_EDIT', 'LQ_CLOSE'][i % 3]}\n"
+                for i in range(9)
+            ]
+        )
+    )
+    code, output = run_cli(config, tmp_path / "runs", "e2e-bad", "--eval-data", str(eval_file))
     run_dir = tmp_path / "runs" / "e2e-bad"
     report = json.loads((run_dir / "report.json").read_text())
     assert code == 1
@@ -144,6 +156,8 @@ def test_sft_crash_fails_the_run_with_the_scripts_message(tiny_model, tmp_path):
     # Earlier stages' artifacts are intact: the baseline's results and the validated datasets.
     assert json.loads((run_dir / "artifacts" / "baseline_eval.json").read_text())["stage"] == "baseline_eval"
     assert (run_dir / "data" / "sft" / "sft.jsonl").is_file()
+    eval_rows = (run_dir / "data" / "eval" / "eval.jsonl").read_text().splitlines()
+    assert len(eval_rows) == 9 and "separate eval question" in eval_rows[0]
 
 
 def test_ctrl_c_stops_the_execution_and_the_job_and_leaves_a_partial_report(tiny_model, tmp_path):
