@@ -47,13 +47,3 @@ def put_json(uri: str, document: Any) -> str:
 def put_text(uri: str, text: str, content_type: str = "text/plain") -> str:
     return put_bytes(uri, text.encode(), content_type)
 
-
-def exists(uri: str) -> bool:
-    bucket, key = split_s3_uri(uri)
-    try:
-        clients.s3().head_object(Bucket=bucket, Key=key)
-        return True
-    except Exception as error:
-        if error_code(error) in _MISSING:
-            return False
-        raise translate_client_error(error) from error
