@@ -102,7 +102,9 @@ def run(
     ] = False,
     aws: Annotated[bool, typer.Option("--aws", help="Start an execution of a deployed stack.")] = False,
     config: Annotated[Path, typer.Option(help="Pipeline config (YAML).")] = DEFAULT_LOCAL_CONFIG,
-    data: Annotated[Path | None, typer.Option(help="Input CSV/JSONL (text,rating).")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Input CSV/JSONL (text,rating). --local default: the bundled sample.")
+    ] = None,
     eval_data: Annotated[
         Path | None, typer.Option("--eval-data", help="Separate evaluation CSV/JSONL.")
     ] = None,
@@ -113,21 +115,24 @@ def run(
     """Run the pipeline: --local (offline) or --aws --stack NAME."""
     if local == aws:
         raise _fail("choose exactly one of --local or --aws")
-    if data is None:
-        raise _fail("--data FILE is required")
     if aws:
+        if data is None:
+            raise _fail("--aws needs --data FILE")
         from forge import aws_mode
 
         if not stack:
             raise _fail("--aws needs --stack NAME")
-        started = aws_mode.start_run(stack, data, eval_data, run_id)
+        try:
+            started = aws_mode.start_run(stack, data, eval_data, run_id)
+        except (aws_mode.StackLookupError, FileNotFoundError) as error:
+            raise _fail(str(error)) from None
         console.print(f"started {started.execution_arn}\n  data: {started.dataset}")
         return
     from forge.local.runner import LocalModeError
     from stacks.settings import ConfigError
 
     try:
-        result, _ = run_local(config, data, out, eval_data, run_id)
+        result, _ = run_local(config, data or DEMO_DATA, out, eval_data, run_id)
     except (LocalModeError, ConfigError) as error:
         raise _fail(str(error)) from None
     _print_result(result)
@@ -185,7 +190,7 @@ def invoke(
             if not stack
             else serving.ask_aws(stack, run_name, question)
         )
-    except serving.ServingError as error:
+    except RuntimeError as error:  # ServingError, StackLookupError, EndpointAnswerError
         raise _fail(str(error)) from None
     typer.echo(answer)
 
@@ -214,7 +219,11 @@ def status(
     if stack:
         from forge import aws_mode
 
-        for row in aws_mode.list_runs(stack):
+        try:
+            rows = aws_mode.list_runs(stack)
+        except aws_mode.StackLookupError as error:
+            raise _fail(str(error)) from None
+        for row in rows:
             console.print(f"{row['name']}  {row['status']}  {row['start']}", markup=False)
         return
     for report_file in sorted(out.glob("*/report.json")):
@@ -234,7 +243,10 @@ def report(
     if stack:
         from forge import aws_mode
 
-        typer.echo(aws_mode.read_report(stack, run_name))
+        try:
+            typer.echo(aws_mode.read_report(stack, run_name))
+        except aws_mode.StackLookupError as error:
+            raise _fail(str(error)) from None
         return
     path = out / run_name / "report.md"
     if not path.is_file():

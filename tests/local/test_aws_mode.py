@@ -99,4 +99,6 @@ def test_unknown_stack_and_missing_flags_are_clear_errors(moto_server, tmp_path)
     result = runner.invoke(app, ["run", "--local", "--aws", "--data", "x.csv"])
     assert result.exit_code == 2 and "exactly one of --local or --aws" in result.output
     result = runner.invoke(app, ["status", "--stack", "Nope"])
-    assert result.exit_code != 0 and "Nope" in str(result.exception or result.output)
+    assert result.exit_code == 2 and "stack 'Nope'" in result.output
+    result = runner.invoke(app, ["report", "r-404", "--stack", STACK])
+    assert result.exit_code == 2 and "runs/r-404/report.md does not exist" in result.output
