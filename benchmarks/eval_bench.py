@@ -69,6 +69,7 @@ def run_mode(args: argparse.Namespace) -> dict:
         "seconds": seconds,
         "samples_per_s": len(prompts) / seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "threads": __import__("torch").get_num_threads(),
         "answers": answers,
     }
 
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     single, batched = results["single"], results["batched"]
     agree = sum(a == b for a, b in zip(single["answers"], batched["answers"], strict=True))
     print(f"model: {args.model_dir}\nprompts: {single['samples']}, max_new_tokens {args.max_new_tokens}, "
-          f"max_query_tokens {args.max_query_tokens}, threads {os.cpu_count()}")
+          f"max_query_tokens {args.max_query_tokens}, torch threads {single['threads']}")
     print(f"{'mode':<22}{'seconds':>10}{'samples/s':>12}{'peak RSS MB':>14}")
     for result in (single, batched):
         name = f"{result['mode']} (batch {result['batch_size']})"
