@@ -65,12 +65,12 @@ class RftHyperparameters:
 def build_rft_dataset(rows, tokenizer, max_query_tokens: int):
     from datasets import Dataset
 
-    from job_code.chat import prompt_messages
+    from job_code.chat import ChatDataError, prompt_messages
 
     records = []
     for row in rows:
         if not row.answer:
-            raise HyperparameterError(f"train row {row.id}: no label or assistant turn as reference_answer")
+            raise ChatDataError(f"train row {row.id}: no label or assistant turn as reference_answer")
         records.append(
             {"prompt": prompt_messages(row, tokenizer, max_query_tokens), "reference_answer": row.answer}
         )

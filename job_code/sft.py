@@ -63,12 +63,12 @@ class SftHyperparameters:
 def build_sft_dataset(rows, tokenizer, max_query_tokens: int):
     from datasets import Dataset
 
-    from job_code.chat import prompt_messages
+    from job_code.chat import ChatDataError, prompt_messages
 
     records = []
     for row in rows:
         if not row.answer:
-            raise HyperparameterError(f"train row {row.id}: no assistant turn and no label to learn from")
+            raise ChatDataError(f"train row {row.id}: no assistant turn and no label to learn from")
         records.append(
             {
                 "prompt": prompt_messages(row, tokenizer, max_query_tokens),

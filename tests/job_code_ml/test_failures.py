@@ -90,3 +90,18 @@ def test_sft_resumes_from_its_checkpoint(tmp_path, tiny_model_dir, chat_channel,
     assert metrics["resumed_from"].endswith("checkpoint-2") and metrics["steps"] == 3
     progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("progress ")]
     assert [line.split()[2] for line in progress] == ["step=3/3"]  # steps 1-2 were not trained again
+
+
+@pytest.mark.parametrize(
+    ("main", "reason"),
+    [
+        (sft.main, "ChatDataError: train row a: no assistant turn and no label to learn from"),
+        (rft.main, "ChatDataError: train row a: no label or assistant turn as reference_answer"),
+    ],
+)
+def test_training_row_without_target(tmp_path, tiny_model_dir, job_runner, main, reason):
+    channel = tmp_path / "train"
+    channel.mkdir()
+    (channel / "train.jsonl").write_text('{"id": "a", "messages": [{"role": "user", "content": "q"}]}\n')
+    assert job_runner(main, tmp_path / "job", {"train": channel}, ["--base_model", str(tiny_model_dir)]) == 1
+    assert failure_of(tmp_path / "job") == reason
