@@ -2,7 +2,8 @@
 
 Inputs: channel `eval` (chat JSONL, required), channel `model` (a previous stage's HF directory or
 model.tar.gz; absent → hyperparameter base_model). Outputs into SM_OUTPUT_DATA_DIR:
-``inference_output.jsonl`` (one {"id", "prompt", "inference", "gold"} per row, in input order),
+``inference_output.jsonl`` (one {"id", "prompt", "inference", "gold", "label"} per row, in input order;
+label = the label parsed from the inference, or null),
 ``results.json`` ({"results": {"all": {...}}} + extras, from job_code.metrics), ``confusion_matrix.png``,
 ``response_lengths.png``; results.json is copied to ``SM_MODEL_DIR/eval/`` so it travels with the job output.
 
@@ -43,15 +44,17 @@ class EvalHyperparameters:
         positive("max_samples", self.max_samples, allow_zero=True)
 
 
-def evaluate_answers(predictions: list[str], references: list[str], labels: list[str]) -> dict:
-    """Nova's results shape {"results": {"all": flat metrics}} plus the report's extras (job_code.metrics)."""
+def evaluate_answers(
+    predictions: list[str], references: list[str], labels: list[str]
+) -> tuple[dict, list[str | None]]:
+    """Nova's results shape {"results": {"all": ...}} + the report's extras, and each parsed label."""
     from job_code.metrics import compute_report
 
     report = compute_report(predictions, references, labels or None)
     results: dict = {"results": {"all": report.pop("metrics")}}
-    report.pop("parsed_labels", None)  # per-row labels live in inference_output.jsonl's consumers
+    parsed = report.pop("parsed_labels", None) or [None] * len(predictions)  # per row: inference_output
     results.update(report)
-    return results
+    return results, parsed
 
 
 def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
@@ -95,7 +98,7 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
     seconds = time.monotonic() - started
 
     golds = [row.answer or "" for row in rows]
-    results = evaluate_answers(answers, golds, labels)
+    results, parsed = evaluate_answers(answers, golds, labels)
     results.update(
         {
             "stage": params.stage,
@@ -110,8 +113,8 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
     out = paths.output_data_dir
     out.mkdir(parents=True, exist_ok=True)
     with (out / INFERENCE_FILE).open("w", encoding="utf-8") as handle:
-        for row, prompt, answer in zip(rows, prompts, answers, strict=True):
-            record = {"id": row.id, "prompt": prompt, "inference": answer, "gold": row.answer}
+        for row, prompt, answer, label in zip(rows, prompts, answers, parsed, strict=True):
+            record = {"id": row.id, "prompt": prompt, "inference": answer, "gold": row.answer, "label": label}
             handle.write(json.dumps(record) + "\n")
     if "confusion_matrix" in results:
         title = f"{params.stage}: confusion matrix"

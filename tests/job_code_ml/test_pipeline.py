@@ -79,6 +79,7 @@ def test_evaluation_writes_outputs_and_metric_keys(pipeline, stage):
     assert [r["id"] for r in records] == [f"row-{i}" for i in range(24)]
     assert records[0]["gold"] == "HQ" and records[0]["prompt"].endswith("<|im_start|>assistant\n")
     assert all(isinstance(r["inference"], str) for r in records)
+    assert all(r["label"] in (None, "HQ", "LQ_EDIT", "LQ_CLOSE") for r in records)
 
 
 def test_sft_lowers_the_loss_and_writes_checkpoints(pipeline):
