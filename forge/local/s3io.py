@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -61,22 +61,29 @@ def upload_dir(s3: Any, src: Path, uri: str) -> int:
 
 
 def upload_tarball(s3: Any, src: Path, uri: str) -> None:
-    """Pack the contents of ``src`` (not the directory itself) as a .tar.gz object, as SageMaker does."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(src.iterdir()) if src.exists() else []:
-            tar.add(path, arcname=path.name)
+    """Pack the contents of ``src`` (not the directory itself) as a .tar.gz object, as SageMaker does.
+
+    Streamed through a temporary file with fast compression: model weights barely compress, and a
+    merged 135M-parameter model is ~0.5 GB.
+    """
     bucket, key = split_s3_uri(uri)
-    s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+    with tempfile.NamedTemporaryFile(suffix=".tar.gz") as archive:
+        with tarfile.open(fileobj=archive, mode="w:gz", compresslevel=1) as tar:
+            for path in sorted(src.iterdir()) if src.exists() else []:
+                tar.add(path, arcname=path.name)
+        archive.flush()
+        s3.upload_file(archive.name, bucket, key)
 
 
 def download_model_data(s3: Any, uri: str, dest: Path) -> None:
     """Fetch a model: a model.tar.gz is extracted into ``dest``; a prefix is copied as is."""
     if uri.endswith(".tar.gz"):
         bucket, key = split_s3_uri(uri)
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         dest.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
-            tar.extractall(dest, filter="data")
+        with tempfile.NamedTemporaryFile(suffix=".tar.gz") as archive:
+            s3.download_fileobj(bucket, key, archive)
+            archive.flush()
+            with tarfile.open(archive.name, mode="r:gz") as tar:
+                tar.extractall(dest, filter="data")
     else:
         download_prefix(s3, uri, dest)
