@@ -16,7 +16,6 @@ from forge_handlers.training_requests import ModelSource, build_training_job
 from stacks.settings import Settings, load_settings, parse_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-FIXTURE = Path(__file__).resolve().parent / "sdk_requests.json"
 ENV = Environment(
     data_bucket="forge-data",
     artifacts_bucket="forge-artifacts",
@@ -61,7 +60,7 @@ def our_requests() -> dict[str, dict[str, Any]]:
 
 
 def sdk_inputs(case: dict[str, Any]) -> dict[str, Any]:
-    """What the SDK recorder needs to build the same job with ModelTrainer.from_recipe."""
+    """What the SDK needs to build the same job with ModelTrainer.from_recipe (see sdk_run.SdkRecorder)."""
     request = case["request"]
     train = next(c for c in request["InputDataConfig"] if c["ChannelName"] == "train")
     return {
@@ -76,12 +75,3 @@ def sdk_inputs(case: dict[str, Any]) -> dict[str, Any]:
         "max_runtime": request["StoppingCondition"]["MaxRuntimeInSeconds"],
         "base_job_name": request["TrainingJobName"],
     }
-
-
-def main() -> None:
-    """Print the SDK inputs of every case as JSON (piped into record_sdk_requests.py)."""
-    print(json.dumps({case_id: sdk_inputs(case) for case_id, case in our_requests().items()}, indent=1))
-
-
-if __name__ == "__main__":
-    main()
