@@ -296,6 +296,8 @@ class LocalPipeline:
                 time.sleep(interval)
         except KeyboardInterrupt:
             snap = self.snapshot()
+            if snap.status in FINAL_STATUSES:  # it ended just before the interrupt: nothing to stop
+                return snap
             self.sfn.stop_execution(
                 executionArn=self.execution_arn,
                 error="Interrupted",
