@@ -1,8 +1,11 @@
 """Batched evaluation vs one-prompt-at-a-time generate: same model, same prompts, same greedy settings.
 
-Each mode runs in its own subprocess so its peak memory (max RSS) is measured alone. Prints a table
-with seconds, samples/s, peak RSS, the speed-up of batched over one-at-a-time (goal: >= 5x) and how many
-answers agree (left padding can flip a near-tie in greedy decoding, rarely).
+Modes: `single` is the naive loop (one plain model.generate() per prompt, input order, no padding, no
+shared cache); `batched` is job_code.generation.generate_texts (length-sorted batches + the shared system
+prompt's KV cache computed once); `batched-nocache` is the same without the prefix cache. Each mode runs
+in its own subprocess so its peak memory (max RSS) is measured alone. Prints a table with seconds,
+samples/s, peak RSS, the speed-up over one-at-a-time (goal: >= 5x) and how many answers equal the naive
+ones (padding can flip a near-tie in greedy decoding, rarely).
 
     python benchmarks/eval_bench.py                      # SmolLM2-135M-Instruct, 48 case-study prompts
     python benchmarks/eval_bench.py --tiny --samples 64  # the random-init test model (seconds)
@@ -43,6 +46,24 @@ def synthetic_rows(count: int, seed: int) -> list[dict]:
     return rows
 
 
+def naive_generate(model, tokenizer, prompts: list[str], max_new_tokens: int) -> list[str]:
+    """The honest baseline: prompts in input order, one plain greedy generate() each, nothing shared."""
+    import torch
+
+    model.eval()
+    answers = []
+    for prompt in prompts:
+        encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        with torch.inference_mode():
+            output = model.generate(
+                **encoded, max_new_tokens=max_new_tokens, do_sample=False, top_p=None, top_k=None,
+                pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+            )
+        new_tokens = output[0, encoded["input_ids"].shape[1]:]
+        answers.append(tokenizer.decode(new_tokens, skip_special_tokens=True).strip())
+    return answers
+
+
 def run_mode(args: argparse.Namespace) -> dict:
     """Child process: generate every prompt in one mode and report timing + peak RSS."""
     from job_code.chat import prompt_messages, prompt_text, read_chat_rows
@@ -54,13 +75,19 @@ def run_mode(args: argparse.Namespace) -> dict:
     model, tokenizer = load_model_and_tokenizer(args.model_dir)
     rows = read_chat_rows(Path(args.data), limit=args.samples)
     prompts = [prompt_text(prompt_messages(row, tokenizer, args.max_query_tokens), tokenizer) for row in rows]
-    batch_size = args.batch_size if args.mode == "batched" else 1
-    # One-at-a-time = the naive loop: prompts in input order, one generate() call each.
-    generate_texts(model, tokenizer, prompts[:1], max_new_tokens=args.max_new_tokens, batch_size=1)  # warm-up
-    started = time.perf_counter()
-    answers = generate_texts(
-        model, tokenizer, prompts, max_new_tokens=args.max_new_tokens, batch_size=batch_size
-    )
+    batch_size = 1 if args.mode == "single" else args.batch_size
+    if args.mode == "single":
+        naive_generate(model, tokenizer, prompts[:1], args.max_new_tokens)  # warm-up
+        started = time.perf_counter()
+        answers = naive_generate(model, tokenizer, prompts, args.max_new_tokens)
+    else:
+        warm_up = prompts[:2]
+        generate_texts(model, tokenizer, warm_up, max_new_tokens=args.max_new_tokens, batch_size=2)
+        started = time.perf_counter()
+        answers = generate_texts(
+            model, tokenizer, prompts, max_new_tokens=args.max_new_tokens, batch_size=batch_size,
+            prefix_cache=args.mode == "batched",
+        )
     seconds = time.perf_counter() - started
     return {
         "mode": args.mode,
@@ -84,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=12)
     parser.add_argument("--max-query-tokens", type=int, default=192)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--mode", choices=("batched", "single"), help=argparse.SUPPRESS)
+    parser.add_argument("--no-cache-mode", action="store_true",
+                        help="also time batched generation without the shared-prefix cache")
+    parser.add_argument("--mode", choices=("batched", "batched-nocache", "single"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -107,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.data).write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
 
     results = {}
-    for mode in ("single", "batched"):
+    modes = ("single", "batched-nocache", "batched") if args.no_cache_mode else ("single", "batched")
+    for mode in modes:
         command = [
             sys.executable, str(Path(__file__).resolve()), "--mode", mode, "--model-dir", args.model_dir,
             "--data", args.data, "--samples", str(args.samples), "--batch-size", str(args.batch_size),
@@ -116,17 +146,19 @@ def main(argv: list[str] | None = None) -> int:
         output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
         results[mode] = json.loads(output.strip().splitlines()[-1])
 
-    single, batched = results["single"], results["batched"]
-    agree = sum(a == b for a, b in zip(single["answers"], batched["answers"], strict=True))
+    single = results["single"]
     print(f"model: {args.model_dir}\nprompts: {single['samples']}, max_new_tokens {args.max_new_tokens}, "
           f"max_query_tokens {args.max_query_tokens}, torch threads {single['threads']}")
-    print(f"{'mode':<22}{'seconds':>10}{'samples/s':>12}{'peak RSS MB':>14}")
-    for result in (single, batched):
+    print(f"{'mode':<30}{'seconds':>10}{'samples/s':>12}{'peak RSS MB':>14}{'speed-up':>10}"
+          f"{'same answers':>14}")
+    for mode in modes:
+        result = results[mode]
         name = f"{result['mode']} (batch {result['batch_size']})"
-        print(f"{name:<22}{result['seconds']:>10.2f}{result['samples_per_s']:>12.2f}{result['peak_rss_mb']:>14.0f}")
-    speedup = single["seconds"] / batched["seconds"]
-    print(f"speed-up batched / one-at-a-time: {speedup:.1f}x (goal >= 5x); identical answers: "
-          f"{agree}/{single['samples']}")
+        agree = sum(a == b for a, b in zip(single["answers"], result["answers"], strict=True))
+        print(f"{name:<30}{result['seconds']:>10.2f}{result['samples_per_s']:>12.2f}{result['peak_rss_mb']:>14.0f}"
+              f"{single['seconds'] / result['seconds']:>9.1f}x{agree:>9}/{single['samples']}")
+    speedup = single["seconds"] / results["batched"]["seconds"]
+    print(f"speed-up batched / one-at-a-time: {speedup:.1f}x (goal >= 5x)")
     return 0
 
 
