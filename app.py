@@ -14,13 +14,14 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.bundle import stage_lambda_bundle
+from stacks.bundle import stage_code_channel, stage_lambda_bundle
 from stacks.pipeline_stack import PipelineStack
 from stacks.settings import load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = "config/nova.yaml"
 BUNDLE_DIR_NAME = "lambda-bundle"
+CODE_DIR_NAME = "code-channel"
 # Feature flags this app relies on (also true when the CLI runs it, whatever cdk.json says).
 APP_CONTEXT = {
     # Access-log delivery through a bucket policy, so every bucket can enforce BucketOwnerEnforced.
@@ -39,11 +40,13 @@ def build_app(settings_path: str | Path, outdir: str | Path) -> tuple[cdk.App, P
     outdir = Path(outdir).resolve()
     # Staged inside the cloud assembly directory; CDK hashes it and copies it as the Lambda asset.
     bundle_dir = stage_lambda_bundle(settings, outdir / BUNDLE_DIR_NAME / settings.name)
+    code_dir = stage_code_channel(outdir / CODE_DIR_NAME / settings.name)
     app = cdk.App(outdir=str(outdir), context=APP_CONTEXT)
     env = None
     if settings.account or settings.region:
         env = cdk.Environment(account=settings.account, region=settings.region)
-    stack = PipelineStack(app, stack_id(settings.name), settings=settings, bundle_dir=bundle_dir, env=env,
+    stack = PipelineStack(app, stack_id(settings.name), settings=settings, bundle_dir=bundle_dir,
+                          code_dir=code_dir, env=env,
                           description=f"{settings.name}: LLM customization pipeline (llm-forge)")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app, stack

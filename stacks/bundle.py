@@ -1,4 +1,6 @@
-"""Stage the one Lambda asset directory: handler code, job code, the settings model and settings.json.
+"""Stage the asset directories: the Lambda bundle, and the SageMaker code channel of the open-weights jobs.
+
+Lambda bundle: handler code, job code, the settings model and settings.json.
 
 No Docker: the handlers need only what the Lambda runtime and the Powertools layer provide (boto3,
 pydantic, Powertools) plus PyYAML, which `stacks.settings` imports. Local mode imports the handlers from
@@ -8,6 +10,7 @@ this same directory, so what runs offline is what CDK uploads.
 from __future__ import annotations
 
 import shutil
+import tomllib
 from pathlib import Path
 
 from stacks.settings import Settings
@@ -20,8 +23,35 @@ _COPIED_FILES = (("stacks/__init__.py", "stacks/__init__.py"), ("stacks/settings
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache")
 
 
+# The SageMaker code channel (s3://<artifacts>/code/): the job_code package plus the entry shims at its top
+# level, because the training toolkit runs `python <sagemaker_program>` in the channel directory, which
+# puts that directory (and only it) on sys.path. (source relative to the project root, destination).
+CODE_CHANNEL_LAYOUT = (("job_code", "job_code"), ("sagemaker_entry", ""))
+# What the job code imports beyond the PyTorch training image; pins come from pyproject.toml. The
+# toolkit pip-installs requirements.txt from the code directory before it starts the entry point.
+JOB_REQUIREMENTS = (
+    "transformers", "peft", "trl", "accelerate", "datasets", "gguf", "pandas", "matplotlib",
+    "rouge-score", "sacrebleu",
+)
+REQUIREMENTS_FILE_NAME = "requirements.txt"
+
+
 class BundleError(RuntimeError):
     """The Lambda bundle cannot be staged (a source tree is missing)."""
+
+
+def _fresh_copy_of_trees(dest_dir: str | Path, trees, what: str) -> Path:
+    """Replace ``dest_dir`` with copies of the (source, target) trees of the project; return its path."""
+    dest = Path(dest_dir).resolve()
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for source, target in trees:
+        source_path = PROJECT_ROOT / source
+        if not source_path.is_dir():
+            raise BundleError(f"{what} source {source}/ is missing under {PROJECT_ROOT}")
+        shutil.copytree(source_path, dest / target, ignore=_IGNORED, dirs_exist_ok=True)
+    return dest
 
 
 def stage_lambda_bundle(settings: Settings, dest_dir: str | Path) -> Path:
@@ -29,17 +59,32 @@ def stage_lambda_bundle(settings: Settings, dest_dir: str | Path) -> Path:
 
     The content depends only on the sources and the settings, so CDK's asset hash is stable.
     """
-    dest = Path(dest_dir).resolve()
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    for source, target in _COPIED_TREES:
-        source_path = PROJECT_ROOT / source
-        if not source_path.is_dir():
-            raise BundleError(f"Lambda bundle source {source}/ is missing under {PROJECT_ROOT}")
-        shutil.copytree(source_path, dest / target, ignore=_IGNORED)
+    dest = _fresh_copy_of_trees(dest_dir, _COPIED_TREES, "Lambda bundle")
     for source, target in _COPIED_FILES:
         (dest / target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(PROJECT_ROOT / source, dest / target)
     (dest / SETTINGS_FILE_NAME).write_text(settings.to_json() + "\n", encoding="utf-8")
+    return dest
+
+
+def job_requirements(pyproject: Path = PROJECT_ROOT / "pyproject.toml") -> list[str]:
+    """``name==version`` for each of JOB_REQUIREMENTS, as pinned in pyproject.toml."""
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    pins = {}
+    for requirement in [*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]:
+        name, _, version = requirement.partition("==")
+        pins[name.split("[")[0].strip().lower()] = f"{name.split('[')[0].strip()}=={version.strip()}"
+    missing = [name for name in JOB_REQUIREMENTS if name not in pins]
+    if missing:
+        raise BundleError(f"pyproject.toml pins none of {missing}, which the job code needs on SageMaker")
+    return [pins[name] for name in JOB_REQUIREMENTS]
+
+
+def stage_code_channel(dest_dir: str | Path) -> Path:
+    """Write the SageMaker code channel's content into ``dest_dir`` (replacing it) and return its path.
+
+    The stack deploys this directory to s3://<artifacts>/code/ and local mode uploads the same directory.
+    """
+    dest = _fresh_copy_of_trees(dest_dir, CODE_CHANNEL_LAYOUT, "code channel")
+    (dest / REQUIREMENTS_FILE_NAME).write_text("\n".join(job_requirements()) + "\n", encoding="utf-8")
     return dest

@@ -48,6 +48,37 @@ WILDCARD_REASONS: list[tuple[str, str]] = [
                                  "this pipeline function."),
 ]
 PLUGIN = "AwsSolutions"
+# aws_s3_deployment.BucketDeployment's singleton handler (a construct id at stack level), which copies
+# the job code to s3://<artifacts>/code/ at deploy time (stacks/job_code_asset.py). Its role and policy
+# are aws-cdk-lib's, not configurable; each finding they raise is acknowledged here by exact id.
+BUCKET_DEPLOYMENT_HANDLER = "Custom::CDKBucketDeployment"
+_READ = "read of the asset / destination"
+_DEPLOYMENT_GRANT = ("aws-cdk-lib's BucketDeployment grants {what} with this action group; its handler only "
+                     "reads the code asset and writes s3://<artifacts>/code/ (prune=False).")
+BUCKET_DEPLOYMENT_FINDINGS = {
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]":
+        "The BucketDeployment handler's role (created by aws-cdk-lib) only writes its own CloudWatch logs "
+        "with the AWS-managed basic execution policy; it runs once per deploy.",
+    "AwsSolutions-IAM5[Action::s3:GetObject*]": _DEPLOYMENT_GRANT.format(what=_READ),
+    "AwsSolutions-IAM5[Action::s3:GetBucket*]": _DEPLOYMENT_GRANT.format(what=_READ),
+    "AwsSolutions-IAM5[Action::s3:List*]": _DEPLOYMENT_GRANT.format(what=_READ),
+    "AwsSolutions-IAM5[Action::s3:DeleteObject*]": _DEPLOYMENT_GRANT.format(what="write to the destination"),
+    "AwsSolutions-IAM5[Action::s3:Abort*]": _DEPLOYMENT_GRANT.format(what="write to the destination"),
+    "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": _DEPLOYMENT_GRANT.format(what="use of the bucket's KMS key"),
+    "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": _DEPLOYMENT_GRANT.format(
+        what="use of the bucket's KMS key"),
+    "AwsSolutions-L1": "The BucketDeployment handler's runtime is set by aws-cdk-lib (not configurable); it "
+                       "moves with the pinned aws-cdk-lib version.",
+}
+# Wildcard resources of the BucketDeployment policy, as cdk-nag renders them, and why.
+BUCKET_DEPLOYMENT_RESOURCES: list[tuple[str, str]] = [
+    (r"^arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-<AWS::AccountId>-<AWS::Region>/\*$",
+     "CDK's bootstrap asset bucket: the handler reads the code-channel zip CDK uploaded there (key = asset "
+     "hash, known only after synthesis)."),
+    (r"^<StorageArtifactsBucket[0-9A-F]+\.Arn>/\*$",
+     "BucketDeployment grants on the destination bucket's objects (no prefix-scoped grant); it writes "
+     "only under code/ (destination_key_prefix)."),
+]
 RUNTIME_REASON = ("python3.12 is pinned on purpose: the AWS-managed Powertools v3 layer used here is the "
                   "python312 build, and the job code is tested on the same minor version.")
 
@@ -69,6 +100,8 @@ def render(value: Any) -> str:
         if function == "Fn::Join":
             delimiter, parts = args
             return delimiter.join(render(part) for part in parts)
+        if function == "Fn::Sub" and isinstance(args, str):
+            return re.sub(r"\$\{([^}]+)\}", r"<\1>", args)
     raise UnexplainedWildcardError(f"cannot render IAM resource {value!r} for a cdk-nag acknowledgment")
 
 
@@ -104,6 +137,9 @@ def acknowledge_findings(stack: Stack) -> list[str]:
     """Acknowledge the stack's accepted findings; return the ids acknowledged (for tests and review)."""
     acknowledged: list[str] = []
     for node in stack.node.find_all():
+        if _is_bucket_deployment_handler(node):
+            acknowledged += _acknowledge_bucket_deployment(stack, node)
+            continue
         if isinstance(node, iam.CfnPolicy):
             for resource, actions in sorted(_policy_resources(stack, node).items()):
                 if "*" not in resource:
@@ -120,6 +156,34 @@ def acknowledge_findings(stack: Stack) -> list[str]:
             _acknowledge(node, "AwsSolutions-L1", RUNTIME_REASON)
             acknowledged.append(f"{node.node.path}: AwsSolutions-L1")
     return acknowledged
+
+
+def _is_bucket_deployment_handler(node: IConstruct) -> bool:
+    return any(part.startswith(BUCKET_DEPLOYMENT_HANDLER) for part in node.node.path.split("/"))
+
+
+def _acknowledge_bucket_deployment(stack: Stack, node: IConstruct) -> list[str]:
+    """The BucketDeployment handler's findings: its role, policy and function, each by exact id."""
+    findings: dict[str, str] = {}
+    if isinstance(node, iam.CfnRole):
+        findings = {k: v for k, v in BUCKET_DEPLOYMENT_FINDINGS.items() if k.startswith("AwsSolutions-IAM4")}
+    elif isinstance(node, lambda_.CfnFunction):
+        findings = {"AwsSolutions-L1": BUCKET_DEPLOYMENT_FINDINGS["AwsSolutions-L1"]}
+    elif isinstance(node, iam.CfnPolicy):
+        findings = {k: v for k, v in BUCKET_DEPLOYMENT_FINDINGS.items() if k.startswith("AwsSolutions-IAM5")}
+        for resource in _policy_resources(stack, node):
+            if "*" not in resource:
+                continue
+            reasons = [why for pattern, why in BUCKET_DEPLOYMENT_RESOURCES if re.search(pattern, resource)]
+            reason = reasons[0] if reasons else None
+            if reason is None:
+                raise UnexplainedWildcardError(
+                    f"{node.node.path}: wildcard resource {resource!r} has no reason in stacks/nag.py"
+                )
+            findings[f"AwsSolutions-IAM5[Resource::{resource}]"] = reason
+    for finding, reason in sorted(findings.items()):
+        _acknowledge(node, finding, reason)
+    return [f"{node.node.path}: {finding}" for finding in sorted(findings)]
 
 
 def _acknowledge(construct: IConstruct, finding: str, reason: str) -> None:

@@ -9,6 +9,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.handlers import RETENTION, Handlers
+from stacks.job_code_asset import JobCodeAsset
 from stacks.nag import acknowledge_findings
 from stacks.roles import HandlerRoles, SageMakerExecutionRole
 from stacks.settings import Settings
@@ -21,7 +22,7 @@ class PipelineStack(Stack):
     """Everything one pipeline needs, from one Settings object and one staged Lambda bundle."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, bundle_dir: Path,
-                 **kwargs) -> None:
+                 code_dir: Path | None = None, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
         for key, value in settings.tags.items():
@@ -32,6 +33,13 @@ class PipelineStack(Stack):
                 f"logs.{self.region}.amazonaws.com",
                 f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:{log_prefix}{settings.name}-*",
             )
+        # Open-weights jobs run our code from s3://<artifacts>/code/ (Nova jobs run AWS's images only).
+        self.job_code = None
+        if settings.model.family == "hf":
+            if code_dir is None:
+                raise ValueError(f"{settings.name}: family hf needs code_dir")
+            self.job_code = JobCodeAsset(self, "JobCode", code_dir=code_dir,
+                                         bucket=self.storage.artifacts_bucket, key=self.storage.key)
         self.notifications = Notifications(self, "Notifications", settings=settings, key=self.storage.key)
         self.sagemaker_role = SageMakerExecutionRole(self, "SageMakerRole", settings=settings,
                                                      storage=self.storage)

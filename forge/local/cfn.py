@@ -4,7 +4,8 @@ Local mode runs the template CDK synthesized, not a second description of the st
 KMS keys, IAM roles, Lambda functions and the state machine are created in moto with the template's
 own properties, and intrinsic functions (Ref, Fn::GetAtt, Fn::Join, Fn::Sub, Fn::Select, Fn::Split)
 are resolved against the physical names given here. Resource types that do nothing offline (log
-groups, policies, EventBridge rules, alarms…) are skipped on purpose.
+groups, policies, EventBridge rules, alarms…) are skipped on purpose, and so are custom resources with
+their handler functions: the job-code BucketDeployment's upload is done by local mode itself.
 """
 
 from __future__ import annotations
@@ -235,6 +236,17 @@ def create_in_moto(session: Any, outdir: Path, region: str = "us-east-1") -> Loc
     return LocalStack(stack_name, physical, functions, machine_arn, buckets)
 
 
+def _bucket_deployment_functions(resources: dict[str, Any], by_type: dict[str, list[str]]) -> set[str]:
+    """The functions behind Custom::CDKBucketDeployment resources (custom resources are not run here)."""
+    handlers = set()
+    for logical in by_type.get("Custom::CDKBucketDeployment", []):
+        token = resources[logical].get("Properties", {}).get("ServiceToken", {})
+        if isinstance(token, dict) and "Fn::GetAtt" in token:
+            target = token["Fn::GetAtt"]
+            handlers.add(target[0] if isinstance(target, list) else target.split(".", 1)[0])
+    return handlers
+
+
 def _create_functions(
     session: Any,
     outdir: Path,
@@ -256,8 +268,11 @@ def _create_functions(
     zips: dict[Path, bytes] = {}
     functions = {}
     assets = _file_assets(outdir)
+    skipped = _bucket_deployment_functions(resources, by_type)
     for logical in logicals:
         resource = resources[logical]
+        if logical in skipped:
+            continue  # local mode uploads the code channel itself (forge.local.runner)
         asset_dir = _asset_dir(outdir, resource, assets)
         if asset_dir is None:
             continue  # inline/custom-resource functions (e.g. CDK's providers) are not part of the pipeline

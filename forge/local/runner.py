@@ -24,11 +24,11 @@ from forge.local import results, s3io
 from forge.local.cfn import LocalStack, create_in_moto
 from forge.local.sagemaker import LocalSageMaker, LocalSageMakerRuntime
 from forge.local.training import parse_progress
+from stacks.bundle import stage_code_channel
+from stacks.job_code_asset import CODE_S3_PREFIX
 from stacks.settings import Settings, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-JOB_CODE_DIR = PROJECT_ROOT / "job_code"
-CODE_PREFIX = "code/job_code/"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 REGION = "us-east-1"
@@ -229,13 +229,12 @@ class LocalPipeline:
 
     # -- the run ----------------------------------------------------------------------------------
     def upload(self) -> dict[str, str]:
-        """Job code to s3://<artifacts>/code/job_code/, data to s3://<data>/incoming/; the execution input."""
+        """The code channel to s3://<artifacts>/code/ (what the stack's JobCodeAsset deploys), data to
+        s3://<data>/incoming/; returns the execution input."""
         artifacts, data_bucket = self.env["ARTIFACTS_BUCKET"], self.env["DATA_BUCKET"]
-        for path in sorted(JOB_CODE_DIR.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                self.s3.upload_file(
-                    str(path), artifacts, CODE_PREFIX + path.relative_to(JOB_CODE_DIR).as_posix()
-                )
+        with tempfile.TemporaryDirectory(prefix="forge-code-") as staging:
+            code_dir = stage_code_channel(Path(staging) / "code")
+            s3io.upload_dir(self.s3, code_dir, f"s3://{artifacts}/{CODE_S3_PREFIX}")
         execution_input = {"run_id": self.run_id}
         for key, path in (("dataset", self.data), ("eval_dataset", self.eval_data)):
             if path:

@@ -195,10 +195,9 @@ class TrainingJobRunner:
             path.mkdir(parents=True, exist_ok=True)
         hyperparameters = {k: str(v) for k, v in req.get("HyperParameters", {}).items()}
         channels: dict[str, dict[str, Any]] = {}
-        channel_uris: dict[str, str] = {}
         for channel in req.get("InputDataConfig", []):
             name = channel["ChannelName"]
-            source = channel_uris[name] = channel["DataSource"]["S3DataSource"]["S3Uri"]
+            source = channel["DataSource"]["S3DataSource"]["S3Uri"]
             s3io.download_prefix(self.s3, source, dirs["input/data"] / name)
             channels[name] = {k: v for k, v in channel.items() if k in ("ContentType", "CompressionType")}
             channels[name].update(
@@ -230,7 +229,6 @@ class TrainingJobRunner:
         entry = code_dir / program
         if not entry.is_file():
             raise FileNotFoundError(f"entry point {program!r} not found in {submit or 'the code channel'}")
-        packages = self._package_view(code_dir, submit, channel_uris, root / "code_packages")
 
         user_hps = {
             k: _decode_hyperparameter(v) for k, v in hyperparameters.items() if not k.startswith("sagemaker_")
@@ -258,9 +256,8 @@ class TrainingJobRunner:
                 "TRAINING_JOB_NAME": job.name,
                 "SM_BASE_DIR": str(root),
                 "PYTHONUNBUFFERED": "1",
-                "PYTHONPATH": os.pathsep.join(
-                    filter(None, [str(code_dir), packages, env.get("PYTHONPATH", "")])
-                ),
+                # As the training toolkit does: the code directory, and only it, is importable.
+                "PYTHONPATH": str(code_dir),
             }
         )
         for name in channels:
@@ -285,30 +282,6 @@ class TrainingJobRunner:
         if submit.startswith("/opt/ml/"):  # a path inside the container: map it into the job dir
             return root / submit[len("/opt/ml/") :]
         return Path(submit)
-
-    @staticmethod
-    def _package_view(code_dir: Path, submit: str, channel_uris: dict[str, str], dest: Path) -> str:
-        """Make a code dir that is a Python package importable under its S3 prefix's name.
-
-        Local-mode accommodation: the job code imports itself as ``job_code.*`` while its channel holds
-        the package's *contents*; a symlink named after the S3 prefix (``code/job_code/``) restores the
-        package name. Returns the directory to add to PYTHONPATH ("" when the code is not a package).
-        """
-        if not (code_dir / "__init__.py").is_file():
-            return ""
-        name = code_dir.name
-        channel = (
-            submit[len("/opt/ml/input/data/") :].strip("/")
-            if submit.startswith("/opt/ml/input/data/")
-            else ""
-        )
-        if channel in channel_uris:
-            name = Path(s3io.split_s3_uri(channel_uris[channel])[1].rstrip("/")).name or name
-        dest.mkdir(parents=True, exist_ok=True)
-        link = dest / name
-        if not link.exists():
-            link.symlink_to(code_dir, target_is_directory=True)
-        return str(dest)
 
     def _execute(self, job: LocalTrainingJob, env: dict[str, str], argv: list[str]) -> tuple[int, bool]:
         max_runtime = job.request["StoppingCondition"].get("MaxRuntimeInSeconds")

@@ -27,10 +27,12 @@ DLC_ACCOUNTS = {
 }
 DLC_DEFAULT_ACCOUNT = "763104351884"
 PYTORCH_TRAINING_TAG = "pytorch-training:2.8.0-gpu-py312-cu129-ubuntu22.04-sagemaker"
-# Training-toolkit convention: the job code arrives as the `code` channel; the toolkit runs the entry.
+# Training-toolkit convention: the job code arrives as the `code` channel; the toolkit runs
+# `python <sagemaker_program>` in it. The prefix holds the entry shims at its top level beside the
+# job_code package (stacks.bundle.CODE_CHANNEL_LAYOUT), so `from job_code.sft import main` resolves.
 CODE_CHANNEL = "code"
 CODE_DIR = "/opt/ml/input/data/code"
-CODE_S3_PREFIX = "code/job_code/"
+CODE_S3_PREFIX = "code/"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 HF_ENTRY_POINTS = {
     "baseline_eval": "evaluate.py",

@@ -255,7 +255,7 @@ def test_hf_sft_request_follows_the_training_toolkit_contract() -> None:
         c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in request["InputDataConfig"]
     }
     assert channels == {
-        "code": f"s3://{ARTIFACTS_BUCKET}/code/job_code/",
+        "code": f"s3://{ARTIFACTS_BUCKET}/code/",
         "train": f"s3://{ARTIFACTS_BUCKET}/runs/run-1/data/sft/",
     }
     assert request["OutputDataConfig"] == {

@@ -128,3 +128,27 @@ def test_unresolvable_references_name_the_resource():
         resolve({"Fn::GetAtt": ["A", "Name"]})
     with pytest.raises(TemplateError, match="Fn::ImportValue"):
         resolve({"Fn::ImportValue": "x"})
+
+
+def test_the_job_code_bucket_deployment_is_skipped(tmp_path):
+    # The stack's BucketDeployment (custom resource + its handler) uploads the code channel in AWS;
+    # local mode uploads it itself, so neither is created in moto.
+    template = json.loads(json.dumps(TEMPLATE))
+    template["Resources"]["DeployHandler"] = {
+        "Type": "AWS::Lambda::Function",
+        "Metadata": {"aws:asset:path": "asset.abc"},
+        "Properties": {"Handler": "index.handler", "Runtime": "python3.13",
+                       "Role": {"Fn::GetAtt": ["FnRole", "Arn"]}, "Code": {"S3Key": "abc.zip"}},
+    }
+    template["Resources"]["JobCodeDeployment"] = {
+        "Type": "Custom::CDKBucketDeployment",
+        "Properties": {"ServiceToken": {"Fn::GetAtt": ["DeployHandler", "Arn"]},
+                       "DestinationBucketName": {"Ref": "DataBucket"}, "DestinationBucketKeyPrefix": "code/"},
+    }
+    write_cdk_out(tmp_path, template)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+        session = boto3.session.Session(region_name="us-east-1")
+        stack = create_in_moto(session, tmp_path)
+        assert sorted(stack.functions) == ["demo-prepare"]
+        names = [f["FunctionName"] for f in session.client("lambda").list_functions()["Functions"]]
+        assert names == ["demo-prepare"]
