@@ -145,20 +145,71 @@ def resolve_labels(cli_labels: str | None, model_dir: Path) -> list[str]:
     return parse_labels_hyperparameter(raw) or load_labels(model_dir)
 
 
-def build_server(
-    model_dir: str | Path, *, host: str = "0.0.0.0", port: int = 8080, labels: str | None = None,
-    default_max_tokens: int = 16,
-) -> ThreadingHTTPServer:
-    """Load the model and bind the server (port 0 = any free port; read it from server.server_port)."""
+def load_chat_model(model_dir: str | Path, labels: str | None = None) -> ChatModel:
+    """The model of a directory (or a model.tar.gz in it) with its labels, ready to answer."""
     import tempfile
 
     from job_code.models import resolve_model_dir
 
     model_path = resolve_model_dir(Path(model_dir), "", Path(tempfile.mkdtemp(prefix="forge-serve-")))
-    chat_model = ChatModel(model_path, resolve_labels(labels, model_path))
+    return ChatModel(model_path, resolve_labels(labels, model_path))
+
+
+def build_server(
+    model_dir: str | Path, *, host: str = "0.0.0.0", port: int = 8080, labels: str | None = None,
+    default_max_tokens: int = 16,
+) -> ThreadingHTTPServer:
+    """Load the model and bind the server (port 0 = any free port; read it from server.server_port)."""
+    chat_model = load_chat_model(model_dir, labels)
     server = ThreadingHTTPServer((host, port), make_handler(chat_model, default_max_tokens))
     server.daemon_threads = True
     return server
+
+
+# -- SageMaker PyTorch inference toolkit handlers ----------------------------------------------------
+# The PyTorch inference image loads code/inference.py from model.tar.gz (SAGEMAKER_PROGRAM); that shim
+# re-exports these four. The toolkit passes a trailing `context` only to functions with one more
+# parameter, so the signatures are exactly the toolkit's. Same body and answer as POST /invocations.
+JSON_CONTENT_TYPE = "application/json"
+DEFAULT_MAX_TOKENS = 16
+
+
+def _toolkit_error(message: str) -> Exception:
+    """A 400 inside the toolkit (its own error type carries the status); an InvocationError elsewhere."""
+    try:
+        from sagemaker_inference.errors import GenericInferenceToolkitError
+    except ImportError:
+        return InvocationError(message)
+    return GenericInferenceToolkitError(HTTPStatus.BAD_REQUEST, message)
+
+
+def model_fn(model_dir: str) -> ChatModel:
+    from job_code.sm_contract import configure_cpu_threads
+
+    configure_cpu_threads()
+    return load_chat_model(model_dir)
+
+
+def input_fn(request_body: bytes | str, request_content_type: str) -> Invocation:
+    media_type = (request_content_type or JSON_CONTENT_TYPE).split(";")[0].strip().lower()
+    if media_type != JSON_CONTENT_TYPE:
+        raise _toolkit_error(
+            f"content type {request_content_type!r} is not supported; send {JSON_CONTENT_TYPE}"
+        )
+    body = request_body.encode("utf-8") if isinstance(request_body, str) else bytes(request_body)
+    try:
+        return parse_invocation(body, DEFAULT_MAX_TOKENS)
+    except InvocationError as error:
+        raise _toolkit_error(str(error)) from None
+
+
+def predict_fn(input_data: Invocation, model: ChatModel) -> dict[str, str | None]:
+    return model.answer(input_data)
+
+
+def output_fn(prediction: dict[str, str | None], accept: str) -> tuple[str, str]:
+    # (body, content type): the toolkit's tuple form; the answer is JSON whatever Accept says.
+    return json.dumps(prediction), JSON_CONTENT_TYPE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,18 +16,58 @@ import os
 from pathlib import Path
 
 
+def score_only_target_positions() -> None:
+    """Make TRL's fused LM head project only the positions that have a label (the answer tokens) on CPU too.
+
+    TRL (>= 1.x) never builds the full logits: its fused head scores hidden states in chunks of 32k positions.
+    But it drops the positions whose label is -100 only on Triton devices (CUDA/XPU); elsewhere it scores
+    EVERY position, to keep tile shapes static for compilers (Neuron). On CPU that means a 49k-vocab
+    projection, log-softmax, entropy and their backward for all ~300 prompt positions of every row, when only
+    the ~3 answer tokens count: ~0.5 GB of fp32 logits per chunk plus as many temporaries, and about a third
+    of a step's FLOPs. Scoring only the labelled positions gives the same loss and gradients (the others are
+    multiplied by a zero mask anyway). Eager CPU code has no compiler to keep static shapes for.
+    """
+    import trl.trainer.utils as trl_utils
+
+    current = trl_utils._use_triton
+    if getattr(current, "forge_cpu_compact", False):
+        return
+
+    def compact_positions(device) -> bool:
+        return device.type == "cpu" or current(device)
+
+    compact_positions.forge_cpu_compact = True
+    trl_utils._use_triton = compact_positions
+
+
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def lora_config(r: int, alpha: int, dropout: float, target_modules: str):
+def lora_config(r: int, alpha: int, dropout: float, target_modules: str, *, top_layers: int = 0,
+                num_layers: int | None = None):
+    """LoRA on ``target_modules``; ``top_layers`` > 0 puts adapters in the last N decoder layers only.
+
+    With adapters only in the top layers, nothing below them needs a gradient, so the backward pass stops
+    there (about a third less compute per step with 10 of 30 layers), at some cost in what LoRA can learn.
+    """
     from peft import LoraConfig
+
+    from job_code.sm_contract import HyperparameterError
 
     targets: str | list[str] = target_modules
     if target_modules != "all-linear":
         targets = [name.strip() for name in target_modules.split(",") if name.strip()]
+    layers = None
+    if top_layers > 0:
+        if num_layers is None or top_layers > num_layers:
+            raise HyperparameterError(
+                f"hyperparameter lora_layers={top_layers} exceeds the model's {num_layers} decoder layers"
+            )
+        layers = list(range(num_layers - top_layers, num_layers))
     return LoraConfig(
-        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM"
+        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM",
+        layers_to_transform=layers,
     )
 
 
@@ -44,8 +84,12 @@ def last_checkpoint(checkpoint_dir: Path) -> str | None:
 
 
 def save_merged(model, tokenizer, model_dir: Path, labels: list[str]) -> Path:
-    """Merge LoRA adapters (if any) into the weights and save model + tokenizer as a plain HF directory."""
+    """Merge LoRA adapters (if any) into the weights and save model + tokenizer as a plain HF directory.
+
+    The directory also gets ``code/`` (job_code.serving_code): the serving code SageMaker hosting runs.
+    """
     from job_code.chat import save_labels
+    from job_code.serving_code import add_serving_code
 
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
@@ -53,6 +97,7 @@ def save_merged(model, tokenizer, model_dir: Path, labels: list[str]) -> Path:
     model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     save_labels(model_dir, labels)
+    add_serving_code(model_dir)
     return model_dir
 
 

@@ -32,8 +32,9 @@ def inference_image(settings: Settings, region: str) -> str:
                 f"no documented Nova inference image for {region!r}; set images.inference['{region}']"
             )
         return f"{NOVA_INFERENCE_ACCOUNTS[region]}.dkr.ecr.{region}.amazonaws.com/{NOVA_INFERENCE_TAG}"
-    # Default: the PyTorch inference DLC running serve.py through the SageMaker inference toolkit
-    # (SAGEMAKER_PROGRAM); set images.inference for an image that runs serve.py as its own server.
+    # Default: the PyTorch inference DLC running code/inference.py from model.tar.gz (written by
+    # job_code.serving_code) through the SageMaker inference toolkit; set images.inference for an image
+    # that runs job_code/serve.py as its own server.
     from forge_handlers.training_requests import DLC_ACCOUNTS, DLC_DEFAULT_ACCOUNT
 
     return (
@@ -66,7 +67,7 @@ def model_request(settings: Settings, env: Environment, run_id: str, weights: st
     else:
         container["Environment"] = {
             "FORGE_LABELS": labels,
-            "SAGEMAKER_PROGRAM": "serve.py",
+            "SAGEMAKER_PROGRAM": "inference.py",  # code/ in model.tar.gz (job_code.serving_code)
             "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
         }
         container["ModelDataUrl"] = weights

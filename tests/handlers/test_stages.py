@@ -123,7 +123,8 @@ def test_open_weights_deploy_defaults_to_the_pytorch_inference_image(
     deploy.handler({"run": a_run()}, lambda_context)
     container = boto3.client("sagemaker").describe_model(ModelName="forge-hf-run-1-model")["PrimaryContainer"]
     assert container["Image"].startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:")
-    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "serve.py"
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
 
 
 def _put_eval_dataset(s3, family: str = "hf") -> None:
