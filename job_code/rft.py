@@ -107,10 +107,12 @@ def run_rft(params: RftHyperparameters, paths: JobPaths) -> dict:
         last_checkpoint,
         lora_config,
         save_merged,
+        score_only_target_positions,
         write_train_metrics,
     )
 
     configure_cpu_threads()
+    score_only_target_positions()
     set_seed(params.seed)
     rows = read_chat_rows(paths.require_channel("train"), limit=params.max_samples)
     labels = parse_labels_hyperparameter(params.labels) or labels_from_rows(rows)

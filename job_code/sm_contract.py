@@ -226,18 +226,34 @@ def run_job(job: Callable[[JobPaths], None]) -> int:
     return 0
 
 
-def configure_cpu_threads() -> None:
-    """Use every core for intra-op parallelism (torch defaults can be lower in containers).
+def usable_cores() -> int:
+    """Cores this process may run on (a container's or taskset's CPU set, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
-    An explicit OMP_NUM_THREADS wins: on an oversubscribed host fewer threads avoid OpenMP barrier stalls.
+
+def cpu_threads() -> int:
+    """Intra-op threads: min(usable cores, OMP_NUM_THREADS), or the cores when OMP_NUM_THREADS is unset.
+
+    More threads than cores never helps: OpenMP barriers then wait on descheduled threads (generation was
+    >10x slower that way on a shared host). Set OMP_NUM_THREADS=1 on an oversubscribed machine.
     """
+    cores = usable_cores()
+    requested = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if requested.isdigit() and int(requested) > 0:
+        return min(cores, int(requested))
+    return cores
+
+
+def configure_cpu_threads() -> None:
+    """Set torch's intra-op threads to cpu_threads() (torch's own default can differ in containers)."""
     import torch
 
     if torch.cuda.is_available():
         return
-    requested = os.environ.get("OMP_NUM_THREADS", "").strip()
-    threads = int(requested) if requested.isdigit() and int(requested) > 0 else os.cpu_count() or 1
-    torch.set_num_threads(threads)
+    torch.set_num_threads(cpu_threads())
 
 
 # ---------------------------------------------------------------- progress lines
