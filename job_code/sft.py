@@ -7,7 +7,8 @@ SM_MODEL_DIR; ``train_metrics.json`` (losses, timing) in SM_OUTPUT_DATA_DIR; che
 
 Rows become conversational prompt/completion pairs (prompt = system + truncated question, completion = the
 assistant answer or the label), so TRL masks the loss to the completion. Batches are grouped by length
-(padding-free needs FlashAttention, which CPUs lack).
+(padding-free needs FlashAttention, which CPUs lack), and the system prompt all rows share is computed once
+per batch (``share_prefix``, exact: job_code.prefix_training).
 
 Progress lines every ``logging_steps``: ``progress stage=sft step=12/100 loss=1.2340 samples_per_s=3.10
 eta_s=120`` (format in job_code.sm_contract). Scale-out: see job_code.training (torchrun).
@@ -33,6 +34,7 @@ class SftHyperparameters:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_target_modules: str = "all-linear"  # or a comma-separated list of module names
+    lora_layers: int = 0  # > 0: adapters in the top N decoder layers only (a shorter backward pass)
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
     learning_rate: float = 2e-4
@@ -47,10 +49,13 @@ class SftHyperparameters:
     bf16: bool = False
     # Trades ~30% more compute for less activation memory: worth it on a GPU near its limit, not on CPU.
     gradient_checkpointing: bool = False
+    # The shared system prompt computed once per batch (exact; job_code.prefix_training).
+    share_prefix: bool = True
     labels: str = ""
     seed: int = 42
 
     def validate(self) -> None:
+        positive("lora_layers", self.lora_layers, allow_zero=True)
         for name in ("lora_r", "lora_alpha", "learning_rate", "per_device_batch_size", "max_length",
                      "max_query_tokens", "gradient_accumulation_steps", "logging_steps", "save_steps"):
             positive(name, getattr(self, name))
@@ -85,16 +90,19 @@ def run_sft(params: SftHyperparameters, paths: JobPaths) -> dict:
 
     from job_code.chat import labels_from_rows, parse_labels_hyperparameter, read_chat_rows
     from job_code.models import load_model_and_tokenizer, resolve_model_dir
+    from job_code.prefix_training import prefix_sharing_sft_trainer
     from job_code.sm_contract import configure_cpu_threads, trainer_progress_callback
     from job_code.training import (
         is_main_process,
         last_checkpoint,
         lora_config,
         save_merged,
+        score_only_target_positions,
         write_train_metrics,
     )
 
     configure_cpu_threads()
+    score_only_target_positions()
     set_seed(params.seed)
     rows = read_chat_rows(paths.require_channel("train"), limit=params.max_samples)
     labels = parse_labels_hyperparameter(params.labels) or labels_from_rows(rows)
@@ -130,9 +138,11 @@ def run_sft(params: SftHyperparameters, paths: JobPaths) -> dict:
     peft_config = None
     if params.use_lora:
         peft_config = lora_config(
-            params.lora_r, params.lora_alpha, params.lora_dropout, params.lora_target_modules
+            params.lora_r, params.lora_alpha, params.lora_dropout, params.lora_target_modules,
+            top_layers=params.lora_layers, model=model,
         )
-    trainer = SFTTrainer(
+    trainer_class = prefix_sharing_sft_trainer(SFTTrainer) if params.share_prefix else SFTTrainer
+    trainer = trainer_class(
         model=model,
         args=config,
         train_dataset=dataset,
