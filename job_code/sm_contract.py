@@ -217,13 +217,35 @@ def write_failure(paths: JobPaths, error: BaseException) -> None:
 def run_job(job: Callable[[JobPaths], None]) -> int:
     """Run a job body; on any exception write the one-line failure file and return exit code 1."""
     paths = job_paths()
+    started = time.monotonic()
     try:
         job(paths)
     except Exception as error:  # noqa: BLE001 - the contract: any failure → failure file + non-zero exit
         traceback.print_exc()
         write_failure(paths, error)
         return 1
+    write_job_resources(paths, time.monotonic() - started)
     return 0
+
+
+JOB_RESOURCES_FILE = "job_resources.json"
+
+
+def write_job_resources(paths: JobPaths, seconds: float) -> dict[str, float]:
+    """Peak memory and wall time of the job process, in SM_OUTPUT_DATA_DIR (what instance size it needs)."""
+    import resource
+
+    usage = {
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # KiB on Linux
+        "job_seconds": round(seconds, 2),
+    }
+    print("resources " + " ".join(f"{key}={value}" for key, value in usage.items()), flush=True)
+    try:
+        paths.output_data_dir.mkdir(parents=True, exist_ok=True)
+        (paths.output_data_dir / JOB_RESOURCES_FILE).write_text(json.dumps(usage), encoding="utf-8")
+    except OSError as error:
+        print(f"cannot write {JOB_RESOURCES_FILE}: {error}", file=sys.stderr)
+    return usage
 
 
 def usable_cores() -> int:

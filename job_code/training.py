@@ -44,8 +44,7 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def lora_config(r: int, alpha: int, dropout: float, target_modules: str, *, top_layers: int = 0,
-                num_layers: int | None = None):
+def lora_config(r: int, alpha: int, dropout: float, target_modules: str, *, top_layers: int = 0, model=None):
     """LoRA on ``target_modules``; ``top_layers`` > 0 puts adapters in the last N decoder layers only.
 
     With adapters only in the top layers, nothing below them needs a gradient, so the backward pass stops
@@ -60,15 +59,27 @@ def lora_config(r: int, alpha: int, dropout: float, target_modules: str, *, top_
         targets = [name.strip() for name in target_modules.split(",") if name.strip()]
     layers = None
     if top_layers > 0:
-        if num_layers is None or top_layers > num_layers:
+        num_layers = model.config.num_hidden_layers
+        if top_layers > num_layers:
             raise HyperparameterError(
                 f"hyperparameter lora_layers={top_layers} exceeds the model's {num_layers} decoder layers"
             )
         layers = list(range(num_layers - top_layers, num_layers))
+        if targets == "all-linear":  # PEFT takes layers_to_transform with explicit module names only
+            targets = decoder_linear_names(model)
     return LoraConfig(
         r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM",
         layers_to_transform=layers,
     )
+
+
+def decoder_linear_names(model) -> list[str]:
+    """Names of the Linear modules inside the decoder layers (what PEFT's "all-linear" selects)."""
+    import torch
+
+    names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+             if isinstance(module, torch.nn.Linear) and ".layers." in f".{name}"}
+    return sorted(names)
 
 
 def last_checkpoint(checkpoint_dir: Path) -> str | None:

@@ -137,3 +137,25 @@ def test_serve_answers_chat_requests(pipeline):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("stage", ["baseline_eval", "sft", "rft", "eval_rft"])
+def test_every_job_records_its_peak_memory_and_time(pipeline, stage):
+    usage = json.loads((pipeline[stage] / "output" / "data" / "job_resources.json").read_text())
+    assert usage["peak_rss_mb"] > 50 and usage["job_seconds"] > 0
+
+
+def test_lora_in_the_top_layers_only(tiny_model_dir):
+    from peft import get_peft_model
+
+    from job_code.sm_contract import HyperparameterError
+    from job_code.training import lora_config
+
+    model, _ = load_model_and_tokenizer(tiny_model_dir)
+    layers = model.config.num_hidden_layers
+    peft_model = get_peft_model(model, lora_config(4, 8, 0.0, "all-linear", top_layers=1, model=model))
+    adapted = {name.split(".layers.")[1].split(".")[0] for name, _ in peft_model.named_parameters()
+               if "lora_A" in name}
+    assert adapted == {str(layers - 1)}
+    with pytest.raises(HyperparameterError, match=f"lora_layers={layers + 1} exceeds"):
+        lora_config(4, 8, 0.0, "all-linear", top_layers=layers + 1, model=model)
