@@ -111,7 +111,8 @@ class LocalPipeline:
         python: str | None = None,
     ):
         self.config, self.data, self.eval_data = Path(config), Path(data), eval_data and Path(eval_data)
-        self.out = Path(out)
+        # Absolute: job processes run in their own directories, where a relative path means something else.
+        self.out = Path(out).resolve()
         self.run_id = run_id or new_run_id()
         self.python = python
         self.settings: Settings = load_settings(self.config)
@@ -128,7 +129,9 @@ class LocalPipeline:
             raise LocalModeError(f"{self.run_dir} already exists; runs never overwrite each other")
         self._exit = contextlib.ExitStack()
         # Quieter handler logs in the terminal; everything still reaches the execution history.
-        self.handler_env_overrides = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "1"}
+        # The Lambda runtime sets the region for its functions; so does local mode (boto3 needs one).
+        self.handler_env_overrides = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "1",
+                                      "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
         self.execution_arn: str | None = None
         self.collected = False
         self.started = time.monotonic()

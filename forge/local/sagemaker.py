@@ -60,7 +60,7 @@ class LocalSageMaker:
         import sys
 
         self.api = _ApiModel("sagemaker", region)
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()  # jobs run in their own dirs: a relative path would move
         self.jobs: dict[str, LocalTrainingJob] = {}
         self.models: dict[str, dict[str, Any]] = {}
         self.endpoint_configs: dict[str, dict[str, Any]] = {}

@@ -261,3 +261,16 @@ def wait_endpoint(sagemaker, name: str, want: str = "InService", timeout: float 
             return described
         time.sleep(0.1)
     raise AssertionError(f"endpoint {name} not {want} after {timeout}s")
+
+
+def test_a_relative_work_dir_still_runs_the_job(s3, tmp_path, monkeypatch):
+    # `forge run --local --out runs` passes a relative path; jobs run with their own working directory.
+    monkeypatch.chdir(tmp_path)
+    runtime = LocalSageMaker(s3, Path("relative-work"))
+    try:
+        runtime.create_training_job(**job_request("rel-1"))
+        described = wait_job(runtime, "rel-1")
+        assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+        assert runtime.workdir == tmp_path / "relative-work"
+    finally:
+        runtime.shutdown()
