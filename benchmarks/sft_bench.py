@@ -7,7 +7,8 @@ last step and the speed-up of share_prefix (the two losses agree: the shared pat
 
     python benchmarks/sft_bench.py                          # SmolLM2-135M-Instruct, 6 steps of batch 8
     python benchmarks/sft_bench.py --tiny --steps 4          # the random-init test model (seconds)
-    python benchmarks/sft_bench.py --data ../shared/data/so_quality_dev.csv --lora-layers 10 --hp lora_dropout=0
+    python benchmarks/sft_bench.py --data ../shared/data/so_quality_dev.csv --lora-layers 10 \
+        --hp lora_dropout=0
 """
 
 from __future__ import annotations
