@@ -33,6 +33,7 @@ MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 REGION = "us-east-1"
 EVAL_STAGES = ("baseline_eval", "eval_sft", "eval_rft")
+HISTORY_REFRESH_SECONDS = 10.0
 
 
 class LocalModeError(RuntimeError):
@@ -133,6 +134,8 @@ class LocalPipeline:
         self.handler_env_overrides = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "1",
                                       "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
         self.execution_arn: str | None = None
+        self._entered: list[str] | None = None
+        self._entered_at = 0.0
         self.collected = False
         self.started = time.monotonic()
 
@@ -265,10 +268,25 @@ class LocalPipeline:
             if not token:
                 return events
 
-    def snapshot(self) -> Snapshot:
+    def entered_states(self, fresh: bool = False) -> list[str]:
+        """Names of the states entered so far, from a history at most HISTORY_REFRESH_SECONDS old.
+
+        moto serializes the whole history (every state's input and output) on each call and has no paging,
+        so a call costs more with every poll cycle: re-reading it every 0.5 s took a full core from the jobs
+        twenty minutes into a case-study run (py-spy). Job status and progress come from the local runtime.
+        """
+        now = time.monotonic()
+        if fresh or self._entered is None or now - self._entered_at >= HISTORY_REFRESH_SECONDS:
+            events = self.history()
+            self._entered = [
+                e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+            ]
+            self._entered_at = now
+        return self._entered
+
+    def snapshot(self, fresh: bool = False) -> Snapshot:
         status = self.sfn.describe_execution(executionArn=self.execution_arn)["status"]
-        events = self.history()
-        entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        entered = self.entered_states(fresh=fresh or status in FINAL_STATUSES)
         state = entered[-1] if entered else None
         job = max(self.sagemaker.jobs.values(), key=lambda j: j.created, default=None)
         progress = None
@@ -286,7 +304,7 @@ class LocalPipeline:
             visited,
         )
 
-    def watch(self, on_update: Callable[[Snapshot], None] | None = None, interval: float = 0.5) -> Snapshot:
+    def watch(self, on_update: Callable[[Snapshot], None] | None = None, interval: float = 2.0) -> Snapshot:
         """Poll until the execution ends. Ctrl-C stops the execution and every local process."""
         try:
             while True:
@@ -297,7 +315,7 @@ class LocalPipeline:
                     return snap
                 time.sleep(interval)
         except KeyboardInterrupt:
-            snap = self.snapshot()
+            snap = self.snapshot(fresh=True)
             if snap.status in FINAL_STATUSES:  # it ended just before the interrupt: nothing to stop
                 return snap
             self.sfn.stop_execution(
