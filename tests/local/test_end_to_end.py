@@ -63,8 +63,10 @@ def write_config(path: Path, base_model: Path, **sft_overrides) -> Path:
         "gate": {"metric": "accuracy", "min_gain_over_baseline": -1.0},
         # The smoke test needs a parseable label, which a random model cannot give.
         "deploy": {"instance_type": "ml.g5.xlarge", "smoke_test": False},
-        "poll_seconds": 0,
-        "endpoint_poll_seconds": 0,
+        # Jobs here are real processes that run for seconds: a 0 s Wait would spin the Poll loop on the
+        # cores the jobs need, and every cycle adds history events.
+        "poll_seconds": 1,
+        "endpoint_poll_seconds": 1,
     }
     path.write_text(yaml.safe_dump(config))
     return path
