@@ -41,6 +41,7 @@ class RftHyperparameters:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_target_modules: str = "all-linear"
+    lora_layers: int = 0  # > 0: adapters in the top N decoder layers only (a shorter backward pass)
     max_query_tokens: int = 512
     max_samples: int = 0
     logging_steps: int = 1
@@ -60,6 +61,7 @@ class RftHyperparameters:
                 f"hyperparameter num_generations={self.num_generations} must be >= 2 (GRPO compares a group)"
             )
         positive("beta", self.beta, allow_zero=True)
+        positive("lora_layers", self.lora_layers, allow_zero=True)
 
 
 def build_rft_dataset(rows, tokenizer, max_query_tokens: int):
@@ -144,7 +146,8 @@ def run_rft(params: RftHyperparameters, paths: JobPaths) -> dict:
     peft_config = None
     if params.use_lora:
         peft_config = lora_config(
-            params.lora_r, params.lora_alpha, params.lora_dropout, params.lora_target_modules
+            params.lora_r, params.lora_alpha, params.lora_dropout, params.lora_target_modules,
+            top_layers=params.lora_layers, model=model,
         )
     trainer = GRPOTrainer(
         model=model,
