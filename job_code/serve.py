@@ -41,6 +41,10 @@ class Invocation:
     temperature: float
 
 
+# Answer length when a request gives no max_tokens (HTTP server, inference toolkit and the CLI flag alike).
+DEFAULT_MAX_TOKENS = 16
+
+
 def parse_invocation(body: bytes, default_max_tokens: int) -> Invocation:
     try:
         payload = json.loads(body or b"null")
@@ -157,7 +161,7 @@ def load_chat_model(model_dir: str | Path, labels: str | None = None) -> ChatMod
 
 def build_server(
     model_dir: str | Path, *, host: str = "0.0.0.0", port: int = 8080, labels: str | None = None,
-    default_max_tokens: int = 16,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> ThreadingHTTPServer:
     """Load the model and bind the server (port 0 = any free port; read it from server.server_port)."""
     chat_model = load_chat_model(model_dir, labels)
@@ -171,7 +175,6 @@ def build_server(
 # re-exports these four. The toolkit passes a trailing `context` only to functions with one more
 # parameter, so the signatures are exactly the toolkit's. Same body and answer as POST /invocations.
 JSON_CONTENT_TYPE = "application/json"
-DEFAULT_MAX_TOKENS = 16
 
 
 def _toolkit_error(message: str) -> Exception:
@@ -218,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080")))
     parser.add_argument("--labels", default=None, help="JSON list or comma-separated; default: saved labels")
-    parser.add_argument("--max-tokens", type=int, default=16, help="default when a request has no max_tokens")
+    parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
+                        help="default when a request has no max_tokens")
     args = parser.parse_args(argv)
     from job_code.sm_contract import configure_cpu_threads
 
