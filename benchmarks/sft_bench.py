@@ -21,7 +21,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,14 +50,6 @@ def case_study_rows(data: Path | None, count: int, seed: int) -> list[dict]:
 
 def run_mode(args: argparse.Namespace, share: bool, model: str, channel: Path) -> dict:
     work = Path(tempfile.mkdtemp(prefix="sft-bench-"))
-    code = (
-        "import json, sys, time, resource\n"
-        "from job_code.sft import main\n"
-        "started = time.monotonic()\n"
-        "code = main(sys.argv[1:])\n"
-        "print('BENCH ' + json.dumps({'code': code, 'seconds': time.monotonic() - started,\n"
-        "      'max_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
-    )
     argv = ["--base_model", model, "--max_steps", str(args.steps), "--per_device_batch_size", str(args.batch),
             "--max_query_tokens", str(args.max_query_tokens), "--max_length", "640", "--logging_steps", "1",
             "--save_steps", "100000", "--share_prefix", str(share).lower(), "--learning_rate", "1e-3"]
@@ -69,12 +60,14 @@ def run_mode(args: argparse.Namespace, share: bool, model: str, channel: Path) -
         argv += [f"--{name}", value]
     env = {**os.environ, "SM_BASE_DIR": str(work), "SM_CHANNEL_TRAIN": str(channel), "HF_HUB_OFFLINE": "1",
            "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True)
-    bench = [line for line in result.stdout.splitlines() if line.startswith("BENCH ")]
-    if result.returncode != 0 or not bench:
+    result = subprocess.run([sys.executable, "-m", "job_code.sft", *argv], env=env, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
         raise SystemExit(f"share_prefix={share} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-    metrics = json.loads((work / "output" / "data" / "train_metrics.json").read_text())
-    return {**json.loads(bench[0][6:]), **metrics}
+    # The job itself records its training metrics and its peak memory (sm_contract.write_job_resources).
+    outputs = work / "output" / "data"
+    return {**json.loads((outputs / "train_metrics.json").read_text()),
+            **json.loads((outputs / "job_resources.json").read_text())}
 
 
 def main() -> None:
@@ -97,12 +90,7 @@ def main() -> None:
     rows = case_study_rows(args.data, args.steps * args.batch, seed=7)
     (channel / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
 
-    results = {}
-    for share in (False, True):
-        started = time.monotonic()
-        results[share] = run_mode(args, share, model, channel)
-        results[share]["wall"] = time.monotonic() - started
-    plain, shared = results[False], results[True]
+    plain, shared = (run_mode(args, share, model, channel) for share in (False, True))
     self_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"model={'tiny' if args.tiny else SMOLLM2_NAME} rows={len(rows)} steps={args.steps} "
           f"batch={args.batch} max_query_tokens={args.max_query_tokens} "
@@ -112,7 +100,7 @@ def main() -> None:
     for name, result in (("plain", plain), ("share_prefix", shared)):
         seconds = result["train_seconds"]
         print(f"{name:<16}{seconds:>9.1f}{seconds / args.steps:>9.2f}{len(rows) / seconds:>9.2f}"
-              f"{result['max_rss_mb']:>9.0f}{result['last_loss']:>11.4f}")
+              f"{result['peak_rss_mb']:>9.0f}{result['last_loss']:>11.4f}")
     print(f"speed-up of share_prefix: {plain['train_seconds'] / shared['train_seconds']:.2f}x "
           f"(loss difference {abs(plain['last_loss'] - shared['last_loss']):.2e})")
 
