@@ -114,11 +114,12 @@ def _star_reason(path: str, actions: set[str]) -> str:
             f"({'; '.join(purposes)}). Every other action of this policy names its resources.")
 
 
-def _reason_for(resource: str) -> str | None:
-    for pattern, reason in WILDCARD_REASONS:
+def _reason_for(path: str, resource: str, reasons: list[tuple[str, str]]) -> str:
+    """The reason of the first (pattern, reason) that matches a wildcard resource; none is an error."""
+    for pattern, reason in reasons:
         if re.search(pattern, resource):
             return reason
-    return None
+    raise UnexplainedWildcardError(f"{path}: wildcard resource {resource!r} has no reason in stacks/nag.py")
 
 
 def _policy_resources(stack: Stack, policy: iam.CfnPolicy) -> dict[str, set[str]]:
@@ -144,11 +145,8 @@ def acknowledge_findings(stack: Stack) -> list[str]:
             for resource, actions in sorted(_policy_resources(stack, node).items()):
                 if "*" not in resource:
                     continue
-                reason = _star_reason(node.node.path, actions) if resource == "*" else _reason_for(resource)
-                if reason is None:
-                    raise UnexplainedWildcardError(
-                        f"{node.node.path}: wildcard resource {resource!r} has no reason in stacks/nag.py"
-                    )
+                reason = (_star_reason(node.node.path, actions) if resource == "*"
+                          else _reason_for(node.node.path, resource, WILDCARD_REASONS))
                 finding = f"AwsSolutions-IAM5[Resource::{resource}]"
                 _acknowledge(node, finding, reason)
                 acknowledged.append(f"{node.node.path}: {finding}")
@@ -174,13 +172,9 @@ def _acknowledge_bucket_deployment(stack: Stack, node: IConstruct) -> list[str]:
         for resource in _policy_resources(stack, node):
             if "*" not in resource:
                 continue
-            reasons = [why for pattern, why in BUCKET_DEPLOYMENT_RESOURCES if re.search(pattern, resource)]
-            reason = reasons[0] if reasons else None
-            if reason is None:
-                raise UnexplainedWildcardError(
-                    f"{node.node.path}: wildcard resource {resource!r} has no reason in stacks/nag.py"
-                )
-            findings[f"AwsSolutions-IAM5[Resource::{resource}]"] = reason
+            findings[f"AwsSolutions-IAM5[Resource::{resource}]"] = _reason_for(
+                node.node.path, resource, BUCKET_DEPLOYMENT_RESOURCES
+            )
     for finding, reason in sorted(findings.items()):
         _acknowledge(node, finding, reason)
     return [f"{node.node.path}: {finding}" for finding in sorted(findings)]
