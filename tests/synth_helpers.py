@@ -26,13 +26,14 @@ def _merge(base: dict, overrides: dict) -> dict:
     return merged
 
 
-def synth(config_name: str, workdir: Path, overrides: dict[str, Any] | None = None) -> dict:
+def synth(config_name: str, workdir: Path, overrides: dict[str, Any] | None = None, *,
+          cfn_validation: bool = False) -> dict:
     """Synthesize config/<name>.yaml (+ overrides) into ``workdir``: template, stack, seconds."""
     raw = yaml.safe_load((CONFIG_DIR / f"{config_name}.yaml").read_text(encoding="utf-8"))
     config_path = workdir / f"{config_name}.yaml"
     config_path.write_text(yaml.safe_dump(_merge(raw, overrides or {})), encoding="utf-8")
     started = time.perf_counter()
-    app, stack = build_app(config_path, workdir / "cdk.out")
+    app, stack = build_app(config_path, workdir / "cdk.out", cfn_validation=cfn_validation)
     assembly = app.synth()
     seconds = time.perf_counter() - started
     template_path = Path(assembly.directory) / stack.template_file
