@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from forge.local import s3io
+from forge.local.launcher import Launcher, Process, cold_launch
 
 JOB_CODE_DIR = Path(__file__).resolve().parents[2] / "job_code"
 ServeCommand = Callable[[Path, int], list[str]]
@@ -54,7 +55,7 @@ class ServerProcess:
     model_dir: Path
     port: int
     log_path: Path
-    process: subprocess.Popen
+    process: Process
 
     @property
     def url(self) -> str:
@@ -87,11 +88,17 @@ class ServerProcess:
 
 
 def start_server(
-    model_dir: Path, log_path: Path, command: ServeCommand, env: dict[str, str] | None = None
+    model_dir: Path,
+    log_path: Path,
+    command: ServeCommand,
+    env: dict[str, str] | None = None,
+    *,
+    launcher: Launcher = cold_launch,
+    base_env: dict[str, str] | None = None,
 ) -> ServerProcess:
     port = free_port()
     full_env = {
-        **os.environ,
+        **(os.environ if base_env is None else base_env),
         **(env or {}),
         "SM_MODEL_DIR": str(model_dir),
         "SAGEMAKER_BIND_TO_PORT": str(port),
@@ -101,14 +108,7 @@ def start_server(
         filter(None, [str(JOB_CODE_DIR.parent), full_env.get("PYTHONPATH")])
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command(model_dir, port),
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = launcher(command(model_dir, port), cwd=Path.cwd(), env=full_env, log_path=log_path)
     return ServerProcess(model_dir, port, log_path, process)
 
 
@@ -152,10 +152,13 @@ class LocalEndpoint:
 class EndpointRunner:
     """Brings endpoints up and down in background threads."""
 
-    def __init__(self, s3: Any, root: Path, command: ServeCommand = default_serve_command):
+    def __init__(self, s3: Any, root: Path, command: ServeCommand = default_serve_command,
+                 launcher: Launcher = cold_launch, base_env: dict[str, str] | None = None):
         self.s3 = s3
         self.root = root
         self.command = command
+        self.launcher = launcher
+        self.base_env = base_env
 
     def deploy(self, endpoint: LocalEndpoint, model: dict[str, Any], config_name: str) -> None:
         """Start a server for ``model``; on success it replaces the endpoint's current server."""
@@ -180,7 +183,8 @@ class EndpointRunner:
                 s3io.download_model_data(self.s3, data_url, model_dir)
             else:
                 model_dir.mkdir(parents=True, exist_ok=True)
-            server = start_server(model_dir, workdir / "log.txt", self.command, container.get("Environment"))
+            server = start_server(model_dir, workdir / "log.txt", self.command, container.get("Environment"),
+                                  launcher=self.launcher, base_env=self.base_env)
         except Exception as error:  # noqa: BLE001 - surfaces as the endpoint's FailureReason, as in AWS
             self._fail(endpoint, generation, f"could not start the model server: {error}")
             return

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from typing import Any
 
 from forge.local import results, s3io
 from forge.local.cfn import LocalStack, create_in_moto
+from forge.local.launcher import Launcher, WarmLauncher, cold_launch
 from forge.local.sagemaker import LocalSageMaker, LocalSageMakerRuntime
 from forge.local.training import parse_progress
 from stacks.bundle import stage_code_channel
@@ -69,8 +72,6 @@ def new_run_id() -> str:
 
 def synthesize(config: Path, outdir: Path) -> Path:
     """The CDK app of this project (issue 2's ``app.build_app``), synthesized into ``outdir``."""
-    import sys
-
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
     app_module = importlib.import_module("app")
@@ -110,12 +111,14 @@ class LocalPipeline:
         eval_data: Path | None = None,
         run_id: str | None = None,
         python: str | None = None,
+        warm_start: bool = True,
     ):
         self.config, self.data, self.eval_data = Path(config), Path(data), eval_data and Path(eval_data)
         # Absolute: job processes run in their own directories, where a relative path means something else.
         self.out = Path(out).resolve()
         self.run_id = run_id or new_run_id()
         self.python = python
+        self.warm_start = warm_start  # jobs fork from a pre-imported Python (forge.local.launcher)
         self.settings: Settings = load_settings(self.config)
         if self.settings.model.family != "hf":
             raise LocalModeError(
@@ -145,6 +148,12 @@ class LocalPipeline:
         from moto import mock_aws
 
         try:
+            # Jobs get the environment the run started with, not what moto and the handlers add to it.
+            job_env = dict(os.environ)
+            launcher: Launcher = cold_launch
+            if self.warm_start:  # starts importing now, while the stack is synthesized
+                launcher = warm = WarmLauncher(self.python or sys.executable, job_env)
+                self._exit.callback(warm.close)  # runs after sagemaker.shutdown (LIFO)
             self.workdir = Path(self._exit.enter_context(tempfile.TemporaryDirectory(prefix="forge-local-")))
             outdir = synthesize(self.config, self.workdir / "cdk.out")
             self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
@@ -156,7 +165,8 @@ class LocalPipeline:
             self._install_handlers()
             self._subscribe_notifications()
             self.sagemaker = LocalSageMaker(
-                self.s3, self.out / ".work" / self.run_id, region=REGION, python=self.python
+                self.s3, self.out / ".work" / self.run_id, region=REGION, python=self.python,
+                launcher=launcher, base_env=job_env,
             )
             # Runs last (LIFO): once everything stopped, drop the job dirs if the run was collected.
             self._exit.callback(self._remove_workdir)
@@ -180,9 +190,6 @@ class LocalPipeline:
         Handlers are imported from the synthesized asset directory, so what runs is what CDK uploads. The
         function's environment from the template is applied around each call.
         """
-        import os
-        import sys
-
         from forge import moto_lambda
 
         os.environ.update(self.handler_env_overrides)  # read when the handler modules are imported

@@ -9,6 +9,7 @@ handlers' error paths behave as against AWS.
 from __future__ import annotations
 
 import io
+import os
 import threading
 import time
 import urllib.error
@@ -22,6 +23,7 @@ from botocore.response import StreamingBody
 from botocore.validate import validate_parameters
 
 from forge.local.endpoints import EndpointRunner, LocalEndpoint, ServeCommand, default_serve_command
+from forge.local.launcher import Launcher, cold_launch
 from forge.local.training import LocalTrainingJob, TrainingJobRunner
 
 ACCOUNT = "123456789012"
@@ -56,6 +58,8 @@ class LocalSageMaker:
         python: str | None = None,
         extra_env: dict[str, str] | None = None,
         serve_command: ServeCommand = default_serve_command,
+        launcher: Launcher = cold_launch,
+        base_env: dict[str, str] | None = None,
     ):
         import sys
 
@@ -67,8 +71,10 @@ class LocalSageMaker:
         self.endpoints: dict[str, LocalEndpoint] = {}
         self.tags: dict[str, list[dict[str, str]]] = {}
         self._lock = threading.Lock()
-        self._trainer = TrainingJobRunner(s3, python or sys.executable, extra_env)
-        self._endpoints = EndpointRunner(s3, self.workdir / "endpoints", serve_command)
+        # Jobs and servers start from this environment (default: os.environ now), launched by ``launcher``.
+        base_env = dict(os.environ if base_env is None else base_env)
+        self._trainer = TrainingJobRunner(s3, python or sys.executable, extra_env, launcher, base_env)
+        self._endpoints = EndpointRunner(s3, self.workdir / "endpoints", serve_command, launcher, base_env)
 
     def _arn(self, kind: str, name: str) -> str:
         return f"arn:aws:sagemaker:{self.api.region}:{ACCOUNT}:{kind}/{name.lower()}"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from forge.local import s3io
+from forge.local.launcher import Launcher, Process, cold_launch
 from job_code import sm_contract
 
 NOVA_ONLY_REASON = (
@@ -72,7 +73,7 @@ class LocalTrainingJob:
     started: datetime | None = None
     ended: datetime | None = None
     transitions: list[dict[str, Any]] = field(default_factory=list)
-    process: subprocess.Popen | None = None
+    process: Process | None = None
     stop_requested: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -142,10 +143,14 @@ class LocalTrainingJob:
 class TrainingJobRunner:
     """Runs a LocalTrainingJob in a background thread: download, subprocess, upload."""
 
-    def __init__(self, s3: Any, python: str = sys.executable, extra_env: dict[str, str] | None = None):
+    def __init__(self, s3: Any, python: str = sys.executable, extra_env: dict[str, str] | None = None,
+                 launcher: Launcher = cold_launch, base_env: dict[str, str] | None = None):
         self.s3 = s3
         self.python = python
         self.extra_env = dict(extra_env or {})
+        self.launcher = launcher
+        # A snapshot: the in-process Lambda handlers change os.environ as they run; jobs must not see that.
+        self.base_env = dict(os.environ if base_env is None else base_env)
 
     def start(self, job: LocalTrainingJob) -> None:
         image = job.request["AlgorithmSpecification"].get("TrainingImage", "")
@@ -233,7 +238,7 @@ class TrainingJobRunner:
         user_hps = {
             k: _decode_hyperparameter(v) for k, v in hyperparameters.items() if not k.startswith("sagemaker_")
         }
-        env = {**os.environ, **self.extra_env, **req.get("Environment", {})}
+        env = {**self.base_env, **self.extra_env, **req.get("Environment", {})}
         env.update(
             {
                 "SM_MODEL_DIR": str(dirs["model"]),
@@ -285,25 +290,17 @@ class TrainingJobRunner:
 
     def _execute(self, job: LocalTrainingJob, env: dict[str, str], argv: list[str]) -> tuple[int, bool]:
         max_runtime = job.request["StoppingCondition"].get("MaxRuntimeInSeconds")
-        with job.log_path.open("ab") as log:
-            with job.lock:
-                if job.stop_requested:
-                    return -signal.SIGTERM, False
-                job.process = subprocess.Popen(
-                    argv,
-                    cwd=env["SM_MODULE_DIR"],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            deadline = time.monotonic() + max_runtime if max_runtime else None
-            while job.process.poll() is None:
-                if deadline and time.monotonic() > deadline:
-                    _terminate_group(job.process)
-                    return job.process.wait(), True
-                time.sleep(0.1)
-            return job.process.returncode, False
+        with job.lock:
+            if job.stop_requested:
+                return -signal.SIGTERM, False
+            job.process = self.launcher(argv, cwd=env["SM_MODULE_DIR"], env=env, log_path=job.log_path)
+        deadline = time.monotonic() + max_runtime if max_runtime else None
+        while job.process.poll() is None:
+            if deadline and time.monotonic() > deadline:
+                _terminate_group(job.process)
+                return job.process.wait(), True
+            time.sleep(0.1)
+        return job.process.returncode, False
 
     def _upload(self, job: LocalTrainingJob) -> None:
         job.set_secondary("Uploading", "Uploading generated training model")
@@ -326,12 +323,13 @@ class TrainingJobRunner:
         return f"AlgorithmError: {message}, exit code: {exit_code}"[:1024]
 
 
-def _terminate_group(process: subprocess.Popen) -> None:
+def _terminate_group(process: Process) -> None:
     """SIGTERM the job's whole process group (dataloader workers too), SIGKILL after a grace period."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
     except ProcessLookupError:
-        return
+        # Gone, or a warm child in the instant before it made its own session: signal it directly.
+        process.terminate()
     try:
         process.wait(timeout=_STOP_GRACE_SECONDS)
     except subprocess.TimeoutExpired:

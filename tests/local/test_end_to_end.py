@@ -11,6 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from forge.cli import app
+from forge.local.launcher import WARM_NOTE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = PROJECT_ROOT / "examples" / "data" / "so_sample.csv"
@@ -119,7 +120,10 @@ def test_run_local_writes_a_full_report(tiny_model, tmp_path):
     ):
         assert (run_dir / produced).is_file(), produced
     assert "<img" in (run_dir / "report.html").read_text()
-    assert list((run_dir / "logs").glob("*.log"))
+    logs = sorted((run_dir / "logs").glob("*.log"))
+    assert len(logs) == 6  # five jobs and the endpoint
+    # Every one forked from the pre-imported Python (a silent fall-back to cold starts would show here).
+    assert [log.read_text().splitlines()[0] for log in logs] == [WARM_NOTE] * 6
     # The run is over (its endpoint server stopped): invoke restarts serve.py from the deployed model.
     invoked = CliRunner().invoke(
         app, ["invoke", "e2e-ok", "How do I sort a list?", "--out", str(tmp_path / "runs")]
