@@ -145,7 +145,10 @@ class WarmLauncher:
     def _read_replies(self) -> None:
         assert self._server.stdout is not None
         for line in self._server.stdout:
-            message = json.loads(line)
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue  # not a reply (the server sends nothing else on this pipe; be safe anyway)
             with self._lock:
                 if "ready" in message:
                     self.ready_info = message

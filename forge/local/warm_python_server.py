@@ -31,8 +31,13 @@ OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 BASE_PATH = [p for p in sys.path if os.path.abspath(p or ".") != OWN_DIR]
 
 
+# Replies go to a private copy of stdout; fd 1 itself is pointed at stderr (in main), so a module that
+# prints while being imported cannot corrupt the protocol.
+PROTOCOL_FD: int | None = None
+
+
 def send(message: dict) -> None:
-    os.write(1, (json.dumps(message) + "\n").encode())
+    os.write(PROTOCOL_FD, (json.dumps(message) + "\n").encode())
 
 
 def text_stream(fd: int, errors: str, env: dict) -> io.TextIOWrapper:
@@ -54,6 +59,7 @@ def run_child(request: dict) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         devnull = os.open(os.devnull, os.O_RDONLY)
+        os.close(PROTOCOL_FD)  # the job has no business with the runner's pipe
         os.dup2(devnull, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
@@ -112,6 +118,9 @@ def reap() -> None:
 
 
 def main(modules: list[str]) -> None:
+    global PROTOCOL_FD
+    PROTOCOL_FD = os.dup(1)
+    os.dup2(2, 1)
     started = time.perf_counter()
     failed = {}
     for name in modules:

@@ -136,3 +136,19 @@ def test_a_dead_server_falls_back_to_cold_processes(tmp_path):
 )
 def test_import_time_difference(job_env, server_env, expected):
     assert import_time_difference(job_env, server_env) == expected
+
+
+def test_a_module_that_prints_while_the_server_imports_it_does_not_break_the_protocol(tmp_path):
+    noisy = tmp_path / "noisy_module.py"
+    noisy.write_text("print('hello from an import')\n")
+    env = {**base_env(), "PYTHONPATH": str(tmp_path)}
+    launcher = WarmLauncher(sys.executable, env, modules=("noisy_module",))
+    try:
+        script = _script(tmp_path, "print('job ran')")
+        log = tmp_path / "job.log"
+        process = launcher([sys.executable, str(script)], cwd=tmp_path, env=env, log_path=log)
+        assert process.wait(timeout=60) == 0
+        assert launcher.cold_reasons == [] and launcher.ready_info["failed"] == {}
+        assert log.read_text().splitlines() == [WARM_NOTE, "job ran"]
+    finally:
+        launcher.close()
