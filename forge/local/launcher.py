@@ -85,10 +85,14 @@ def import_time_difference(job_env: Mapping[str, str], server_env: Mapping[str, 
 class WarmProcess:
     """A child of the warm server, driven like a Popen (its exit status comes from the server)."""
 
-    def __init__(self, pid: int, done: threading.Event):
+    def __init__(self, pid: int):
         self.pid = pid
         self.returncode: int | None = None
-        self._done = done
+        self._done = threading.Event()
+
+    def _finish(self, code: int) -> None:
+        self.returncode = code
+        self._done.set()
 
     def poll(self) -> int | None:
         return self.returncode
@@ -125,11 +129,9 @@ class WarmLauncher:
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self._next_id = 0
-        self._replies: dict[int, int] = {}
+        self._replies: dict[int, WarmProcess] = {}  # request id -> the child forked for it
         self._reply_ready = threading.Condition(self._lock)
-        self._children: dict[int, WarmProcess] = {}
-        self._dones: dict[int, threading.Event] = {}
-        self._exits: dict[int, int] = {}
+        self._children: dict[int, WarmProcess] = {}  # pid -> child
         stderr = log_path.open("ab") if log_path else subprocess.DEVNULL
         try:
             self._server = subprocess.Popen(
@@ -154,23 +156,18 @@ class WarmLauncher:
                     self.ready_info = message
                     self._ready.set()
                 elif "exit" in message:
-                    self._record_exit(message["pid"], message["exit"])
+                    # The server sends a child's pid reply before it can reap that child: it is known here.
+                    self._children[message["pid"]]._finish(message["exit"])
                 else:
-                    self._replies[message["id"]] = message["pid"]
+                    child = self._children[message["pid"]] = WarmProcess(message["pid"])
+                    self._replies[message["id"]] = child
                     self._reply_ready.notify_all()
         with self._lock:  # the server is gone: no more exit statuses will come
             self._ready.set()
-            for pid in list(self._dones):
-                if pid not in self._exits:
-                    self._record_exit(pid, -signal.SIGKILL)
+            for child in self._children.values():
+                if child.returncode is None:
+                    child._finish(-signal.SIGKILL)
             self._reply_ready.notify_all()
-
-    def _record_exit(self, pid: int, code: int) -> None:
-        self._exits[pid] = code
-        child = self._children.get(pid)
-        if child is not None:
-            child.returncode = code
-        self._dones.setdefault(pid, threading.Event()).set()
 
     # -- launching --------------------------------------------------------------------------------
     def alive(self) -> bool:
@@ -207,13 +204,9 @@ class WarmLauncher:
             deadline = time.monotonic() + 30
             while request_id not in self._replies and self.alive() and time.monotonic() < deadline:
                 self._reply_ready.wait(0.5)
-            pid = self._replies.pop(request_id, None)
-            if pid is None:
+            child = self._replies.pop(request_id, None)
+            if child is None:
                 return self._cold("the warm server did not fork", argv, cwd, env, log_path)
-            done = self._dones.setdefault(pid, threading.Event())
-            child = self._children[pid] = WarmProcess(pid, done)
-            if pid in self._exits:  # it may already have finished
-                child.returncode = self._exits[pid]
         return child
 
     def _cold(self, reason: str, argv: Sequence[str], cwd: Path | str, env: Mapping[str, str],
