@@ -68,7 +68,7 @@ def resolve_config(context_value: str | None, environ: Mapping[str, str]) -> Pat
     return config if config.is_absolute() else PROJECT_ROOT / config
 
 
-def is_true(context_value: object) -> bool:
+def cfn_validation_requested(context_value: object) -> bool:
     """CDK context from `-c key=value` arrives as a string; cdk.json may hold a real boolean."""
     if isinstance(context_value, bool) or context_value is None:
         return bool(context_value)
@@ -84,7 +84,7 @@ def main() -> None:
     probe = cdk.App()  # only reads the CDK context the CLI passes (-c config=...); never synthesized
     config_path = resolve_config(probe.node.try_get_context("config"), os.environ)
     app, _ = build_app(config_path, os.environ.get("CDK_OUTDIR", "cdk.out"),
-                       cfn_validation=is_true(probe.node.try_get_context(CFN_VALIDATION_CONTEXT)))
+                       cfn_validation=cfn_validation_requested(probe.node.try_get_context(CFN_VALIDATION_CONTEXT)))
     app.synth()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import PROJECT_ROOT, build_app, is_true, resolve_config, stack_id
+from app import PROJECT_ROOT, build_app, cfn_validation_requested, resolve_config, stack_id
 from stacks.settings import ConfigError
 
 
@@ -39,9 +39,9 @@ def test_a_bad_config_fails_before_building_anything(tmp_path):
 @pytest.mark.parametrize("value, expected", [("true", True), ("1", True), (True, True), ("false", False),
                                              (None, False), (False, False), ("Off", False)])
 def test_the_cfn_validation_context_reads_cli_strings_and_booleans(value, expected):
-    assert is_true(value) is expected
+    assert cfn_validation_requested(value) is expected
 
 
 def test_a_misspelt_cfn_validation_context_is_an_error():
     with pytest.raises(ValueError, match="cfn-validation='ture'"):
-        is_true("ture")
+        cfn_validation_requested("ture")

@@ -15,14 +15,23 @@ from cdk_nag import AwsSolutionsChecks
 from tests.infra.conftest import CONFIG_NAMES
 from tests.synth_helpers import synth
 
+CFN_VALIDATE_PLUGIN = "CloudFormation Validate"  # CDK's built-in validator, off in app.py unless asked for
+
+
+def report_violations(assembly_dir: Path, plugin: str | None = None) -> list[str]:
+    """'rule: description' of every violation in the synth's validation report (of one plugin, if named)."""
+    report = assembly_dir / "validation-report.json"
+    if not report.exists():
+        return []
+    plugin_reports = json.loads(report.read_text())["pluginReports"]
+    return [f"{v['ruleName']}: {v['description']}" for r in plugin_reports
+            if plugin in (None, r["pluginName"]) for v in r.get("violations", [])]
+
 
 @pytest.mark.parametrize("name", CONFIG_NAMES)
 def test_no_unacknowledged_nag_findings(synthesized, name):
     # app.synth() raises ValidationFailed on any finding; a report, if written, must hold no violations.
-    report = synthesized[name]["assembly_dir"] / "validation-report.json"
-    if report.exists():
-        plugin_reports = json.loads(report.read_text())["pluginReports"]
-        assert [v for r in plugin_reports for v in r.get("violations", [])] == []
+    assert report_violations(synthesized[name]["assembly_dir"]) == []
 
 
 def test_nag_is_live_and_fails_an_insecure_bucket(tmp_path):
@@ -47,23 +56,11 @@ def test_cfn_lint_has_no_errors(synthesized, name):
     assert result.returncode & 2 == 0 and result.returncode in (0, 4, 8, 12), result.stdout + result.stderr
 
 
-CFN_VALIDATE_PLUGIN = "CloudFormation Validate"  # CDK's built-in validator, off in app.py unless asked for
-
-
-def _built_in_validation_findings(assembly_dir: Path) -> list[str]:
-    report = assembly_dir / "validation-report.json"
-    if not report.exists():
-        return []
-    plugin_reports = json.loads(report.read_text())["pluginReports"]
-    return [f"{v['ruleName']}: {v['description']}" for r in plugin_reports
-            if r["pluginName"] == CFN_VALIDATE_PLUGIN for v in r["violations"]]
-
-
 @pytest.mark.parametrize("name", CONFIG_NAMES)
 def test_cdk_built_in_cloudformation_validation_finds_nothing(tmp_path, name):
     # app.py leaves this validator off for speed; CI runs it here so nothing it would flag slips through.
     result = synth(name, tmp_path, cfn_validation=True)
-    assert _built_in_validation_findings(result["assembly_dir"]) == []
+    assert report_violations(result["assembly_dir"], CFN_VALIDATE_PLUGIN) == []
 
 
 def test_cdk_built_in_cloudformation_validation_is_live(tmp_path):
@@ -72,7 +69,7 @@ def test_cdk_built_in_cloudformation_validation_is_live(tmp_path):
     stack = cdk.Stack(app, "Misspelt")
     cdk.CfnResource(stack, "Bucket", type="AWS::S3::Bucket", properties={"BucketNameX": "x"})
     app.synth()
-    assert any("BucketNameX" in finding for finding in _built_in_validation_findings(tmp_path))
+    assert any("BucketNameX" in finding for finding in report_violations(tmp_path, CFN_VALIDATE_PLUGIN))
 
 
 def test_unexplained_wildcard_fails_the_build():
