@@ -7,6 +7,12 @@ in its own subprocess so its peak memory (max RSS) is measured alone. Prints a t
 samples/s, peak RSS, the speed-up over one-at-a-time (goal: >= 5x) and how many answers equal the naive
 ones (padding can flip a near-tie in greedy decoding, rarely).
 
+A second table splits each mode's model time into prefill (forward passes over many positions) and decode
+(one new token per row), from hooks on the model's forward: the tokens each mode pushes through the model
+per sample, and the milliseconds each token costs. It shows where the time goes and what bounds the
+speed-up: the line "ceiling" is one-at-a-time's time over the batched mode's prefill time alone, the
+speed-up batching could reach if its decode steps cost nothing.
+
     python benchmarks/eval_bench.py                      # SmolLM2-135M-Instruct, 48 case-study prompts
     python benchmarks/eval_bench.py --tiny --samples 64  # the random-init test model (seconds)
     python benchmarks/eval_bench.py --data eval.jsonl    # prompts from a chat JSONL file
@@ -64,6 +70,36 @@ def naive_generate(model, tokenizer, prompts: list[str], max_new_tokens: int) ->
     return answers
 
 
+class ForwardTimer:
+    """Times every top-level forward of a model, split into prefill (> 1 position) and decode (1 position).
+
+    Token counts include padding: a padded position costs the same compute as a real one.
+    """
+
+    def __init__(self, model) -> None:
+        self.totals = {"prefill": [0, 0.0, 0], "decode": [0, 0.0, 0]}  # tokens, seconds, calls
+        self._started = 0.0
+        self._tokens = (0, 0)
+        model.register_forward_pre_hook(self._before, with_kwargs=True)
+        model.register_forward_hook(self._after, with_kwargs=True)
+
+    def _before(self, module, args, kwargs) -> None:
+        input_ids = kwargs.get("input_ids", args[0] if args else None)
+        self._tokens = tuple(input_ids.shape)
+        self._started = time.perf_counter()
+
+    def _after(self, module, args, kwargs, output) -> None:
+        rows, positions = self._tokens
+        total = self.totals["prefill" if positions > 1 else "decode"]
+        total[0] += rows * positions
+        total[1] += time.perf_counter() - self._started
+        total[2] += 1
+
+    def reset(self) -> None:
+        for total in self.totals.values():
+            total[:] = [0, 0.0, 0]
+
+
 def run_mode(args: argparse.Namespace) -> dict:
     """Child process: generate every prompt in one mode and report timing + peak RSS."""
     from job_code.chat import prompt_messages, prompt_text, read_chat_rows
@@ -76,13 +112,16 @@ def run_mode(args: argparse.Namespace) -> dict:
     rows = read_chat_rows(Path(args.data), limit=args.samples)
     prompts = [prompt_text(prompt_messages(row, tokenizer, args.max_query_tokens), tokenizer) for row in rows]
     batch_size = 1 if args.mode == "single" else args.batch_size
+    timer = ForwardTimer(model)
     if args.mode == "single":
         naive_generate(model, tokenizer, prompts[:1], args.max_new_tokens)  # warm-up
+        timer.reset()
         started = time.perf_counter()
         answers = naive_generate(model, tokenizer, prompts, args.max_new_tokens)
     else:
         warm_up = prompts[:2]
         generate_texts(model, tokenizer, warm_up, max_new_tokens=args.max_new_tokens, batch_size=2)
+        timer.reset()
         started = time.perf_counter()
         answers = generate_texts(
             model, tokenizer, prompts, max_new_tokens=args.max_new_tokens, batch_size=batch_size,
@@ -98,7 +137,26 @@ def run_mode(args: argparse.Namespace) -> dict:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "threads": __import__("torch").get_num_threads(),
         "answers": answers,
+        "forward": timer.totals,
     }
+
+
+def print_forward_split(results: dict, modes: tuple[str, ...]) -> None:
+    """Where each mode's model time goes: prefill vs decode tokens per sample, and ms per token."""
+    print(f"\n{'mode':<30}{'prefill tok/sample':>19}{'ms/tok':>8}{'prefill s':>10}"
+          f"{'decode tok/sample':>18}{'ms/tok':>8}{'decode s':>10}")
+    for mode in modes:
+        result = results[mode]
+        cells = ""
+        for kind, width in (("prefill", 19), ("decode", 18)):
+            tokens, seconds, _ = result["forward"][kind]
+            per_token_ms = 1000 * seconds / max(tokens, 1)
+            cells += f"{tokens / result['samples']:>{width}.1f}{per_token_ms:>8.2f}{seconds:>10.2f}"
+        print(f"{mode:<30}{cells}")
+    batched_prefill = results["batched"]["forward"]["prefill"][1]
+    print(f"ceiling: one-at-a-time {results['single']['seconds']:.1f} s / batched prefill alone "
+          f"{batched_prefill:.1f} s = {results['single']['seconds'] / batched_prefill:.1f}x "
+          "(the speed-up if batched decode steps cost nothing)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{single['seconds'] / result['seconds']:>9.1f}x{agree:>9}/{single['samples']}")
     speedup = single["seconds"] / results["batched"]["seconds"]
     print(f"speed-up batched / one-at-a-time: {speedup:.1f}x (goal >= 5x)")
+    print_forward_split(results, modes)
     return 0
 
 
