@@ -71,9 +71,14 @@ def run_local(
     signal.signal(signal.SIGTERM, _interrupt)
     with pipeline:
         pipeline.start()
-        if live:
+        if live and console.is_terminal:
             with Live(console=console, refresh_per_second=4) as view:
                 final = pipeline.watch(lambda snap: view.update(progress.render(snap, steps)))
+        elif live:  # a log file or a pipe: rich would draw the panel only once, at the end
+            lines = progress.LineProgress(
+                lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True)
+            )
+            final = pipeline.watch(lines.update)
         else:
             final = pipeline.watch()
         result = pipeline.collect(final)

@@ -1,6 +1,14 @@
-"""The live progress panel of a run: pipeline steps, the running job's step/loss/ETA, elapsed time."""
+"""A run's progress: the live panel for a terminal, and plain lines for a log file or a pipe.
+
+Both show the pipeline steps, the running job's step/loss/reward/ETA and the elapsed time. A pipe gets no
+live panel (rich draws it only on a terminal), so ``LineProgress`` prints a line whenever the state or the
+job's status changes and the job's progress at a steady cadence in between.
+"""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 from rich.console import Group
 from rich.table import Table
@@ -48,18 +56,52 @@ def render(snap: Snapshot, steps: list[str]) -> Group:
         table.add_row(step, mark)
     lines = [table]
     if snap.job_name:
-        job = f"job {snap.job_name}: {snap.job_status}"
-        progress = snap.progress or {}
-        if "step" in progress:
-            job += f"  step {progress['step']}/{progress['total']}"
-        for key in ("loss", "reward"):
-            if key in progress:
-                job += f"  {key} {progress[key]:.4f}"
-        if "eta_s" in progress:
-            job += f"  eta {_fmt_seconds(float(progress['eta_s']))}"
-        lines.append(Text(job))
+        lines.append(Text(job_line(snap)))
     lines.append(Text(f"execution {snap.status}, elapsed {_fmt_seconds(snap.elapsed_s)}", style="bold"))
     return Group(*lines)
+
+
+def job_line(snap: Snapshot) -> str:
+    """``job NAME: STATUS  step 40/219  loss 0.4607  eta 28m10s`` (the parts the job has reported)."""
+    job = f"job {snap.job_name}: {snap.job_status}"
+    progress = snap.progress or {}
+    if "step" in progress:
+        job += f"  step {progress['step']}/{progress['total']}"
+    for key in ("loss", "reward"):
+        if key in progress:
+            job += f"  {key} {progress[key]:.4f}"
+    if "eta_s" in progress:
+        job += f"  eta {_fmt_seconds(float(progress['eta_s']))}"
+    return job
+
+
+class LineProgress:
+    """Plain lines: one on every change of stage, job or status; job progress every ``every_s`` between.
+
+    Keyed on the stage, not the state: a job's Wait/Poll/Status states cycle every poll.
+    """
+
+    def __init__(self, emit: Callable[[str], None], every_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._emit = emit
+        self._every_s = every_s
+        self._clock = clock
+        self._last_key: tuple | None = None
+        self._last_line_at = 0.0
+        self._last_progress: dict | None = None
+
+    def update(self, snap: Snapshot) -> None:
+        key = (snap.status, snap.stage, snap.job_name, snap.job_status)
+        now = self._clock()
+        changed = key != self._last_key
+        due = snap.progress != self._last_progress and now - self._last_line_at >= self._every_s
+        if not (changed or due):
+            return
+        line = f"[{_fmt_seconds(snap.elapsed_s)}] execution {snap.status}, stage {snap.stage or '–'}"
+        if snap.job_name:
+            line += f"; {job_line(snap)}"
+        self._emit(line)
+        self._last_key, self._last_line_at, self._last_progress = key, now, snap.progress
 
 
 def pipeline_steps(enabled_job_stages: list[str], deploy: bool, smoke: bool) -> list[str]:

@@ -4,6 +4,7 @@ the real handlers in-process, the real job scripts as local SageMaker jobs, a lo
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,9 @@ def test_run_local_writes_a_full_report(tiny_model, tmp_path):
     report = json.loads((run_dir / "report.json").read_text())
     assert code == 0, output + json.dumps(report.get("failure_reason"))
     assert report["status"] == "SUCCEEDED"
+    # No terminal here: progress comes as plain lines (jobs seen running, the end), not a panel at the end.
+    assert re.search(r"^\[\S+\] execution RUNNING, stage \S+; job \S+: InProgress", output, re.M), output
+    assert re.search(r"^\[\S+\] execution SUCCEEDED", output, re.M), output
     assert set(report["stages"]) == {"baseline", "sft", "rft"}
     for name, stage in report["stages"].items():
         missing = [m for m in METRICS if not isinstance((stage["metrics"] or {}).get(m), int | float)]
