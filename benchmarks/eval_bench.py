@@ -77,7 +77,7 @@ class ForwardTimer:
     """
 
     def __init__(self, model) -> None:
-        self.totals = {"prefill": [0, 0.0, 0], "decode": [0, 0.0, 0]}  # tokens, seconds, calls
+        self.totals = {"prefill": [0, 0.0], "decode": [0, 0.0]}  # tokens, seconds
         self._started = 0.0
         self._tokens = (0, 0)
         model.register_forward_pre_hook(self._before, with_kwargs=True)
@@ -93,11 +93,10 @@ class ForwardTimer:
         total = self.totals["prefill" if positions > 1 else "decode"]
         total[0] += rows * positions
         total[1] += time.perf_counter() - self._started
-        total[2] += 1
 
     def reset(self) -> None:
         for total in self.totals.values():
-            total[:] = [0, 0.0, 0]
+            total[:] = [0, 0.0]
 
 
 def run_mode(args: argparse.Namespace) -> dict:
@@ -149,7 +148,7 @@ def print_forward_split(results: dict, modes: tuple[str, ...]) -> None:
         result = results[mode]
         cells = ""
         for kind, width in (("prefill", 19), ("decode", 18)):
-            tokens, seconds, _ = result["forward"][kind]
+            tokens, seconds = result["forward"][kind]
             per_token_ms = 1000 * seconds / max(tokens, 1)
             cells += f"{tokens / result['samples']:>{width}.1f}{per_token_ms:>8.2f}{seconds:>10.2f}"
         print(f"{mode:<30}{cells}")

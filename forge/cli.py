@@ -53,7 +53,6 @@ def run_local(
     out: Path,
     eval_data: Path | None = None,
     run_id: str | None = None,
-    live: bool = True,
     ask: str | None = None,
 ):
     """Run the whole pipeline offline; returns (RunResult, sample answer or None). Used by run and demo."""
@@ -71,16 +70,14 @@ def run_local(
     signal.signal(signal.SIGTERM, _interrupt)
     with pipeline:
         pipeline.start()
-        if live and console.is_terminal:
+        if console.is_terminal:
             with Live(console=console, refresh_per_second=4) as view:
                 final = pipeline.watch(lambda snap: view.update(progress.render(snap, steps)))
-        elif live:  # a log file or a pipe: rich would draw the panel only once, at the end
+        else:  # a log file or a pipe: rich would draw the panel only once, at the end
             lines = progress.LineProgress(
                 lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True)
             )
             final = pipeline.watch(lines.update)
-        else:
-            final = pipeline.watch()
         result = pipeline.collect(final)
         answer = None
         if ask and result.status == "SUCCEEDED" and pipeline.sagemaker.endpoints:

@@ -1,8 +1,8 @@
 """A run's progress: the live panel for a terminal, and plain lines for a log file or a pipe.
 
 Both show the pipeline steps, the running job's step/loss/reward/ETA and the elapsed time. A pipe gets no
-live panel (rich draws it only on a terminal), so ``LineProgress`` prints a line whenever the state or the
-job's status changes and the job's progress at a steady cadence in between.
+live panel (rich draws it only on a terminal), so ``LineProgress`` prints a line whenever the stage, the job
+or its status changes, and the job's progress at a steady cadence in between.
 """
 
 from __future__ import annotations
