@@ -145,11 +145,21 @@ def parse_csv(text: str, path: str = "<csv>") -> Table:
     return table
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSON Lines text, split on "\\n" only (a trailing "\\r" is dropped).
+
+    Never ``str.splitlines()``: it also splits on U+2028, U+0085 and other characters that
+    ``json.dumps(..., ensure_ascii=False)`` leaves raw inside strings, so a file we wrote could not be
+    read back (a case-study question holds a U+2028).
+    """
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def parse_jsonl(text: str, path: str = "<jsonl>") -> Table:
     """Parse JSON Lines. Blank lines are skipped; a bad line is recorded, not fatal."""
     table = Table(path=path, format="jsonl", columns=[])
     seen: dict[str, None] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
         try:

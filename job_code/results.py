@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from job_code.formats import jsonl_lines
+
 RESULTS_GLOB = "results_*.json"
 INFERENCE_FILE = "inference_output.jsonl"
 
@@ -102,7 +104,7 @@ def read_inference_output(path: str | Path) -> list[InferenceRecord]:
             raise ResultsFormatError(f"no {INFERENCE_FILE} under {path}")
         path = found[-1]
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = jsonl_lines(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ResultsFormatError(f"cannot read {path}: {error.strerror}") from None
     records = []

@@ -83,7 +83,7 @@ class ServerProcess:
     def log_tail(self, lines: int = 5) -> str:
         if not self.log_path.exists():
             return "no output"
-        text = self.log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        text = self.log_path.read_text(encoding="utf-8", errors="replace").strip().split("\n")
         return " | ".join(text[-lines:]) or "no output"
 
 

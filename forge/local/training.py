@@ -35,7 +35,7 @@ _STOP_GRACE_SECONDS = 10
 
 def parse_progress(log_text: str) -> dict[str, object] | None:
     """The last ``progress stage=… step=12/100 loss=… eta_s=…`` line of a job log, parsed; None if none."""
-    for line in reversed(log_text.splitlines()):
+    for line in reversed(log_text.split("\n")):
         parsed = sm_contract.parse_progress(line.strip())
         if parsed:
             return parsed
@@ -317,7 +317,7 @@ class TrainingJobRunner:
         if failure.is_file() and failure.read_text(encoding="utf-8", errors="replace").strip():
             message = failure.read_text(encoding="utf-8", errors="replace").strip()
         else:
-            tail = job.log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+            tail = job.log_path.read_text(encoding="utf-8", errors="replace").strip().split("\n")[-3:]
             message = " | ".join(tail) or "no output"
         # SageMaker caps FailureReason at 1024 characters.
         return f"AlgorithmError: {message}, exit code: {exit_code}"[:1024]

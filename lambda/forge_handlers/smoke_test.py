@@ -7,6 +7,7 @@ from typing import Any
 
 from forge_handlers import clients, s3io
 from forge_handlers.errors import ArtifactMissingError, SmokeTestError, translate_client_error
+from job_code.formats import jsonl_lines
 from stacks.settings import Settings
 
 MAX_TOKENS = 32
@@ -15,7 +16,7 @@ MAX_TOKENS = 32
 def first_eval_sample(settings: Settings, eval_uri: str) -> tuple[list[dict[str, str]], str]:
     """(prompt messages, expected label) of the first eval row, in either family's format."""
     body = s3io.get_bytes(eval_uri, what="eval dataset").decode("utf-8")
-    line = next((line for line in body.splitlines() if line.strip()), None)
+    line = next((line for line in jsonl_lines(body) if line.strip()), None)
     if line is None:
         raise ArtifactMissingError(f"eval dataset {eval_uri} is empty")
     row = json.loads(line)
