@@ -27,10 +27,13 @@ from job_code.formats import (
 
 Severity = Literal["error", "warning"]
 
-# Nova's reserved keywords: a prompt containing one fails the training job
-# ("Preparing data for fine-tuning Understanding models", Amazon Nova user guide; the Nova Forge
-# SDK checks the same list case-insensitively).
-NOVA_RESERVED_KEYWORDS = ("System:", "User:", "Assistant:", "Bot:", "[EOS]", "<image>", "<video>")
+# Nova's reserved keywords: a message containing one fails the training job. The list and its
+# case-sensitive match are the Nova Forge SDK's dataset validator's (amzn-nova-forge, checked 2026-12):
+# "user:" in a question is fine, "User:" is not.
+NOVA_RESERVED_KEYWORDS = (
+    "System:", "SYSTEM:", "User:", "USER:", "Bot:", "BOT:", "Assistant:", "ASSISTANT:", "Thought:",
+    "[EOS]", "<image>", "<video>", "<unk>",
+)
 
 EXCERPT_CHARS = 80
 
@@ -156,8 +159,8 @@ class ValidationReport:
 
 
 def reserved_keywords_in(text: str) -> list[str]:
-    lowered = text.lower()
-    return [keyword for keyword in NOVA_RESERVED_KEYWORDS if keyword.lower() in lowered]
+    """Nova's reserved keywords found in ``text``, matched case-sensitively as Nova does."""
+    return [keyword for keyword in NOVA_RESERVED_KEYWORDS if keyword in text]
 
 
 def _check_header(table: Table, rules: ValidationRules) -> list[Issue]:
@@ -288,7 +291,7 @@ def _check_row(
                         f"{column!r} contains Nova reserved keyword(s) {found}; the training job would fail",
                         row=number,
                         field=column,
-                        excerpt=excerpt(text[max(0, text.lower().find(found[0].lower()) - 20) :]),
+                        excerpt=excerpt(text[max(0, text.find(found[0]) - 20) :]),
                     )
                 )
     if any(issue.severity == "error" for issue in issues):

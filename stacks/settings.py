@@ -226,6 +226,8 @@ class Settings(_Strict):
             raise ValueError("model.model_type is required when model.family is 'nova'")
         if not self.stages.enabled_job_stages():
             raise ValueError("stages: at least one job stage must be enabled")
+        if self.model.family == "nova":
+            _check_nova_texts(self)
         return self
 
     @property
@@ -235,6 +237,22 @@ class Settings(_Strict):
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
+
+
+def _check_nova_texts(settings: Settings) -> None:
+    """Texts every Nova record carries must pass Nova's dataset rules, or every job would fail."""
+    from job_code.validation import reserved_keywords_in  # pure; shipped beside this module
+
+    data = settings.data
+    if found := reserved_keywords_in(data.system_prompt):
+        raise ValueError(f"data.system_prompt contains Nova reserved keyword(s) {found}: every SFT and "
+                         "RFT record would be invalid (Nova matches them case-sensitively)")
+    for label in data.labels:
+        if found := reserved_keywords_in(label):
+            raise ValueError(f"data.labels: {label!r} contains Nova reserved keyword(s) {found}")
+    if settings.stages.rft.enabled and not data.system_prompt.strip():
+        raise ValueError("data.system_prompt is empty: Nova RFT rejects records with an empty message "
+                         "(set a system prompt or disable stages.rft)")
 
 
 def _format_error(error: ValidationError, source: str) -> str:
