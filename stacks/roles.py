@@ -13,6 +13,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.permissions import DATA_BUCKET_READERS, HANDLER_NAMES, HANDLER_PERMISSIONS
+from stacks.job_code_asset import CODE_S3_PREFIX
 from stacks.settings import Settings
 from stacks.storage import Storage
 
@@ -27,8 +28,11 @@ DEFAULT_IMAGE_REPOSITORIES = {
         "huggingface-pytorch-training",
         "huggingface-pytorch-inference",
     ],
-    "nova": ["nova-fine-tune-repo", "nova-evaluation-repo"],
+    "nova": ["nova-fine-tune-repo", "nova-evaluation-repo", "nova-inference-repo"],
 }
+# Nova training jobs write the trained checkpoint to an AWS-owned escrow bucket in the customer's account;
+# later stages and the endpoint read it from there (the Nova Forge SDK's execution-role helper grants the same).
+NOVA_ESCROW_BUCKET_PATTERN = "customer-escrow-{account}*"
 
 
 class UnscopedActionError(ValueError):
@@ -61,7 +65,13 @@ class SageMakerExecutionRole(Construct):
         self._add("RunObjects", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
                   [artifacts.arn_for_objects(f"{RUNS_PREFIX}*")])
         self._add("RunListing", ["s3:ListBucket"], [artifacts.bucket_arn],
-                  conditions={"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}*"]}})
+                  conditions={"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}*", f"{CODE_S3_PREFIX}*"]}})
+        if settings.model.family == "hf":  # the `code` channel of every open-weights job
+            self._add("CodeChannel", ["s3:GetObject"], [artifacts.arn_for_objects(f"{CODE_S3_PREFIX}*")])
+        else:
+            escrow = NOVA_ESCROW_BUCKET_PATTERN.format(account=stack.account)
+            self._add("NovaEscrowRead", ["s3:GetObject", "s3:ListBucket"],
+                      [f"arn:{stack.partition}:s3:::{escrow}", f"arn:{stack.partition}:s3:::{escrow}/*"])
         self._add("Key", ["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DescribeKey"],
                   [storage.key.key_arn])
         log_groups = stack.format_arn(service="logs", resource="log-group", resource_name="/aws/sagemaker/*",

@@ -71,12 +71,16 @@ def model_request(settings: Settings, env: Environment, run_id: str, weights: st
             "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
         }
         container["ModelDataUrl"] = weights
-    return {
+    request = {
         "ModelName": model_name(settings.resource_prefix, run_id),
         "ExecutionRoleArn": env.sagemaker_role_arn,
         "PrimaryContainer": container,
         "Tags": [{"Key": "forge:run-id", "Value": run_id}],
     }
+    if settings.model.family == "nova":
+        # As the Nova Forge SDK's CreateModel: the Nova inference container runs without network access.
+        request["EnableNetworkIsolation"] = True
+    return request
 
 
 def endpoint_config_request(settings: Settings, run_id: str) -> dict[str, Any]:
