@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aws_cdk import Aws, Duration, RemovalPolicy
@@ -37,6 +38,16 @@ def function_name(settings: Settings, handler: str) -> str:
 def reward_function_name(settings: Settings) -> str:
     # Nova RFT only invokes reward functions whose name contains "SageMaker".
     return f"{settings.name}-reward-SageMaker"
+
+
+def reward_environment(settings: Settings) -> dict[str, str]:
+    """What the reward Lambda scores with: this config's labels and weights (job_code.reward reads them)."""
+    from job_code.reward import LABELS_ENV, WEIGHTS_ENV
+
+    return {
+        LABELS_ENV: json.dumps(settings.data.labels),
+        WEIGHTS_ENV: json.dumps(settings.reward.model_dump(), sort_keys=True),
+    }
 
 
 def powertools_layer_arn(settings: Settings) -> str:
@@ -79,7 +90,7 @@ class Handlers(Construct):
             role=reward_role,
             timeout=Duration.minutes(settings.reward_timeout_minutes),
             memory=settings.reward_memory_mb,
-            environment={},
+            environment=reward_environment(settings),
         )
         environment = {
             "DATA_BUCKET": storage.data_bucket.bucket_name,
@@ -106,11 +117,11 @@ class Handlers(Construct):
     def _function(self, construct_id: str, *, name: str, handler: str, code: lambda_.Code,
                   layers: list[lambda_.ILayerVersion], role: iam.IRole, timeout: Duration, memory: int,
                   environment: dict[str, str]) -> lambda_.Function:
-        log_group_name = f"/aws/lambda/{name}"
+        # No fixed name: a retained log group with a fixed name makes the next deploy after `cdk destroy`
+        # fail with "already exists". CloudFormation names it; the function's LoggingConfig points at it.
         log_group = logs.LogGroup(
             self,
             f"{construct_id}Logs",
-            log_group_name=log_group_name,
             retention=RETENTION[self._settings.log_retention_days],
             encryption_key=self._storage.key,
             removal_policy=RemovalPolicy.RETAIN if self._settings.retain_data else RemovalPolicy.DESTROY,

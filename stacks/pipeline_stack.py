@@ -28,11 +28,12 @@ class PipelineStack(Stack):
         for key, value in settings.tags.items():
             Tags.of(self).add(key, value)
         self.storage = Storage(self, "Storage", name=settings.name, retain=settings.retain_data)
-        for log_prefix in ("/aws/lambda/", "/aws/vendedlogs/states/"):
-            self.storage.allow_service_logs(
-                f"logs.{self.region}.amazonaws.com",
-                f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:{log_prefix}{settings.name}-*",
-            )
+        # The log groups have no fixed names (a retained, named group breaks the redeploy after `cdk destroy`):
+        # CloudFormation names them <stack name>-<logical id>-<suffix>, which this pattern matches.
+        self.storage.allow_service_logs(
+            f"logs.{self.region}.amazonaws.com",
+            f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:{self.stack_name}-*",
+        )
         # Open-weights jobs run our code from s3://<artifacts>/code/ (Nova jobs run AWS's images only).
         self.job_code = None
         if settings.model.family == "hf":
@@ -66,7 +67,6 @@ class PipelineStack(Stack):
         workflow_logs = logs.LogGroup(
             self,
             "WorkflowLogs",
-            log_group_name=f"/aws/vendedlogs/states/{settings.name}-pipeline",
             retention=RETENTION[settings.log_retention_days],
             encryption_key=self.storage.key,
             removal_policy=RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY,
