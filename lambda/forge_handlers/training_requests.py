@@ -50,9 +50,11 @@ STAGE_DATA = {
     "sft": ("sft", "train"),
     "rft": ("rft", "train"),
 }
+# SageMaker runs these over every log line. transformers 5 logs `{'loss': '4.565', 'grad_norm': ...}` with
+# quoted values (transformers 4 left them bare), so the quote is optional; the group is the number.
 METRIC_DEFINITIONS = [
-    {"Name": "train:loss", "Regex": r"'loss': ([0-9.eE+-]+)"},
-    {"Name": "train:reward", "Regex": r"'reward': ([0-9.eE+-]+)"},
+    {"Name": "train:loss", "Regex": r"'loss': '?([0-9.eE+-]+)'?"},
+    {"Name": "train:reward", "Regex": r"'reward': '?([0-9.eE+-]+)'?"},
 ]
 
 
