@@ -12,8 +12,8 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.permissions import DATA_BUCKET_READERS, HANDLER_NAMES, HANDLER_PERMISSIONS
 from stacks.job_code_asset import CODE_S3_PREFIX
+from stacks.permissions import DATA_BUCKET_READERS, HANDLER_NAMES, HANDLER_PERMISSIONS
 from stacks.settings import Settings
 from stacks.storage import Storage
 
