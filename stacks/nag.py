@@ -36,8 +36,8 @@ UNSCOPABLE_ACTIONS = {
 WILDCARD_REASONS: list[tuple[str, str]] = [
     (r"/runs/\*$", "Objects under the artifacts bucket's runs/ prefix: each run writes under runs/<run-id>/, "
                    "and run ids are only known at execution time."),
-    (r"^<StorageArtifactsBucket[0-9A-F]+\.Arn>/code/\*$", "The open-weights jobs' code channel: the SageMaker "
-                                                         "role reads the job code deployed under code/."),
+    (r"^<StorageArtifactsBucket[0-9A-F]+\.Arn>/code/\*$",
+     "The open-weights jobs' code channel: the SageMaker role reads the job code deployed under code/."),
     (r"^arn:<AWS::Partition>:s3:::customer-escrow-<AWS::AccountId>\*(/\*)?$",
      "Nova writes trained checkpoints to an AWS-owned escrow bucket whose name suffix AWS chooses; the "
      "SageMaker role reads them for the next stage and the endpoint (as the Nova Forge SDK's role does)."),

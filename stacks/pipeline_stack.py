@@ -28,7 +28,7 @@ class PipelineStack(Stack):
         for key, value in settings.tags.items():
             Tags.of(self).add(key, value)
         self.storage = Storage(self, "Storage", name=settings.name, retain=settings.retain_data)
-        # The log groups have no fixed names (a retained, named group breaks the redeploy after `cdk destroy`):
+        # The log groups have no fixed names (a retained named group breaks a redeploy after `cdk destroy`):
         # CloudFormation names them <stack name>-<logical id>-<suffix>, which this pattern matches.
         self.storage.allow_service_logs(
             f"logs.{self.region}.amazonaws.com",

@@ -31,7 +31,7 @@ DEFAULT_IMAGE_REPOSITORIES = {
     "nova": ["nova-fine-tune-repo", "nova-evaluation-repo", "nova-inference-repo"],
 }
 # Nova training jobs write the trained checkpoint to an AWS-owned escrow bucket in the customer's account;
-# later stages and the endpoint read it from there (the Nova Forge SDK's execution-role helper grants the same).
+# later stages and the endpoint read it there (the Nova Forge SDK's execution-role helper grants the same).
 NOVA_ESCROW_BUCKET_PATTERN = "customer-escrow-{account}*"
 
 

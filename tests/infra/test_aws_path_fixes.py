@@ -117,8 +117,8 @@ def test_nova_model_runs_network_isolated(family: str, isolated) -> None:
 
     from stacks.settings import parse_settings
 
-    model = ({"family": "nova", "base_model": "nova-lite-2/prod", "model_type": "amazon.nova-2-lite-v1:0:256k"}
-             if family == "nova" else {"family": "hf", "base_model": "x"})
+    nova = {"family": "nova", "base_model": "nova-lite-2/prod", "model_type": "amazon.nova-2-lite-v1:0:256k"}
+    model = nova if family == "nova" else {"family": "hf", "base_model": "x"}
     env = Environment(data_bucket="d", artifacts_bucket="a", sagemaker_role_arn="arn:aws:iam::1:role/r")
     request = model_request(parse_settings({"model": model}), env, "run-1", "s3://a/runs/run-1/model.tar.gz")
     assert request.get("EnableNetworkIsolation") is isolated
