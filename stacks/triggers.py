@@ -14,7 +14,8 @@ from constructs import Construct
 from stacks.settings import Settings
 
 INCOMING_PREFIX = "incoming/"
-DATASET_SUFFIX = ".csv"
+# The formats Prepare reads (job_code.formats); an upload of any of them starts a run.
+DATASET_SUFFIXES = (".csv", ".jsonl")
 
 
 class Notifications(Construct):
@@ -49,14 +50,15 @@ class Triggers(Construct):
         self.upload_rule = events.Rule(
             self,
             "DatasetUploaded",
-            description=f"{settings.name}: start a run when a CSV lands under {INCOMING_PREFIX}",
+            description=f"{settings.name}: start a run when a CSV or JSONL lands under {INCOMING_PREFIX}",
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
                 detail={
                     "bucket": {"name": [data_bucket.bucket_name]},
                     # One wildcard encodes prefix and suffix ("*" also matches "/": nested keys count).
-                    "object": {"key": [{"wildcard": f"{INCOMING_PREFIX}*{DATASET_SUFFIX}"}]},
+                    "object": {"key": [{"wildcard": f"{INCOMING_PREFIX}*{suffix}"}
+                                       for suffix in DATASET_SUFFIXES]},
                 },
             ),
         )

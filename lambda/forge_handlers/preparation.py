@@ -7,12 +7,13 @@ the first rows with errors); the full row-level report is written to runs/<run-i
 from __future__ import annotations
 
 import tempfile
+import urllib.parse
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from forge_handlers import s3io
 from forge_handlers.config import Environment
-from forge_handlers.errors import ConfigError, DataValidationError
+from forge_handlers.errors import ArtifactMissingError, ConfigError, DataValidationError
 from forge_handlers.naming import check_run_id, run_prefix, s3_uri, split_s3_uri
 from stacks.settings import Settings
 
@@ -48,13 +49,26 @@ def _validate(uri: str, rules: Any) -> tuple[Any, list[Any]]:
         raise DataValidationError(
             f"dataset {uri}: expected a .csv or .jsonl file, got {suffix or 'no extension'!r}"
         )
-    body = s3io.get_bytes(uri, what="input dataset")
+    body = read_dataset(uri)
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / f"input{suffix}"
         path.write_bytes(body)
         report, examples = validate_file(path, rules)
     report.source = uri
     return report, examples
+
+
+def read_dataset(uri: str) -> bytes:
+    """The dataset's bytes. An S3 event may carry the key URL-encoded ("my data.csv" as "my+data.csv" or
+    "my%20data.csv"); the key as given is tried first, then its decoded form, so either encoding works."""
+    try:
+        return s3io.get_bytes(uri, what="input dataset")
+    except ArtifactMissingError:
+        bucket, key = split_s3_uri(uri)
+        decoded = urllib.parse.unquote_plus(key)
+        if decoded == key:
+            raise
+        return s3io.get_bytes(s3_uri(bucket, decoded), what="input dataset")
 
 
 def _sizes(settings: Settings, separate_eval: bool) -> dict[str, int]:

@@ -132,3 +132,24 @@ def test_an_unsafe_run_id_is_a_config_error(use_settings, aws, lambda_context) -
     use_settings(load_settings(CONFIG_DIR / "open-weights.yaml"))
     with pytest.raises(ConfigError, match="run_id"):
         prepare.handler({"dataset": f"s3://{DATA_BUCKET}/x.csv", "run_id": "../other-run"}, lambda_context)
+
+
+@pytest.mark.parametrize(
+    ("stored_key", "event_key"),
+    [
+        ("incoming/my data.csv", "incoming/my+data.csv"),  # S3 event notifications' form-encoding
+        ("incoming/my data.csv", "incoming/my%20data.csv"),
+        ("incoming/résumé+v2.csv", "incoming/r%C3%A9sum%C3%A9%2Bv2.csv"),
+        ("incoming/a+b.csv", "incoming/a+b.csv"),  # a literal "+" in an unencoded key still works
+        ("incoming/plain.csv", "incoming/plain.csv"),
+    ],
+)
+def test_prepare_reads_the_object_whatever_the_events_key_encoding(
+    use_settings, aws, lambda_context, stored_key: str, event_key: str
+) -> None:
+    """Issue 11, defect 11: an S3 event may carry the key URL-encoded; Prepare must read the real object."""
+    use_settings(derive(load_settings(CONFIG_DIR / "open-weights.yaml"), **SIZES))
+    aws.put_object(Bucket=DATA_BUCKET, Key=stored_key, Body=make_csv(120))
+    run = prepare.handler({"dataset": f"s3://{DATA_BUCKET}/{event_key}", "execution_name": "enc-1"},
+                          lambda_context)
+    assert run["counts"]["sft"] == 12

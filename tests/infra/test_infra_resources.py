@@ -239,7 +239,7 @@ def test_upload_rule_matches_csv_under_incoming(template):
                 "detail-type": ["Object Created"],
                 "detail": {
                     "bucket": {"name": [Match.any_value()]},
-                    "object": {"key": [{"wildcard": "incoming/*.csv"}]},
+                    "object": {"key": [{"wildcard": "incoming/*.csv"}, {"wildcard": "incoming/*.jsonl"}]},
                 },
             },
             "Targets": [
