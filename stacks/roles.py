@@ -64,9 +64,11 @@ class SageMakerExecutionRole(Construct):
         artifacts = storage.artifacts_bucket
         self._add("RunObjects", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
                   [artifacts.arn_for_objects(f"{RUNS_PREFIX}*")])
+        hf = settings.model.family == "hf"
+        listed = [f"{RUNS_PREFIX}*", f"{CODE_S3_PREFIX}*"] if hf else [f"{RUNS_PREFIX}*"]
         self._add("RunListing", ["s3:ListBucket"], [artifacts.bucket_arn],
-                  conditions={"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}*", f"{CODE_S3_PREFIX}*"]}})
-        if settings.model.family == "hf":  # the `code` channel of every open-weights job
+                  conditions={"StringLike": {"s3:prefix": listed}})
+        if hf:  # the `code` channel of every open-weights job
             self._add("CodeChannel", ["s3:GetObject"], [artifacts.arn_for_objects(f"{CODE_S3_PREFIX}*")])
         else:
             escrow = NOVA_ESCROW_BUCKET_PATTERN.format(account=stack.account)
