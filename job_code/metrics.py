@@ -350,11 +350,19 @@ def compute_metrics(
 
 
 def compute_report(
-    predictions: Sequence[str], references: Sequence[str], labels: Sequence[str] | None = None
+    predictions: Sequence[str],
+    references: Sequence[str],
+    labels: Sequence[str] | None = None,
+    *,
+    text_metrics: bool = True,
 ) -> dict[str, Any]:
-    """Everything for the report: flat metrics, per-class scores, confusion matrix, answer lengths."""
-    flat = compute_metrics(predictions, references)
+    """Everything for the report: flat metrics, per-class scores, confusion matrix, answer lengths.
+
+    ``text_metrics=False`` leaves out the gen_qa set (ROUGE and BLEU need rouge-score, sacrebleu and numpy,
+    which the Lambda runtime lacks): the label metrics and answer lengths are pure Python.
+    """
     predictions, references = _check_inputs(predictions, references)
+    flat = compute_metrics(predictions, references) if text_metrics else {}
     report: dict[str, Any] = {"metrics": flat, "response_lengths": response_length_stats(predictions)}
     if labels:
         extra = label_metrics(predictions, references, labels)

@@ -128,14 +128,20 @@ def read_inference_output(path: str | Path) -> list[InferenceRecord]:
     return records
 
 
-def rescore_inference_output(path: str | Path, labels: Sequence[str] | None = None) -> dict[str, Any]:
-    """Recompute our full metric set from an ``inference_output.jsonl``, in Nova's results shape."""
+def rescore_inference_output(
+    path: str | Path, labels: Sequence[str] | None = None, *, text_metrics: bool = True
+) -> dict[str, Any]:
+    """Recompute our metric set from an ``inference_output.jsonl``, in Nova's results shape.
+
+    ``text_metrics=False``: only what the Lambda runtime can compute (label metrics, answer lengths).
+    """
     from job_code.metrics import compute_report
 
     records = read_inference_output(path)
     if not records:
         raise ResultsFormatError(f"{path} has no inference records")
-    report = compute_report([r.prediction for r in records], [r.gold for r in records], labels)
+    report = compute_report([r.prediction for r in records], [r.gold for r in records], labels,
+                            text_metrics=text_metrics)
     metrics = report.pop("metrics")
     report.pop("parsed_labels", None)
     return nova_results(metrics, **report)

@@ -78,7 +78,9 @@ def _rescore(jsonl: bytes, labels: list[str], source: str) -> dict[str, Any]:
         path = Path(scratch) / "inference_output.jsonl"
         path.write_bytes(jsonl)
         try:
-            return rescore_inference_output(path, labels)
+            # Nova's results already hold the gen_qa text metrics; ROUGE/BLEU would need rouge-score,
+            # sacrebleu and numpy, which neither the Lambda runtime nor the Powertools layer ships.
+            return rescore_inference_output(path, labels, text_metrics=False)
         except ResultsFormatError as error:
             raise ArtifactMissingError(f"inference_output.jsonl in {source}: {error}") from None
 
