@@ -58,6 +58,22 @@ def _validate(uri: str, rules: Any) -> tuple[Any, list[Any]]:
     return report, examples
 
 
+def nova_truncated(examples: list[Any], rules: Any) -> list[Any]:
+    """Nova questions cut to ``data.max_query_tokens``, estimated as the validator does (its warning
+    "will be cut to N" names the same rows).
+
+    The open-weights jobs cut with the model's tokenizer; Nova's tokenizer is not public, so Prepare cuts by
+    characters (``max_query_tokens`` x the validator's characters per token). Uncut, the longest case-study
+    question (about 8.6k tokens) alone overruns the RFT recipe's 8,192-token max_length.
+    """
+    import dataclasses
+
+    limit = int(rules.max_query_tokens * rules.chars_per_token) if rules.max_query_tokens else 0
+    if not limit:
+        return examples
+    return [dataclasses.replace(e, query=e.query[:limit]) if len(e.query) > limit else e for e in examples]
+
+
 def read_dataset(uri: str) -> bytes:
     """The dataset's bytes. An S3 event may carry the key URL-encoded ("my data.csv" as "my+data.csv" or
     "my%20data.csv"); the key as given is tried first, then its decoded form, so either encoding works."""
@@ -136,6 +152,8 @@ def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict
         "rft": splits.rft,
         "eval": eval_examples if eval_examples is not None else splits.eval,
     }
+    if settings.model.family == "nova":
+        sets = {kind: nova_truncated(rows, rules) for kind, rows in sets.items()}
     datasets = {}
     for kind, rows in sets.items():
         if not rows:

@@ -153,3 +153,18 @@ def test_prepare_reads_the_object_whatever_the_events_key_encoding(
     run = prepare.handler({"dataset": f"s3://{DATA_BUCKET}/{event_key}", "execution_name": "enc-1"},
                           lambda_context)
     assert run["counts"]["sft"] == 12
+
+
+def test_prepare_cuts_nova_questions_to_max_query_tokens(use_settings, aws, lambda_context) -> None:
+    """Issue 11, defect 9: Nova questions were never cut; the RFT recipe's max_length is 8,192 tokens."""
+    use_settings(derive(load_settings(CONFIG_DIR / "nova.yaml"), **NOVA_SIZES, data__max_query_tokens=100))
+    long_rows = {i: (f"question {i} " + "longword " * 1200, LABELS[i % 3]) for i in range(120)}
+    aws.put_object(Bucket=DATA_BUCKET, Key="incoming/long.csv", Body=make_csv(120, bad_rows=long_rows))
+    run = prepare.handler({"dataset": f"s3://{DATA_BUCKET}/incoming/long.csv", "execution_name": "cut-1"},
+                          lambda_context)
+    for uri in run["datasets"].values():
+        key = uri.split("/", 3)[3]
+        for line in aws.get_object(Bucket=ARTIFACTS_BUCKET, Key=key)["Body"].read().decode().split("\n"):
+            if line:
+                # 100 tokens x 4 characters per token (the validator's estimate) = 400 characters kept
+                assert 40 <= line.count("longword") <= 45, line[:200]
