@@ -47,12 +47,18 @@ def test_glob(pattern, value, ignore_case, expected):
 @pytest.mark.parametrize(
     ("pattern", "value", "expected"),
     [
-        ("arn:aws:ecr:us-east-1:*:repository/pytorch-training",
-         "arn:aws:ecr:us-east-1:763104351884:repository/pytorch-training", True),
+        (
+            "arn:aws:ecr:us-east-1:*:repository/pytorch-training",
+            "arn:aws:ecr:us-east-1:763104351884:repository/pytorch-training",
+            True,
+        ),
         # a * in one segment does not swallow the colons after it
         ("arn:aws:sagemaker:*:training-job/x", "arn:aws:sagemaker:us-east-1:1:training-job/x", False),
-        ("arn:aws:logs:us-east-1:1:log-group:/aws/sagemaker/*",
-         "arn:aws:logs:us-east-1:1:log-group:/aws/sagemaker/TrainingJobs:log-stream:x", True),
+        (
+            "arn:aws:logs:us-east-1:1:log-group:/aws/sagemaker/*",
+            "arn:aws:logs:us-east-1:1:log-group:/aws/sagemaker/TrainingJobs:log-stream:x",
+            True,
+        ),
         ("*", "arn:aws:s3:::anything", True),
     ],
 )
@@ -75,25 +81,65 @@ OBJECTS = allow(["s3:GetObject", "s3:PutObject"], f"{BUCKET}/runs/*")
         ([policy(LISTING)], "s3:ListBucket", BUCKET, {"s3:prefix": "code/"}, Decision.IMPLICIT_DENY),
         ([policy(LISTING)], "s3:ListBucket", BUCKET, {}, Decision.IMPLICIT_DENY),  # absent key: false
         # an Allow whose condition fails is not a Deny: another statement still allows (moto's bug)
-        ([policy(LISTING, allow("s3:ListBucket", BUCKET))], "s3:ListBucket", BUCKET, {"s3:prefix": "code/"},
-         Decision.ALLOW),
+        (
+            [policy(LISTING, allow("s3:ListBucket", BUCKET))],
+            "s3:ListBucket",
+            BUCKET,
+            {"s3:prefix": "code/"},
+            Decision.ALLOW,
+        ),
         # explicit deny wins, across policies too
-        ([policy(OBJECTS), policy(deny("s3:*", f"{BUCKET}/runs/secret/*"))], "s3:GetObject",
-         f"{BUCKET}/runs/secret/k", {}, Decision.EXPLICIT_DENY),
-        ([policy(OBJECTS), policy(deny("s3:*", f"{BUCKET}/runs/secret/*"))], "s3:GetObject",
-         f"{BUCKET}/runs/open/k", {}, Decision.ALLOW),
+        (
+            [policy(OBJECTS), policy(deny("s3:*", f"{BUCKET}/runs/secret/*"))],
+            "s3:GetObject",
+            f"{BUCKET}/runs/secret/k",
+            {},
+            Decision.EXPLICIT_DENY,
+        ),
+        (
+            [policy(OBJECTS), policy(deny("s3:*", f"{BUCKET}/runs/secret/*"))],
+            "s3:GetObject",
+            f"{BUCKET}/runs/open/k",
+            {},
+            Decision.ALLOW,
+        ),
         # NotAction / NotResource
-        ([policy({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})], "iam:PassRole", "*", {},
-         Decision.IMPLICIT_DENY),
-        ([policy({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})], "sns:Publish", "t", {},
-         Decision.ALLOW),
-        ([policy({"Effect": "Allow", "Action": "s3:*", "NotResource": f"{BUCKET}/code/*"})], "s3:GetObject",
-         f"{BUCKET}/code/x", {}, Decision.IMPLICIT_DENY),
-        ([policy({"Effect": "Allow", "Action": "s3:*", "NotResource": f"{BUCKET}/code/*"})], "s3:GetObject",
-         f"{BUCKET}/runs/x", {}, Decision.ALLOW),
+        (
+            [policy({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})],
+            "iam:PassRole",
+            "*",
+            {},
+            Decision.IMPLICIT_DENY,
+        ),
+        (
+            [policy({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})],
+            "sns:Publish",
+            "t",
+            {},
+            Decision.ALLOW,
+        ),
+        (
+            [policy({"Effect": "Allow", "Action": "s3:*", "NotResource": f"{BUCKET}/code/*"})],
+            "s3:GetObject",
+            f"{BUCKET}/code/x",
+            {},
+            Decision.IMPLICIT_DENY,
+        ),
+        (
+            [policy({"Effect": "Allow", "Action": "s3:*", "NotResource": f"{BUCKET}/code/*"})],
+            "s3:GetObject",
+            f"{BUCKET}/runs/x",
+            {},
+            Decision.ALLOW,
+        ),
         # a Deny with a NotResource: everything outside it is denied
-        ([policy(allow("s3:*", "*"), {"Effect": "Deny", "Action": "s3:*", "NotResource": f"{BUCKET}/*"})],
-         "s3:GetObject", "arn:aws:s3:::other/x", {}, Decision.EXPLICIT_DENY),
+        (
+            [policy(allow("s3:*", "*"), {"Effect": "Deny", "Action": "s3:*", "NotResource": f"{BUCKET}/*"})],
+            "s3:GetObject",
+            "arn:aws:s3:::other/x",
+            {},
+            Decision.EXPLICIT_DENY,
+        ),
         ([], "s3:GetObject", f"{BUCKET}/runs/x", {}, Decision.IMPLICIT_DENY),
         # a single statement object (not a list) is a valid policy
         ([{"Statement": OBJECTS}], "s3:PutObject", f"{BUCKET}/runs/x", {}, Decision.ALLOW),
@@ -109,13 +155,22 @@ PASS_ROLE = "arn:aws:iam::123456789012:role/sm"
 @pytest.mark.parametrize(
     ("condition", "context", "expected"),
     [
-        ({"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-         {"iam:PassedToService": "sagemaker.amazonaws.com"}, True),
-        ({"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-         {"iam:PassedToService": "lambda.amazonaws.com"}, False),
+        (
+            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            {"iam:PassedToService": "sagemaker.amazonaws.com"},
+            True,
+        ),
+        (
+            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            {"iam:PassedToService": "lambda.amazonaws.com"},
+            False,
+        ),
         # condition keys are case-insensitive, values are not
-        ({"StringEquals": {"IAM:passedtoservice": "sagemaker.amazonaws.com"}},
-         {"iam:PassedToService": "sagemaker.amazonaws.com"}, True),
+        (
+            {"StringEquals": {"IAM:passedtoservice": "sagemaker.amazonaws.com"}},
+            {"iam:PassedToService": "sagemaker.amazonaws.com"},
+            True,
+        ),
         ({"StringEquals": {"k": "Value"}}, {"k": "value"}, False),
         ({"StringEqualsIgnoreCase": {"k": "Value"}}, {"k": "value"}, True),
         # values of one key OR; keys of one operator AND; operators AND
@@ -134,10 +189,16 @@ PASS_ROLE = "arn:aws:iam::123456789012:role/sm"
         ({"StringEqualsIfExists": {"k": "a"}}, {"k": "b"}, False),
         ({"StringLike": {"k": "a"}}, {}, False),
         # ARN operators are per-segment globs, ArnEquals included
-        ({"ArnLike": {"aws:SourceArn": "arn:aws:sagemaker:*:123456789012:training-job/forge*"}},
-         {"aws:SourceArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/forge-x"}, True),
-        ({"ArnEquals": {"aws:SourceArn": "arn:aws:sagemaker:*:123456789012:training-job/forge*"}},
-         {"aws:SourceArn": "arn:aws:sagemaker:us-east-1:999999999999:training-job/forge-x"}, False),
+        (
+            {"ArnLike": {"aws:SourceArn": "arn:aws:sagemaker:*:123456789012:training-job/forge*"}},
+            {"aws:SourceArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/forge-x"},
+            True,
+        ),
+        (
+            {"ArnEquals": {"aws:SourceArn": "arn:aws:sagemaker:*:123456789012:training-job/forge*"}},
+            {"aws:SourceArn": "arn:aws:sagemaker:us-east-1:999999999999:training-job/forge-x"},
+            False,
+        ),
         ({"ArnNotLike": {"aws:SourceArn": "arn:aws:s3:::b/*"}}, {"aws:SourceArn": "arn:aws:s3:::c/x"}, True),
         # Bool and Null
         ({"Bool": {"aws:SecureTransport": "true"}}, {"aws:SecureTransport": True}, True),
@@ -153,12 +214,18 @@ PASS_ROLE = "arn:aws:iam::123456789012:role/sm"
         ({"ForAnyValue:StringEquals": {"aws:TagKeys": ["team", "env"]}}, {"aws:TagKeys": ["x", "env"]}, True),
         ({"ForAnyValue:StringEquals": {"aws:TagKeys": ["team"]}}, {"aws:TagKeys": ["x", "env"]}, False),
         ({"ForAnyValue:StringEquals": {"aws:TagKeys": ["team"]}}, {}, False),
-        ({"ForAllValues:StringEquals": {"aws:TagKeys": ["team", "env"]}}, {"aws:TagKeys": ["team", "env"]},
-         True),
+        (
+            {"ForAllValues:StringEquals": {"aws:TagKeys": ["team", "env"]}},
+            {"aws:TagKeys": ["team", "env"]},
+            True,
+        ),
         ({"ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}, {"aws:TagKeys": ["team", "env"]}, False),
         ({"ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}, {}, True),  # vacuously true
-        ({"ForAllValues:StringLike": {"aws:TagKeys": ["forge:*"]}}, {"aws:TagKeys": ["forge:a", "forge:b"]},
-         True),
+        (
+            {"ForAllValues:StringLike": {"aws:TagKeys": ["forge:*"]}},
+            {"aws:TagKeys": ["forge:a", "forge:b"]},
+            True,
+        ),
         ({"ForAnyValue:StringNotEquals": {"aws:TagKeys": ["team"]}}, {"aws:TagKeys": ["team", "x"]}, True),
         ({"ForAllValues:StringNotEquals": {"aws:TagKeys": ["team"]}}, {"aws:TagKeys": ["team", "x"]}, False),
     ],
@@ -172,14 +239,20 @@ def test_conditions(condition, context, expected):
 @pytest.mark.parametrize(
     ("statement", "context", "message"),
     [
-        (allow("s3:GetObject", "*", {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01"}}), {},
-         "DateGreaterThan"),
+        (
+            allow("s3:GetObject", "*", {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01"}}),
+            {},
+            "DateGreaterThan",
+        ),
         (allow("s3:GetObject", "*", {"StringEqualz": {"k": "a"}}), {}, "StringEqualz"),
         (allow("s3:GetObject", "*", {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}), {}, "IpAddress"),
         (allow("s3:GetObject", "*", {"NullIfExists": {"k": "true"}}), {}, "Null"),
         (allow("s3:GetObject", "arn:aws:s3:::b/${aws:username}/*"), {}, "policy variables"),
-        (allow("s3:GetObject", "*", {"StringEquals": {"aws:TagKeys": "a"}}), {"aws:TagKeys": ["a"]},
-         "multivalued"),
+        (
+            allow("s3:GetObject", "*", {"StringEquals": {"aws:TagKeys": "a"}}),
+            {"aws:TagKeys": ["a"]},
+            "multivalued",
+        ),
         (allow("s3:GetObject", "*", Principal="*"), {}, "Principal"),
         ({"Effect": "Allow", "Action": "s3:GetObject"}, {}, "Resource/NotResource"),
         ({"Effect": "allow", "Action": "s3:GetObject", "Resource": "*"}, {}, "Effect"),
@@ -194,5 +267,8 @@ def test_refuses_loudly(statement, context, message):
 
 def test_an_unsupported_statement_raises_even_after_an_allow():
     with pytest.raises(PolicyError):
-        evaluate([policy(allow("s3:*", "*"), allow("s3:*", "*", {"DateLessThan": {"aws:CurrentTime": "x"}}))],
-                 "s3:GetObject", "arn:aws:s3:::b/k")
+        evaluate(
+            [policy(allow("s3:*", "*"), allow("s3:*", "*", {"DateLessThan": {"aws:CurrentTime": "x"}}))],
+            "s3:GetObject",
+            "arn:aws:s3:::b/k",
+        )
