@@ -117,11 +117,15 @@ def _error_payload(error: BaseException) -> bytes:
 
 
 @contextlib.contextmanager
-def run_lambdas_in_process(resolve: Resolver) -> Iterator[InvocationLog]:
+def run_lambdas_in_process(
+    resolve: Resolver, authorize: Callable[[str], None] | None = None
+) -> Iterator[InvocationLog]:
     """Patch moto so an invoke of function NAME runs ``resolve(NAME)(event, context)`` in-process.
 
     Use inside ``mock_aws(config={"lambda": {"use_docker": False}, ...})``. Yields the invocation log.
     The functions need not exist in moto's Lambda backend: the name (or ARN) is enough.
+    ``authorize(NAME)`` runs first; what it raises is the Invoke API's error, not a function error
+    (local IAM raises a 403 AccessDeniedException there: forge.local.iam.enforce).
     """
     backend_class = _backend_class()
     original = backend_class.invoke
@@ -136,6 +140,8 @@ def run_lambdas_in_process(resolve: Resolver) -> Iterator[InvocationLog]:
         response_headers: dict[str, str],
     ) -> bytes:
         name = function_name_of(function_name)
+        if authorize is not None:
+            authorize(name)
         event = json.loads(body) if body else {}
         try:
             handler = resolve(name)

@@ -41,6 +41,9 @@ class LocalStack:
     functions: dict[str, dict[str, Any]]  # function name -> resolved properties (+ "AssetDir")
     state_machine_arn: str
     buckets: list[str]
+    # The synthesized template and the resolver over what was created (local IAM reads the policies).
+    template: dict[str, Any] = field(default_factory=dict)
+    resolver: Resolver | None = None
 
     def function_env(self) -> dict[str, str]:
         """The handlers' shared environment (DATA_BUCKET, ARTIFACTS_BUCKET, TOPIC_ARN…), from any handler."""
@@ -233,7 +236,7 @@ def create_in_moto(session: Any, outdir: Path, region: str = "us-east-1") -> Loc
         roleArn=props["RoleArn"],
     )["stateMachineArn"]
     physical[machines[0]] = Physical(machine_arn, {"Arn": machine_arn, "Name": machine_arn.rsplit(":", 1)[1]})
-    return LocalStack(stack_name, physical, functions, machine_arn, buckets)
+    return LocalStack(stack_name, physical, functions, machine_arn, buckets, template, resolve)
 
 
 def _bucket_deployment_functions(resources: dict[str, Any], by_type: dict[str, list[str]]) -> set[str]:
