@@ -22,11 +22,20 @@ from pathlib import Path
 from typing import Any
 
 from forge.local import s3io
+from forge.local.iam.enforce import denial_of
 from forge.local.launcher import Launcher, Process, cold_launch
 
 JOB_CODE_DIR = Path(__file__).resolve().parents[2] / "job_code"
 ServeCommand = Callable[[Path, int], list[str]]
 _START_TIMEOUT_SECONDS = 300
+# SageMaker's FailureReason wording when the model's execution role cannot read its model data.
+MODEL_DATA_DENIED = (
+    'Could not access model data at {uri}. Please ensure that the role "{role}" exists and that its trust '
+    'relationship policy allows the action "sts:AssumeRole" for the service principal '
+    '"sagemaker.amazonaws.com". Also ensure that the role has "s3:GetObject" permissions and that the object '
+    "is located in {region}. {detail}"
+)
+IMAGE_DENIED = "Failed to pull the inference image {image}: {detail}"
 
 
 def free_port() -> int:
@@ -159,6 +168,8 @@ class EndpointRunner:
         self.command = command
         self.launcher = launcher
         self.base_env = base_env
+        # Local IAM (forge.local.iam.enforce.JobIam): model data read and image pulled as the model's role.
+        self.iam: Any | None = None
 
     def deploy(self, endpoint: LocalEndpoint, model: dict[str, Any], config_name: str) -> None:
         """Start a server for ``model``; on success it replaces the endpoint's current server."""
@@ -176,17 +187,31 @@ class EndpointRunner:
     ) -> None:
         container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
         workdir = self.root / endpoint.name / f"v{generation}"
+        role = model.get("ExecutionRoleArn", "")
+        data_url = container.get("ModelDataUrl")
         try:
+            s3 = self.iam.s3_for(role) if self.iam else self.s3
+            denial = self.iam.image_denial(role, container.get("Image", "")) if self.iam else None
+            if denial:
+                reason = IMAGE_DENIED.format(image=container["Image"], detail=denial.message)
+                self._fail(endpoint, generation, reason)
+                return
             model_dir = workdir / "model"
-            data_url = container.get("ModelDataUrl")
             if data_url:
-                s3io.download_model_data(self.s3, data_url, model_dir)
+                s3io.download_model_data(s3, data_url, model_dir)
             else:
                 model_dir.mkdir(parents=True, exist_ok=True)
             server = start_server(model_dir, workdir / "log.txt", self.command, container.get("Environment"),
                                   launcher=self.launcher, base_env=self.base_env)
         except Exception as error:  # noqa: BLE001 - surfaces as the endpoint's FailureReason, as in AWS
-            self._fail(endpoint, generation, f"could not start the model server: {error}")
+            denial = denial_of(error)
+            if denial:
+                region = self.iam.enforcer.facts.region if self.iam else ""
+                reason = MODEL_DATA_DENIED.format(uri=data_url, role=role, region=region,
+                                                  detail=denial.message)
+            else:
+                reason = f"could not start the model server: {error}"
+            self._fail(endpoint, generation, reason)
             return
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
         while time.monotonic() < deadline and endpoint.generation == generation:

@@ -24,6 +24,7 @@ from typing import Any
 
 from forge.local import results, s3io
 from forge.local.cfn import LocalStack, create_in_moto
+from forge.local.iam.enforce import Enforcer
 from forge.local.launcher import Launcher, WarmLauncher, cold_launch
 from forge.local.sagemaker import LocalSageMaker, LocalSageMakerRuntime
 from forge.local.training import parse_progress
@@ -162,6 +163,9 @@ class LocalPipeline:
             self.sfn = self.session.client("stepfunctions")
             self.stack: LocalStack = create_in_moto(self.session, outdir, REGION)
             self.env = self.stack.function_env()
+            # The template's IAM, enforced for each principal's calls (forge.local.iam.enforce).
+            self.iam = Enforcer.for_stack(self.stack)
+            self._exit.callback(self.iam.install_boto_hooks())
             self._install_handlers()
             self._subscribe_notifications()
             self.sagemaker = LocalSageMaker(
@@ -172,9 +176,10 @@ class LocalPipeline:
             self._exit.callback(self._remove_workdir)
             self._exit.callback(self.sagemaker.shutdown)
             self.runtime = LocalSageMakerRuntime(self.sagemaker)
+            self.iam.attach_runtime(self.sagemaker, self.session)
             clients = importlib.import_module("forge_handlers.clients")
-            clients.override("sagemaker", self.sagemaker)
-            clients.override("sagemaker-runtime", self.runtime)
+            clients.override("sagemaker", self.iam.guard("sagemaker", self.sagemaker))
+            clients.override("sagemaker-runtime", self.iam.guard("sagemaker-runtime", self.runtime))
             self._exit.callback(clients.reset)
         except BaseException:
             self._exit.close()
@@ -208,11 +213,12 @@ class LocalPipeline:
 
             def call(event: Any, context: Any) -> Any:
                 os.environ.update(variables)
-                return handler(event, context)
+                with self.iam.acting_as_function(name):  # its calls are checked against its role
+                    return handler(event, context)
 
             return call
 
-        self._exit.enter_context(moto_lambda.run_lambdas_in_process(resolve))
+        self._exit.enter_context(moto_lambda.run_lambdas_in_process(resolve, self.iam.authorize_invoke))
 
     def _subscribe_notifications(self) -> None:
         """The e-mail stand-in: an SQS queue on the pipeline topic, saved as notifications.json."""

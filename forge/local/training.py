@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from forge.local import s3io
+from forge.local.iam.enforce import denial_of
 from forge.local.launcher import Launcher, Process, cold_launch
 from job_code import sm_contract
 
@@ -31,6 +32,22 @@ NOVA_ONLY_REASON = (
     "run on SageMaker in AWS. Use a config with model.family: hf for local runs."
 )
 _STOP_GRACE_SECONDS = 10
+# SageMaker's FailureReason wording for a job whose role cannot read a channel or pull the image.
+DATA_DOWNLOAD_FAILED = "Data download failed:Failed to download data. {detail}"
+IMAGE_PULL_FAILED = (
+    "Cannot pull algorithm container. Either the image does not exist or its permissions are incorrect. "
+    "{detail}"
+)
+
+
+class JobClientError(Exception):
+    """The job fails as SageMaker fails it before or after the script: FailureReason ``ClientError: ...``."""
+
+
+def _access_detail(error: BaseException, uri: str) -> str:
+    """What a denied S3 call says, naming the role, the action and the resource (local IAM's denial)."""
+    denial = denial_of(error)
+    return f"{denial.operation} failed for {uri}: {denial.message}" if denial else f"{uri}: {error}"
 
 
 def parse_progress(log_text: str) -> dict[str, object] | None:
@@ -151,6 +168,8 @@ class TrainingJobRunner:
         self.launcher = launcher
         # A snapshot: the in-process Lambda handlers change os.environ as they run; jobs must not see that.
         self.base_env = dict(os.environ if base_env is None else base_env)
+        # Local IAM (forge.local.iam.enforce.JobIam): S3 as the job's execution role, image pulls checked.
+        self.iam: Any | None = None
 
     def start(self, job: LocalTrainingJob) -> None:
         image = job.request["AlgorithmSpecification"].get("TrainingImage", "")
@@ -171,26 +190,48 @@ class TrainingJobRunner:
     def _run(self, job: LocalTrainingJob) -> None:
         try:
             job.set_secondary("Downloading", "Downloading input data")
-            env, argv = self._prepare(job)
+            s3 = self.iam.s3_for(job.request["RoleArn"]) if self.iam else self.s3
+            env, argv = self._prepare(job, s3)
+            self._pull_image(job)
             if job.stop_requested:
                 job.finish("Stopped", "Stopped", None)
                 return
             job.started = datetime.now(UTC)
             job.set_secondary("Training", "Training image download completed. Training in progress.")
             exit_code, timed_out = self._execute(job, env, argv)
-            self._upload(job)
+            self._upload(job, s3)
             if job.stop_requested or timed_out:
                 job.finish("Stopped", "MaxRuntimeExceeded" if timed_out else "Stopped", None)
             elif exit_code == 0:
                 job.finish("Completed", "Completed", None)
             else:
                 job.finish("Failed", "Failed", self._failure_reason(job, exit_code))
+        except JobClientError as error:
+            with job.log_path.open("a", encoding="utf-8") as log:
+                log.write(f"ClientError: {error}\n")
+            job.finish("Failed", "Failed", f"ClientError: {error}"[:1024])
         except Exception as error:  # noqa: BLE001 - any runtime error must surface as the job's FailureReason
             with job.log_path.open("a", encoding="utf-8") as log:
                 log.write(f"local runtime error: {error!r}\n")
             job.finish("Failed", "Failed", f"ClientError: local runtime could not run the job: {error}")
 
-    def _prepare(self, job: LocalTrainingJob) -> tuple[dict[str, str], list[str]]:
+    def _pull_image(self, job: LocalTrainingJob) -> None:
+        """After the data, SageMaker pulls the image with the execution role (ECR permissions)."""
+        if self.iam:
+            image = job.request["AlgorithmSpecification"].get("TrainingImage", "")
+            denial = self.iam.image_denial(job.request["RoleArn"], image)
+            if denial:
+                raise JobClientError(IMAGE_PULL_FAILED.format(detail=denial.message))
+
+    def _download(self, s3: Any, uri: str, dest: Path) -> None:
+        try:
+            s3io.download_prefix(s3, uri, dest)
+        except Exception as error:
+            if denial_of(error) is None:
+                raise
+            raise JobClientError(DATA_DOWNLOAD_FAILED.format(detail=_access_detail(error, uri))) from error
+
+    def _prepare(self, job: LocalTrainingJob, s3: Any) -> tuple[dict[str, str], list[str]]:
         req, root = job.request, job.root
         dirs = {
             name: root / name
@@ -203,7 +244,7 @@ class TrainingJobRunner:
         for channel in req.get("InputDataConfig", []):
             name = channel["ChannelName"]
             source = channel["DataSource"]["S3DataSource"]["S3Uri"]
-            s3io.download_prefix(self.s3, source, dirs["input/data"] / name)
+            self._download(s3, source, dirs["input/data"] / name)
             channels[name] = {k: v for k, v in channel.items() if k in ("ContentType", "CompressionType")}
             channels[name].update(
                 {
@@ -214,7 +255,7 @@ class TrainingJobRunner:
             )
         checkpoint = req.get("CheckpointConfig")
         if checkpoint:  # SageMaker restores checkpoints before the job starts.
-            s3io.download_prefix(self.s3, checkpoint["S3Uri"], dirs["checkpoints"])
+            self._download(s3, checkpoint["S3Uri"], dirs["checkpoints"])
         config = dirs["input/config"]
         resource = {
             "current_host": "algo-1",
@@ -230,7 +271,7 @@ class TrainingJobRunner:
         submit = _decode_hyperparameter(hyperparameters.get("sagemaker_submit_directory", ""))
         if not program:
             raise ValueError("hyperparameter sagemaker_program (the entry script) is missing")
-        code_dir = self._resolve_code_dir(submit, root, dirs["code"])
+        code_dir = self._resolve_code_dir(s3, submit, root, dirs["code"])
         entry = code_dir / program
         if not entry.is_file():
             raise FileNotFoundError(f"entry point {program!r} not found in {submit or 'the code channel'}")
@@ -274,15 +315,15 @@ class TrainingJobRunner:
             argv += [f"--{key}", value]
         return env, argv
 
-    def _resolve_code_dir(self, submit: str, root: Path, code_root: Path) -> Path:
+    def _resolve_code_dir(self, s3: Any, submit: str, root: Path, code_root: Path) -> Path:
         if not submit:
             return root / "input/data/code"
         if submit.startswith("s3://"):
             if submit.endswith(".tar.gz"):
-                s3io.download_model_data(self.s3, submit, code_root)
+                s3io.download_model_data(s3, submit, code_root)
                 return code_root
             target = code_root / Path(s3io.split_s3_uri(submit)[1].rstrip("/")).name
-            s3io.download_prefix(self.s3, submit, target)
+            self._download(s3, submit, target)
             return target
         if submit.startswith("/opt/ml/"):  # a path inside the container: map it into the job dir
             return root / submit[len("/opt/ml/") :]
@@ -302,14 +343,20 @@ class TrainingJobRunner:
             time.sleep(0.1)
         return job.process.returncode, False
 
-    def _upload(self, job: LocalTrainingJob) -> None:
+    def _upload(self, job: LocalTrainingJob, s3: Any) -> None:
         job.set_secondary("Uploading", "Uploading generated training model")
         output = s3io.join_s3(job.request["OutputDataConfig"]["S3OutputPath"], job.name, "output")
-        s3io.upload_tarball(self.s3, job.root / "model", job.model_artifact_uri)
-        s3io.upload_tarball(self.s3, job.root / "output/data", s3io.join_s3(output, "output.tar.gz"))
-        checkpoint = job.request.get("CheckpointConfig")
-        if checkpoint:
-            s3io.upload_dir(self.s3, job.root / "checkpoints", checkpoint["S3Uri"])
+        try:
+            s3io.upload_tarball(s3, job.root / "model", job.model_artifact_uri)
+            s3io.upload_tarball(s3, job.root / "output/data", s3io.join_s3(output, "output.tar.gz"))
+            checkpoint = job.request.get("CheckpointConfig")
+            if checkpoint:
+                s3io.upload_dir(s3, job.root / "checkpoints", checkpoint["S3Uri"])
+        except Exception as error:
+            if denial_of(error) is None:
+                raise
+            detail = _access_detail(error, output)
+            raise JobClientError(f"Failed to upload the job's output: {detail}") from error
 
     @staticmethod
     def _failure_reason(job: LocalTrainingJob, exit_code: int) -> str:

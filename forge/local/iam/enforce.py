@@ -243,6 +243,15 @@ class Enforcer:
     def job_iam(self, session: Any) -> JobIam:
         return JobIam(self, session)
 
+    def attach_runtime(self, local_sagemaker: Any, session: Any) -> None:
+        """Give forge.local.sagemaker.LocalSageMaker's job and endpoint runners the execution-role checks.
+
+        Set on its runners from here so LocalSageMaker's own module need not change for it.
+        """
+        job_iam = self.job_iam(session)
+        local_sagemaker._trainer.iam = job_iam
+        local_sagemaker._endpoints.iam = job_iam
+
 
 class JobIam:
     """What the local training and endpoint runtimes use: a per-role S3 client and image-pull checks."""
@@ -262,8 +271,8 @@ class JobIam:
 
 class _Guarded:
     def __init__(self, enforcer: Enforcer, service: str, target: Any):
+        from botocore import xform_name
         from botocore.session import get_session
-        from botocore.utils import xform_name
 
         model = get_session().get_service_model(service)
         self._operations = {xform_name(name): name for name in model.operation_names}
