@@ -109,6 +109,21 @@ def test_with_the_code_grant_the_first_job_completes(tiny_model, tmp_path):
         pipeline.start()
         pipeline.watch(stop_after_the_first_job, interval=0.2)
         job = first_job(pipeline).describe()
-        denials = list(pipeline.iam.denials)
+        denials, checked = list(pipeline.iam.denials), pipeline.iam.checked
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     assert denials == []
+    # Every seam was checked on the way: handler S3 (boto3 hook), handler SageMaker (guard), the state
+    # machine's invokes, the job's channels and output (its role's client) and its image.
+    for session, action in [
+        ("forge-iam-prepare", "s3:GetObject"),
+        ("forge-iam-prepare", "kms:GenerateDataKey"),
+        ("forge-iam-launch", "sagemaker:CreateTrainingJob"),
+        ("forge-iam-launch", "iam:PassRole"),
+        ("forge-iam-poll", "sagemaker:DescribeTrainingJob"),
+        ("StepFunctions", "lambda:InvokeFunction"),
+        ("SageMaker", "s3:ListBucket"),
+        ("SageMaker", "kms:Decrypt"),
+        ("SageMaker", "s3:PutObject"),
+        ("SageMaker", "ecr:BatchGetImage"),
+    ]:
+        assert checked[(session, action)] > 0, (session, action, sorted(checked))

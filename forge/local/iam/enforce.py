@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -108,6 +109,8 @@ class Enforcer:
         self.principals = principals
         self.facts = principals.facts
         self.denials: list[Denial] = []  # every denial, in order (tests and the run's diagnostics)
+        # (session, action) -> how many were evaluated: shows that a seam is checked, not silently bypassed
+        self.checked: Counter[tuple[str, str]] = Counter()
 
     @classmethod
     def for_stack(cls, stack: Any) -> Enforcer:
@@ -129,6 +132,7 @@ class Enforcer:
         self, actor: Actor, service: str, operation: str, needed: list[Authorization]
     ) -> Denial | None:
         for authorization in needed:
+            self.checked[(actor.session, authorization.action)] += 1
             result = evaluate(
                 actor.principal.policies,
                 authorization.action,
