@@ -74,8 +74,9 @@ class SageMakerExecutionRole(Construct):
             escrow = NOVA_ESCROW_BUCKET_PATTERN.format(account=stack.account)
             self._add("NovaEscrowRead", ["s3:GetObject", "s3:ListBucket"],
                       [f"arn:{stack.partition}:s3:::{escrow}", f"arn:{stack.partition}:s3:::{escrow}/*"])
-        self._add("Key", ["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DescribeKey"],
-                  [storage.key.key_arn])
+        # kms:Encrypt: with OutputDataConfig.KmsKeyId set, SageMaker requires it of the execution role.
+        self._add("Key", ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:CreateGrant",
+                          "kms:DescribeKey"], [storage.key.key_arn])
         log_groups = stack.format_arn(service="logs", resource="log-group", resource_name="/aws/sagemaker/*",
                                       arn_format=ArnFormat.COLON_RESOURCE_NAME)
         self._add("Logs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",

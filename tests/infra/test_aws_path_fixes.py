@@ -122,3 +122,10 @@ def test_nova_model_runs_network_isolated(family: str, isolated) -> None:
     env = Environment(data_bucket="d", artifacts_bucket="a", sagemaker_role_arn="arn:aws:iam::1:role/r")
     request = model_request(parse_settings({"model": model}), env, "run-1", "s3://a/runs/run-1/model.tar.gz")
     assert request.get("EnableNetworkIsolation") is isolated
+
+
+@pytest.mark.parametrize("config", ["nova", "open-weights"])
+def test_sagemaker_role_may_encrypt_with_the_output_key(synthesized, config: str) -> None:
+    """Launch sets OutputDataConfig.KmsKeyId; SageMaker then requires kms:Encrypt of the execution role."""
+    statements = _sagemaker_role_statements(synthesized[config]["template"])
+    assert _grants(statements, "kms:Encrypt", r"StorageKey")
