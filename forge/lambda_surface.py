@@ -21,11 +21,12 @@ Asset code that calls into local infrastructure (the local SageMaker runtime beh
 not judged below that call: an import is the Lambda's only if no asset frame sits above the first frame
 of code that is neither asset, surface library nor standard library.
 
-Not caught: imports made by surface libraries (pydantic importing an optional module; the probe catches
-those at init only); imports in threads a handler starts; code run with exec/runpy/importlib.util loaders;
-``from importlib import import_module`` bound before the guard was installed; versions (the dev venv's
-boto3 and Powertools are newer than the runtime's and the layer's: an API they added passes here and fails
-on AWS); native libraries the Lambda OS lacks. Names, not versions, are checked.
+Not caught: call-time imports made by surface libraries (pydantic importing an optional module: the probe
+sees those at init only); imports in threads a handler starts; modules loaded through runpy or
+importlib.util loaders; an ``import_module`` bound (``from importlib import import_module``) before the
+guard was installed; namespace packages at the asset's top level (the asset has none); versions (the dev
+venv's boto3 and Powertools are newer than the runtime's and the layer's: an API they added passes here
+and fails on AWS); native libraries the Lambda OS lacks. Names are checked, not versions.
 """
 
 from __future__ import annotations
@@ -131,9 +132,10 @@ _original_import = builtins.__import__
 _original_import_module = importlib.import_module
 
 
-def _judged(globals_: Mapping[str, Any] | None, frame: FrameType) -> ImportSurface | None:
+def _judged(frame: FrameType) -> ImportSurface | None:
+    """The surface to judge an import made in ``frame`` by, or None (no handler running, not asset code)."""
     surface: ImportSurface | None = getattr(_state, "surface", None)
-    if surface is None or globals_ is None or not surface.is_asset_code(frame):
+    if surface is None or not surface.is_asset_code(frame):
         return None
     return surface if surface.for_the_lambda(frame) else None
 
@@ -147,10 +149,11 @@ def _absolute(name: str, globals_: Mapping[str, Any], level: int) -> str:
 
 def _guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (),
                     level: int = 0) -> Any:
-    surface = _judged(globals, sys._getframe(1))
+    frame = sys._getframe(1)  # the code running the import statement
+    surface = _judged(frame)
     if surface is None:
         return _original_import(name, globals, locals, fromlist, level)
-    target = _absolute(name, globals, level)
+    target = _absolute(name, globals if globals is not None else frame.f_globals, level)
     surface.check(target)
     module = _original_import(name, globals, locals, fromlist, level)
     if fromlist:  # after the import: only then is the package (and its __path__) known here
@@ -163,7 +166,7 @@ def _guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist
 
 def _guarded_import_module(name: str, package: str | None = None) -> Any:
     frame = sys._getframe(1)
-    surface = _judged(frame.f_globals, frame)
+    surface = _judged(frame)
     if surface is not None:
         surface.check(importlib.util.resolve_name(name, package) if name.startswith(".") else name)
     return _original_import_module(name, package)
