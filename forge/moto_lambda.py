@@ -123,7 +123,7 @@ def _error_payload(error: BaseException) -> bytes:
 
 @contextlib.contextmanager
 def run_lambdas_in_process(
-    resolve: Resolver, runtime: LambdaRuntime | None = None
+    resolve: Resolver, *, runtime: LambdaRuntime | None = None
 ) -> Iterator[InvocationLog]:
     """Patch moto so an invoke of function NAME runs ``resolve(NAME)(event, context)`` in-process.
 

@@ -215,7 +215,7 @@ class LocalPipeline:
 
         # Each function runs within Lambda's import surface for its asset (forge/lambda_surface.py).
         runtime = LambdaRuntime({name: (p["AssetDir"], p["Handler"]) for name, p in functions.items()})
-        self._exit.enter_context(moto_lambda.run_lambdas_in_process(resolve, runtime))
+        self._exit.enter_context(moto_lambda.run_lambdas_in_process(resolve, runtime=runtime))
 
     def _subscribe_notifications(self) -> None:
         """The e-mail stand-in: an SQS queue on the pipeline topic, saved as notifications.json."""

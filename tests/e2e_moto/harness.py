@@ -120,7 +120,7 @@ class Pipeline:
 
     def run(self, *inputs: dict[str, Any], timeout: float = 120) -> list[Result]:
         """Start one execution per input at once; wait for all of them."""
-        with run_lambdas_in_process(self.resolve, self.lambda_runtime):
+        with run_lambdas_in_process(self.resolve, runtime=self.lambda_runtime):
             arns = [
                 self.sfn.start_execution(
                     stateMachineArn=self.machine, name=item.get("run_id", f"x{i}"), input=json.dumps(item)

@@ -134,7 +134,7 @@ def test_the_reward_lambda_runs_within_the_surface(nova_stack, tmp_path, inject)
     with _pipeline_on(nova_stack, "nova", asset) as pipeline:
         name = next(n for n, h in pipeline._handlers.items() if h == "job_code.reward.lambda_handler")
         sample = {"id": "s1", "messages": [{"role": "assistant", "content": "HQ"}], "reference_answer": "HQ"}
-        with run_lambdas_in_process(pipeline.resolve, pipeline.lambda_runtime):
+        with run_lambdas_in_process(pipeline.resolve, runtime=pipeline.lambda_runtime):
             response = boto3.client("lambda", region_name=REGION).invoke(
                 FunctionName=name, Payload=json.dumps([sample]).encode()
             )
