@@ -6,6 +6,10 @@ call real Python callables: the handlers from the Lambda bundle, or test fakes. 
 callable comes back exactly like a Lambda function error (``errorType`` = class name, ``errorMessage`` =
 ``str(exc)``), so the state machine's Retry/Catch match on the same names as in AWS.
 
+With a ``LambdaRuntime`` (forge/lambda_surface.py), every call also runs within Lambda's import surface:
+a function whose handler module cannot be imported in Lambda fails with Lambda's init error, and asset
+code importing outside the surface while a handler runs fails as it would on AWS.
+
 moto is pinned (pyproject.toml); tests/workflow/test_moto_lambda.py fails loudly if the patched
 internals move.
 """
@@ -20,6 +24,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from forge.lambda_surface import LambdaInitError, LambdaRuntime, guard_installed
 
 Handler = Callable[[Any, Any], Any]
 Resolver = Callable[[str], Handler]
@@ -107,25 +113,28 @@ def _backend_class() -> type:
 
 
 def _error_payload(error: BaseException) -> bytes:
-    return json.dumps(
-        {
-            "errorType": type(error).__name__,
-            "errorMessage": str(error),
-            "stackTrace": traceback.format_exception(error)[-5:],
-        }
-    ).encode("utf-8")
+    if isinstance(error, LambdaInitError):  # Lambda reports an init failure with its own type, no trace
+        error_type, trace = error.lambda_error_type, []
+    else:
+        error_type, trace = type(error).__name__, traceback.format_exception(error)[-5:]
+    payload = {"errorType": error_type, "errorMessage": str(error), "stackTrace": trace}
+    return json.dumps(payload).encode("utf-8")
 
 
 @contextlib.contextmanager
 def run_lambdas_in_process(
-    resolve: Resolver, authorize: Callable[[str], None] | None = None
+    resolve: Resolver,
+    authorize: Callable[[str], None] | None = None,
+    *,
+    runtime: LambdaRuntime | None = None,
 ) -> Iterator[InvocationLog]:
     """Patch moto so an invoke of function NAME runs ``resolve(NAME)(event, context)`` in-process.
 
     Use inside ``mock_aws(config={"lambda": {"use_docker": False}, ...})``. Yields the invocation log.
     The functions need not exist in moto's Lambda backend: the name (or ARN) is enough.
     ``authorize(NAME)`` runs first; what it raises is the Invoke API's error, not a function error
-    (local IAM raises a 403 AccessDeniedException there: forge.local.iam.enforce).
+    (local IAM raises a 403 AccessDeniedException there: forge.local.iam.enforce). With ``runtime``,
+    the stack's functions run within Lambda's import surface (the module docstring).
     """
     backend_class = _backend_class()
     original = backend_class.invoke
@@ -143,6 +152,13 @@ def run_lambdas_in_process(
         if authorize is not None:
             authorize(name)
         event = json.loads(body) if body else {}
+        if runtime is not None:
+            try:
+                runtime.check_init(name)
+            except LambdaInitError as error:  # its module cannot be imported in Lambda: every invoke fails
+                log.record(Invocation(name, event, error.lambda_error_type))
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return _error_payload(error)
         try:
             handler = resolve(name)
             if handler is None:
@@ -151,10 +167,10 @@ def run_lambdas_in_process(
             log.record(Invocation(name, event, UnknownFunctionError.__name__))
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload(UnknownFunctionError(f"no in-process handler for {name!r}: {error}"))
+        context = LambdaContext(function_name=name, region=getattr(self, "region_name", FAKE_REGION))
         try:
-            result = handler(
-                event, LambdaContext(function_name=name, region=getattr(self, "region_name", FAKE_REGION))
-            )
+            with runtime.running(name) if runtime is not None else contextlib.nullcontext():
+                result = handler(event, context)
         except Exception as error:  # a Lambda function error, as AWS reports it
             log.record(Invocation(name, event, type(error).__name__))
             response_headers["x-amz-function-error"] = "Unhandled"
@@ -164,7 +180,8 @@ def run_lambdas_in_process(
 
     backend_class.invoke = invoke
     try:
-        yield log
+        with guard_installed() if runtime is not None else contextlib.nullcontext():
+            yield log
     finally:
         backend_class.invoke = original
 

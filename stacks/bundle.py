@@ -3,8 +3,9 @@
 Lambda bundle: handler code, job code, the settings model and settings.json.
 
 No Docker: the handlers need only what the Lambda runtime and the Powertools layer provide (boto3,
-pydantic, Powertools) plus PyYAML, which `stacks.settings` imports. Local mode imports the handlers from
-this same directory, so what runs offline is what CDK uploads.
+pydantic, Powertools; stacks/lambda_runtime.py lists it). `stacks.settings` imports PyYAML only to read YAML
+configs, which the handlers never do. Local mode runs the handlers within that surface for this same
+directory (forge/lambda_surface.py), so what runs offline is what CDK uploads.
 """
 
 from __future__ import annotations

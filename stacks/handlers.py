@@ -11,13 +11,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks import lambda_runtime
 from stacks.permissions import HANDLER_NAMES, REWARD_HANDLER
 from stacks.settings import Settings
 from stacks.storage import Storage
 
+# lambda_runtime.RUNTIME_NAME: the runtime whose import surface stacks/lambda_runtime.py writes down (and
+# local mode enforces); tests/infra/test_lambda_runtime.py pins that the two agree.
 RUNTIME = lambda_.Runtime.PYTHON_3_12
-# Public AWS-managed Powertools for AWS Lambda (Python) v3 layer; it also ships pydantic v2.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 SETTINGS_PATH_IN_LAMBDA = "/var/task/settings.json"
 # settings.log_retention_days -> the CDK enum (same set of values the settings model allows).
 RETENTION = {
@@ -51,10 +52,8 @@ def reward_environment(settings: Settings) -> dict[str, str]:
 
 
 def powertools_layer_arn(settings: Settings) -> str:
-    return (
-        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-        f"AWSLambdaPowertoolsPythonV3-python312-x86_64:{settings.powertools_layer_version}"
-    )
+    """The pinned public layer; a version without a known import surface fails the synth."""
+    return lambda_runtime.powertools_layer_arn(Aws.PARTITION, Aws.REGION, settings.powertools_layer_version)
 
 
 class Handlers(Construct):

@@ -196,6 +196,7 @@ class LocalPipeline:
         function's environment from the template is applied around each call.
         """
         from forge import moto_lambda
+        from forge.lambda_surface import LambdaRuntime
 
         os.environ.update(self.handler_env_overrides)  # read when the handler modules are imported
         for asset_dir in {props["AssetDir"] for props in self.stack.functions.values()}:
@@ -218,7 +219,11 @@ class LocalPipeline:
 
             return call
 
-        self._exit.enter_context(moto_lambda.run_lambdas_in_process(resolve, self.iam.authorize_invoke))
+        # Each function runs within Lambda's import surface for its asset (forge/lambda_surface.py).
+        runtime = LambdaRuntime({name: (p["AssetDir"], p["Handler"]) for name, p in functions.items()})
+        self._exit.enter_context(
+            moto_lambda.run_lambdas_in_process(resolve, self.iam.authorize_invoke, runtime=runtime)
+        )
 
     def _subscribe_notifications(self) -> None:
         """The e-mail stand-in: an SQS queue on the pipeline topic, saved as notifications.json."""

@@ -46,10 +46,10 @@ def nova_stack(tmp_path_factory):
     )
 
 
-def _pipeline(synthesized, family: str):
+def _pipeline(synthesized, family: str, asset_dir=None):
     saved = dict(os.environ)
     with mock_aws(config=MOTO_CONFIG):
-        yield Pipeline(synthesized, family)
+        yield Pipeline(synthesized, family, asset_dir)
     clients.reset()
     config.clear_cache()
     os.environ.clear()

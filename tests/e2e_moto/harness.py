@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 from forge_handlers import clients, config
 
+from forge.lambda_surface import LambdaRuntime
 from forge.moto_lambda import lambda_functions, run_lambdas_in_process, state_machine_definition
 from tests.handlers.scripted import ScriptedSageMaker
 
@@ -59,9 +60,12 @@ class Result:
 class Pipeline:
     """One synthesized stack, deployed into moto, ready to run executions."""
 
-    def __init__(self, synthesized: dict[str, Any], family: str) -> None:
+    def __init__(self, synthesized: dict[str, Any], family: str, asset_dir: Path | None = None) -> None:
+        """``asset_dir``: the Lambda asset the functions run from (default: the synthesized one)."""
         self.template = synthesized["template"]
-        settings_file = next(Path(synthesized["assembly_dir"]).glob("lambda-bundle/*/settings.json"))
+        staged = next(Path(synthesized["assembly_dir"]).glob("lambda-bundle/*/settings.json")).parent
+        self.asset_dir = Path(asset_dir or staged)
+        settings_file = self.asset_dir / "settings.json"
         os.environ.update(
             {
                 "FORGE_SETTINGS_FILE": str(settings_file),
@@ -101,7 +105,10 @@ class Pipeline:
             definition=state_machine_definition(self.template),
             roleArn="arn:aws:iam::123456789012:role/e2e-sfn",
         )["stateMachineArn"]
-        self._handlers = {f["name"]: f["handler"] for f in lambda_functions(self.template).values()}
+        functions = lambda_functions(self.template).values()
+        self._handlers = {f["name"]: f["handler"] for f in functions}
+        # Every function runs within Lambda's import surface for the asset (forge/lambda_surface.py).
+        self.lambda_runtime = LambdaRuntime({f["name"]: (self.asset_dir, f["handler"]) for f in functions})
 
     def resolve(self, function_name: str):
         module, attribute = self._handlers[function_name].rsplit(".", 1)
@@ -113,7 +120,7 @@ class Pipeline:
 
     def run(self, *inputs: dict[str, Any], timeout: float = 120) -> list[Result]:
         """Start one execution per input at once; wait for all of them."""
-        with run_lambdas_in_process(self.resolve):
+        with run_lambdas_in_process(self.resolve, runtime=self.lambda_runtime):
             arns = [
                 self.sfn.start_execution(
                     stateMachineArn=self.machine, name=item.get("run_id", f"x{i}"), input=json.dumps(item)

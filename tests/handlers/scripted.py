@@ -45,6 +45,8 @@ class ScriptedSageMaker:
         self._real, self._s3, self._family = real, s3, family
         self.scripts: dict[tuple[str, int] | str, list[dict[str, Any]]] = {}
         self.metrics = metrics or {}
+        # Nova eval stage -> inference_output.jsonl rows written beside results_*.json (as Nova's gen_qa does)
+        self.inference: dict[str, list[dict[str, Any]]] = {}
         self.create_errors: list[str] = []  # error codes raised by the next create calls, in order
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._progress: dict[str, int] = defaultdict(int)
@@ -101,6 +103,9 @@ class ScriptedSageMaker:
             files["results.json" if self._family == "hf" else "eval_results/results_2026.json"] = json.dumps(
                 {"results": {"all": flat}}
             ).encode()
+            if self._family == "nova" and stage in self.inference:
+                rows = "".join(json.dumps(row) + "\n" for row in self.inference[stage])
+                files["eval_results/inference_output.jsonl"] = rows.encode()
         elif self._family == "nova":
             checkpoint = f"s3://customer-escrow-111/{description['TrainingJobName']}/step-final/"
             files["manifest.json"] = json.dumps({"checkpoint_s3_bucket": checkpoint}).encode()
