@@ -247,16 +247,27 @@ def nova_image_kind(image: str) -> str | None:
 def check_nova_job(kind: str, instance_type: str, count: int, field: str = "resourceConfig") -> None:
     """A job in a Nova image of ``kind`` must fit some Nova model's recipe of that kind (the request does not
     name the model; the table has one Nova model today, so this is exact)."""
-    errors = []
-    for model_type, limits in NOVA_MODELS.items():
-        for method in STAGE_KIND_METHODS[kind]:
-            if method in limits.jobs:
-                try:
-                    check_job_instance("nova", model_type, method, instance_type, count, field)
-                    return
-                except ServiceLimitError as error:
-                    errors.append(str(error))
-    raise ServiceLimitError("; ".join(errors) or f"{field}: no Nova {kind} recipe is known")
+    rules = [
+        (limits.display_name, limits.jobs[method])
+        for limits in NOVA_MODELS.values()
+        for method in STAGE_KIND_METHODS[kind]
+        if method in limits.jobs
+    ]
+    fitting = [rule for _, rule in rules if instance_type in rule.instance_types]
+    if any(rule.instance_counts is None or count in rule.instance_counts for rule in fitting):
+        return
+    models = _listed(dict.fromkeys(name for name, _ in rules))
+    if not fitting:
+        types = dict.fromkeys(t for _, rule in rules for t in rule.instance_types)
+        raise ServiceLimitError(
+            f"{field}.instanceType: {instance_type} is not supported for {models} {kind} training jobs; "
+            f"supported: {_listed(types)}"
+        )
+    counts = sorted({c for rule in fitting for c in rule.instance_counts or ()})
+    raise ServiceLimitError(
+        f"{field}.instanceCount: {count} is not supported for {models} {kind} training jobs on "
+        f"{instance_type}; supported: {_listed(counts)}"
+    )
 
 
 def check_nova_endpoint(
