@@ -273,7 +273,7 @@ def _check_nova_texts(settings: Settings) -> None:
 
 
 # --- service limits (stacks.service_limits) -------------------------------------------------------------
-# Each settings slot, the recipe method it runs when none is set, and whether it runs.
+# Each settings slot of a job stage, and the recipe method it runs when none is set.
 _SLOT_METHODS = {"baseline_eval": "EVAL_GEN_QA", "sft": "SFT_LORA", "rft": "RFT_LORA", "eval": "EVAL_GEN_QA"}
 
 
