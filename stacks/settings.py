@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stacks import service_limits as limits
+
 # The published case study's system prompt, verbatim: part of the experiment's definition.
 CASE_STUDY_SYSTEM_PROMPT = (
     "This is a stack overflow question from 2016-2020 and it can be classified into three categories:\n"
@@ -147,9 +149,15 @@ class GateSettings(_Strict):
 
 class DeploySettings(_Strict):
     enabled: bool = True
+    # nova: omitted = the first endpoint type of stacks.service_limits (ml.g6.48xlarge for Nova Lite 2).
     instance_type: str = "ml.g5.xlarge"
     instance_count: Annotated[int, Field(ge=1, le=16)] = 1
     smoke_test: bool = True
+    # nova only: the inference container's CONTEXT_LENGTH / MAX_CONCURRENCY, which must fit one of the
+    # instance type's tiers (stacks.service_limits). An omitted one comes from the first tier, by context
+    # length, that admits the other (both omitted: the first tier, e.g. 8000/8 on ml.g6.48xlarge).
+    context_length: Annotated[int, Field(gt=0)] | None = None
+    max_concurrency: Annotated[int, Field(gt=0)] | None = None
 
 
 class RewardSettings(_Strict):
@@ -220,6 +228,11 @@ class Settings(_Strict):
     # Buckets and the key outlive `cdk destroy` unless this is false (demo / test stacks only).
     retain_data: bool = True
 
+    @model_validator(mode="before")
+    @classmethod
+    def _family_defaults(cls, raw: Any) -> Any:
+        return _nova_defaults(raw)
+
     @model_validator(mode="after")
     def _family_rules(self) -> Settings:
         if self.model.family == "nova" and not self.model.model_type:
@@ -228,6 +241,10 @@ class Settings(_Strict):
             raise ValueError("stages: at least one job stage must be enabled")
         if self.model.family == "nova":
             _check_nova_texts(self)
+        try:
+            _check_service_limits(self)
+        except limits.ServiceLimitError as error:
+            raise ValueError(str(error)) from None
         return self
 
     @property
@@ -255,9 +272,93 @@ def _check_nova_texts(settings: Settings) -> None:
                          "(set a system prompt or disable stages.rft)")
 
 
+# --- service limits (stacks.service_limits) -------------------------------------------------------------
+# Each settings slot of a job stage, and the recipe method it runs when none is set.
+_SLOT_METHODS = {"baseline_eval": "EVAL_GEN_QA", "sft": "SFT_LORA", "rft": "RFT_LORA", "eval": "EVAL_GEN_QA"}
+
+
+def _nova_defaults(raw: Any) -> Any:
+    """Nova: an omitted instance type / count / endpoint tier is the first the table allows (hf keeps the
+    field defaults). Runs on the raw dict so settings.json records the values the jobs will use."""
+    model = raw.get("model") if isinstance(raw, dict) else None
+    nova = isinstance(model, dict) and model.get("family") == "nova"
+    if not nova or model.get("model_type") not in limits.NOVA_MODELS:
+        return raw  # the validators report what is wrong
+    table = limits.NOVA_MODELS[model["model_type"]]
+    raw, stages = dict(raw), dict(raw.get("stages") or {})
+    for slot, default_method in _SLOT_METHODS.items():
+        stage = stages.get(slot, {"method": default_method})
+        if not isinstance(stage, dict):
+            continue
+        stage, rule = dict(stage), table.jobs.get(stage.get("method") or default_method)
+        if rule:
+            stage.setdefault("instance_type", rule.instance_types[0])
+            if rule.instance_counts:
+                stage.setdefault("instance_count", rule.instance_counts[0])
+        stages[slot] = stage
+    raw["stages"] = stages
+    deploy = raw.get("deploy", {})
+    if isinstance(deploy, dict):
+        deploy = {"instance_type": next(iter(table.endpoint)), **deploy}
+        context, concurrency = deploy.get("context_length"), deploy.get("max_concurrency")
+        given = all(value is None or isinstance(value, int) for value in (context, concurrency))
+        instance_type = deploy["instance_type"]
+        if given and instance_type in table.endpoint:
+            try:
+                tier = limits.endpoint_tier(model["model_type"], instance_type, context, concurrency)
+                deploy.update(context_length=tier.context_length, max_concurrency=tier.max_concurrency)
+            except limits.ServiceLimitError:
+                pass  # reported by _check_service_limits, naming the field
+        raw["deploy"] = deploy
+    return raw
+
+
+def _slot_runs(settings: Settings, slot: str) -> bool:
+    stages = settings.stages
+    if slot == "eval":
+        return stages.sft.enabled or stages.rft.enabled
+    return getattr(stages, slot).enabled
+
+
+def _check_service_limits(settings: Settings) -> None:
+    """What AWS would reject at CreateTrainingJob / CreateEndpointConfig, named by settings field."""
+    family, model_type = settings.model.family, settings.model.model_type
+    for slot in _SLOT_METHODS:
+        if not _slot_runs(settings, slot):
+            continue
+        cfg = settings.stages.for_stage("eval_sft" if slot == "eval" else slot)
+        field = f"stages.{slot}"
+        method = cfg.method or _SLOT_METHODS[slot]
+        kind = "eval" if slot in ("baseline_eval", "eval") else slot
+        if family == "nova" and method not in limits.STAGE_KIND_METHODS[kind]:
+            raise limits.ServiceLimitError(f"{field}.method: {method} does not run a {kind} stage; use one "
+                                           f"of {', '.join(limits.STAGE_KIND_METHODS[kind])}")
+        limits.check_job_instance(family, model_type, method, cfg.instance_type, cfg.instance_count,
+                                  f"{field}.instance_type")
+        # The stage's own hyperparameters (hf) plus the pipeline's; pipeline values not known at synth count
+        # as empty strings (training_requests checks the request it builds).
+        hyper: dict[str, object] = dict.fromkeys(limits.PIPELINE_HYPERPARAMETER_KEYS[family], "")
+        hyper["base_model"] = settings.model.base_model
+        if family == "hf":
+            hyper["labels"] = json.dumps(settings.data.labels)
+            hyper.update(cfg.hyperparameters)
+        limits.check_hyperparameters(hyper, f"{field}.hyperparameters")
+    deploy = settings.deploy
+    if family == "nova" and deploy.enabled:
+        limits.endpoint_tier(model_type, deploy.instance_type, deploy.context_length, deploy.max_concurrency)
+    elif family == "hf" and (deploy.context_length or deploy.max_concurrency):
+        raise limits.ServiceLimitError(
+            "deploy.context_length / deploy.max_concurrency configure the Nova inference container only; "
+            "the open-weights endpoint runs our own serving code"
+        )
+
+
 def _format_error(error: ValidationError, source: str) -> str:
     lines = [f"invalid config {source}:"]
     for item in error.errors():
+        if not item["loc"] and item["msg"].startswith("Value error, "):
+            lines.append(f"  {item['msg'].removeprefix('Value error, ')}")  # a model rule names its field
+            continue
         field = ".".join(str(part) for part in item["loc"]) or "(top level)"
         value = item.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"

@@ -24,6 +24,7 @@ from botocore.validate import validate_parameters
 
 from forge.local.endpoints import EndpointRunner, LocalEndpoint, ServeCommand, default_serve_command
 from forge.local.launcher import Launcher, cold_launch
+from forge.local.limits import RequestLimits
 from forge.local.training import LocalTrainingJob, TrainingJobRunner
 
 ACCOUNT = "123456789012"
@@ -40,6 +41,9 @@ class _ApiModel:
 
     def validate(self, operation: str, params: dict[str, Any]) -> None:
         validate_parameters(params, self._client.meta.service_model.operation_model(operation).input_shape)
+
+    def enum(self, shape: str) -> list[str]:
+        return list(self._client.meta.service_model.shape_for(shape).enum)
 
     def error(self, code: str, message: str, operation: str) -> ClientError:
         response = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
@@ -64,6 +68,7 @@ class LocalSageMaker:
         import sys
 
         self.api = _ApiModel("sagemaker", region)
+        self.limits = RequestLimits(self.api.enum, self.api.error)  # service limits botocore does not check
         self.workdir = Path(workdir).resolve()  # jobs run in their own dirs: a relative path would move
         self.jobs: dict[str, LocalTrainingJob] = {}
         self.models: dict[str, dict[str, Any]] = {}
@@ -91,6 +96,7 @@ class LocalSageMaker:
     # -- training jobs ----------------------------------------------------------------------------
     def create_training_job(self, **params: Any) -> dict[str, Any]:
         self._check("CreateTrainingJob", params)
+        self.limits.create_training_job(params)
         name = params["TrainingJobName"]
         arn = self._arn("training-job", name)
         with self._lock:
@@ -160,6 +166,7 @@ class LocalSageMaker:
     # -- models -----------------------------------------------------------------------------------
     def create_model(self, **params: Any) -> dict[str, Any]:
         self._check("CreateModel", params)
+        self.limits.create_model(params)
         name = params["ModelName"]
         arn = self._arn("model", name)
         if name in self.models:
@@ -191,6 +198,7 @@ class LocalSageMaker:
     # -- endpoint configs -------------------------------------------------------------------------
     def create_endpoint_config(self, **params: Any) -> dict[str, Any]:
         self._check("CreateEndpointConfig", params)
+        self.limits.create_endpoint_config(params, lambda model: self._model(model, "CreateEndpointConfig"))
         name = params["EndpointConfigName"]
         arn = self._arn("endpoint-config", name)
         if name in self.endpoint_configs:
@@ -231,6 +239,7 @@ class LocalSageMaker:
 
     def create_endpoint(self, **params: Any) -> dict[str, Any]:
         self._check("CreateEndpoint", params)
+        self.limits.create_endpoint(params)
         name, config_name = params["EndpointName"], params["EndpointConfigName"]
         arn = self._arn("endpoint", name)
         if name in self.endpoints:

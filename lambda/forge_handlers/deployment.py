@@ -10,6 +10,7 @@ from forge_handlers import artifacts, clients, gating
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError, error_code, translate_client_error
 from forge_handlers.naming import endpoint_config_name, endpoint_name, model_name
+from stacks.service_limits import ServiceLimitError, endpoint_tier
 from stacks.settings import Settings
 
 VARIANT = "AllTraffic"
@@ -63,7 +64,18 @@ def model_request(settings: Settings, env: Environment, run_id: str, weights: st
                 "CompressionType": "None",
             }
         }
-        container["Environment"] = {"CONTEXT_LENGTH": "16000", "MAX_CONCURRENCY": "2"}
+        # The inference container's configuration must fit one of the instance type's tiers, or endpoint
+        # creation fails: the settings' values, checked (and completed) against stacks.service_limits.
+        deploy = settings.deploy
+        try:
+            tier = endpoint_tier(settings.model.model_type, deploy.instance_type, deploy.context_length,
+                                 deploy.max_concurrency)
+        except ServiceLimitError as error:
+            raise ConfigError(str(error)) from None
+        container["Environment"] = {
+            "CONTEXT_LENGTH": str(tier.context_length),
+            "MAX_CONCURRENCY": str(tier.max_concurrency),
+        }
     else:
         container["Environment"] = {
             "FORGE_LABELS": labels,

@@ -11,9 +11,10 @@ import hashlib
 import re
 
 from forge_handlers.errors import ConfigError
+from stacks import service_limits
 
-MAX_NAME = 63
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+MAX_NAME = service_limits.MAX_NAME_CHARS
+NAME_PATTERN = re.compile(service_limits.NAME_PATTERN + "$")
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 STAGE_TOKENS = {
     "baseline_eval": "base",

@@ -14,6 +14,7 @@ from forge_handlers import nova_recipes
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError
 from forge_handlers.naming import job_output_prefix, s3_uri
+from stacks import service_limits
 from stacks.settings import JobStageSettings, Settings
 
 # AWS Deep Learning Containers account per region (the DLC "available images" list); most use 763104351884.
@@ -254,7 +255,14 @@ def build_training_job(
 ) -> BuiltJob:
     """The CreateTrainingJob request for ``stage`` of this run, by model family."""
     builder = build_nova if settings.model.family == "nova" else build_hf
-    return builder(settings, env, run, stage, job, source)
+    built = builder(settings, env, run, stage, job, source)
+    # What botocore's validator does not check and CreateTrainingJob would reject (stacks.service_limits).
+    try:
+        service_limits.check_name("TrainingJobName", built.request["TrainingJobName"])
+        service_limits.check_hyperparameters(built.request["HyperParameters"])
+    except service_limits.ServiceLimitError as error:
+        raise ConfigError(f"stages.{stage}: {error}") from None
+    return built
 
 
 def describe_request(built: BuiltJob) -> str:

@@ -39,10 +39,13 @@ def hf_stack(tmp_path_factory):
 @pytest.fixture(scope="session")
 def nova_stack(tmp_path_factory):
     nova_split = {"sft": 94, "eval": 6, "rft": 6}  # Nova RFT needs >= 100 rows (SFT rows are reused)
+    # Nova's own endpoint type (moto gets a type it knows: tests/handlers/scripted.py).
+    deploy = {"instance_type": "ml.g6.48xlarge"}
     return synth(
         "nova",
         tmp_path_factory.mktemp("e2e-nova"),
-        {**FAST, "split": nova_split, "gate": {"metric": "accuracy", "min_gain_over_baseline": 0.05}},
+        {**FAST, "split": nova_split, "gate": {"metric": "accuracy", "min_gain_over_baseline": 0.05},
+         "deploy": deploy},
     )
 
 

@@ -16,6 +16,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 from forge_handlers.naming import split_s3_uri
 
+# moto's CreateEndpointConfig accepts only instance types older than g5/g6/p5 (the real ones are checked
+# against stacks/service_limits.py by the settings and the local runtime); it is given this one instead.
+MOTO_ENDPOINT_INSTANCE_TYPE = "ml.g4dn.xlarge"
 IN_PROGRESS = {"TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}
 COMPLETED = {"TrainingJobStatus": "Completed", "SecondaryStatus": "Completed"}
 
@@ -112,6 +115,11 @@ class ScriptedSageMaker:
         if files:
             bucket, key = split_s3_uri(f"{base}/output/output.tar.gz")
             self._s3.put_object(Bucket=bucket, Key=key, Body=tarball(files))
+
+    def create_endpoint_config(self, **params: Any) -> dict[str, Any]:
+        self.calls.append(("create_endpoint_config", params))
+        variants = [{**v, "InstanceType": MOTO_ENDPOINT_INSTANCE_TYPE} for v in params["ProductionVariants"]]
+        return self._real.create_endpoint_config(**{**params, "ProductionVariants": variants})
 
     def update_endpoint(self, **params: Any) -> dict[str, Any]:
         self.calls.append(("update_endpoint", params))
