@@ -21,7 +21,8 @@ SETTINGS_FILE_NAME = "settings.json"
 # (source relative to the project root, destination inside the bundle)
 _COPIED_TREES = (("lambda/forge_handlers", "forge_handlers"), ("job_code", "job_code"))
 _COPIED_FILES = (("stacks/__init__.py", "stacks/__init__.py"), ("stacks/settings.py", "stacks/settings.py"))
-_COPIED_FILES += (("stacks/service_limits.py", "stacks/service_limits.py"),)  # imported by settings.py
+_COPIED_FILES += (("stacks/service_limits.py", "stacks/service_limits.py"),  # imported by settings.py
+                  ("stacks/polling.py", "stacks/polling.py"))
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache")
 
 

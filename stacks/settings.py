@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stacks import polling
 from stacks import service_limits as limits
 
 # The published case study's system prompt, verbatim: part of the experiment's definition.
@@ -208,9 +209,12 @@ class Settings(_Strict):
     deploy: DeploySettings = DeploySettings()
     reward: RewardSettings = RewardSettings()
     retry: RetrySettings = RetrySettings()
-    # Seconds the state machine waits between two polls of a job / an endpoint. Tests use 0.
+    # Waits between two polls (stacks/polling.py): a tenth of the job's / endpoint's age, at least these
+    # minimums (tests use 0), at most max_poll_seconds, so the execution history stays bounded.
     poll_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
     endpoint_poll_seconds: Annotated[int, Field(ge=0, le=3600)] = 30
+    poll_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    max_poll_seconds: Annotated[int, Field(ge=1, le=3600)] = 600
     pipeline_timeout_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 72
     notification_email: str | None = None
     schedule: ScheduleSettings | None = None
@@ -245,6 +249,7 @@ class Settings(_Strict):
             _check_service_limits(self)
         except limits.ServiceLimitError as error:
             raise ValueError(str(error)) from None
+        polling.check_history_quota(self)
         return self
 
     @property

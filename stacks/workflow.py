@@ -76,8 +76,9 @@ class _TaskFactory:
         return task
 
 
-def _wait(scope: Construct, name: str, seconds: int) -> sfn.Wait:
-    return sfn.Wait(scope, name, time=sfn.WaitTime.duration(Duration.seconds(seconds)))
+def _wait(scope: Construct, name: str, seconds_path: str) -> sfn.Wait:
+    """A Wait whose length the handler before it chose (stacks/polling.py: it grows with the job's age)."""
+    return sfn.Wait(scope, name, time=sfn.WaitTime.seconds_path(seconds_path))
 
 
 def _shape_error(scope: Construct, name: str, cause_path: str, failure_entry: sfn.IChainable,
@@ -96,7 +97,7 @@ class JobStage(Construct):
     """Launch a SageMaker job, then poll it until Completed (→ ``on_completed``) or a failure."""
 
     def __init__(self, scope: Construct, construct_id: str, *, stage: str, launch: lambda_.IFunction,
-                 poll: lambda_.IFunction, poll_seconds: int, factory: _TaskFactory,
+                 poll: lambda_.IFunction, factory: _TaskFactory,
                  failure_entry: sfn.IChainable, on_completed: sfn.IChainable) -> None:
         super().__init__(scope, construct_id)
         names = job_state_names(stage)
@@ -105,7 +106,7 @@ class JobStage(Construct):
         launch_task = factory.invoke(
             self, names["launch"], launch,
             {"stage": stage, "run.$": "$.run", "attempt.$": f"States.MathAdd({attempts}, 1)"}, job)
-        wait = _wait(self, names["wait"], poll_seconds)
+        wait = _wait(self, names["wait"], f"{job}.wait_seconds")
         poll_task = factory.invoke(self, names["poll"], poll,
                                    {"stage": stage, "run.$": "$.run", "job.$": job}, job)
         # Poll said Retry: the attempt just polled becomes the counter, Launch adds one.
@@ -149,7 +150,7 @@ class Workflow(Construct):
         next_state: sfn.IChainable = tail
         for stage in reversed(settings.stages.enabled_job_stages()):
             job_stage = JobStage(self, f"{STAGE_TITLES[stage]}Stage", stage=stage, launch=functions["launch"],
-                                 poll=functions["poll"], poll_seconds=settings.poll_seconds, factory=factory,
+                                 poll=functions["poll"], factory=factory,
                                  failure_entry=self.failure_entry, on_completed=next_state)
             next_state = job_stage.start
         # Prepare gets the execution input plus its name (the default run id), merged without extra keys.
@@ -220,7 +221,7 @@ class Workflow(Construct):
             smoke.next(on_done)
             after_ready = smoke
         deploy = factory.invoke(self, "Deploy", fn["deploy"], {"run.$": "$.run"}, "$.endpoint")
-        wait = _wait(self, "Endpoint Wait", settings.endpoint_poll_seconds)
+        wait = _wait(self, "Endpoint Wait", "$.endpoint.wait_seconds")
         status_task = factory.invoke(self, "Endpoint Status", fn["endpoint_status"], endpoint_args,
                                      "$.endpoint")
         failed = _shape_error(self, "Endpoint Failed", "$.endpoint", self.failure_entry, as_json=True)

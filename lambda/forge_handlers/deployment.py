@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from forge_handlers import artifacts, clients, gating
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError, error_code, translate_client_error
 from forge_handlers.naming import endpoint_config_name, endpoint_name, model_name
+from stacks import polling
 from stacks.service_limits import ServiceLimitError, endpoint_tier
 from stacks.settings import Settings
 
@@ -161,17 +163,25 @@ def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[st
         "action": action,
         "status": "Creating" if action == "create" else "Updating",
         "model_uri": weights,
+        # When this deploy began, for the waits between status polls (stacks/polling.py).
+        "started_at": datetime.now(UTC).isoformat(),
+        "wait_seconds": settings.endpoint_poll_seconds,
     }
 
 
-def endpoint_status(endpoint: dict[str, Any]) -> dict[str, Any]:
+def endpoint_status(settings: Settings, endpoint: dict[str, Any]) -> dict[str, Any]:
     """The endpoint's current status, keeping what Deploy recorded (action, config) for Cleanup."""
     name = endpoint["endpoint_name"]
+    wait = polling.wait_seconds(polling.age_seconds(endpoint.get("started_at")),
+                                minimum=settings.endpoint_poll_seconds, fraction=settings.poll_fraction,
+                                maximum=settings.max_poll_seconds)
     description = describe_endpoint(name)
     if description is None:
-        return {**endpoint, "status": "Missing", "failure_reason": f"endpoint {name} does not exist"}
+        return {**endpoint, "status": "Missing", "failure_reason": f"endpoint {name} does not exist",
+                "wait_seconds": wait}
     return {
         **endpoint,
         "status": description["EndpointStatus"],
         "failure_reason": description.get("FailureReason"),
+        "wait_seconds": wait,
     }

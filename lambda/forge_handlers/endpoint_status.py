@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from forge_handlers import deployment
+from forge_handlers import config, deployment
 
 logger = Logger()
 tracer = Tracer()
@@ -16,7 +16,7 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        return deployment.endpoint_status(event["endpoint"])
+        return deployment.endpoint_status(config.load(), event["endpoint"])
     except Exception:
         logger.exception("endpoint_status failed")
         raise

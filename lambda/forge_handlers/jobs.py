@@ -16,6 +16,7 @@ from forge_handlers.errors import (
 )
 from forge_handlers.naming import eval_results_key, job_name, s3_uri
 from forge_handlers.training_requests import TRAINING_STAGES, build_training_job
+from stacks import polling
 from stacks.settings import JOB_STAGES, Settings
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -60,7 +61,9 @@ def launch(
             f"attempt {attempt} exceeds retry.max_job_attempts={settings.retry.max_job_attempts}"
         )
     name = job_name(settings.resource_prefix, run["run_id"], stage, attempt)
-    result = {"stage": stage, "job_name": name, "attempt": attempt, "status": "InProgress"}
+    # The first Wait of this job (the state machine's SecondsPath): the configured minimum.
+    result = {"stage": stage, "job_name": name, "attempt": attempt, "status": "InProgress",
+              "wait_seconds": settings.poll_seconds}
     if describe_job(name) is not None:
         return {**result, "reused": True}
     source = artifacts.resolve_model_source(settings, env.artifacts_bucket, run["run_id"], stage)
@@ -74,6 +77,12 @@ def launch(
             return {**result, "reused": True}
         raise translate_client_error(error) from error
     return {**result, "reused": False, "source_model_uri": source.uri}
+
+
+def next_wait(settings: Settings, minimum: int, since: Any) -> int:
+    """The next Wait, from the age of what is polled (stacks/polling.py keeps the history bounded)."""
+    return polling.wait_seconds(polling.age_seconds(since), minimum=minimum, fraction=settings.poll_fraction,
+                                maximum=settings.max_poll_seconds)
 
 
 def _timings(description: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +134,7 @@ def poll(
         "artifact": None,
         "metrics": {m["MetricName"]: m["Value"] for m in description.get("FinalMetricDataList") or []},
         "timings": _timings(description),
+        "wait_seconds": next_wait(settings, settings.poll_seconds, description.get("CreationTime")),
     }
     if status == "Completed":
         record, metrics = _finish(settings, env, stage, run, description)

@@ -71,6 +71,7 @@ class FakeHandlers:
             "job_name": f"forge-{stage}-{event['attempt']}",
             "attempt": event["attempt"],
             "status": "InProgress",
+            "wait_seconds": 0,  # the Wait's SecondsPath (stacks/polling.py)
         }
 
     def poll(self, event):
@@ -104,12 +105,14 @@ class FakeHandlers:
         }
 
     def deploy(self, event):
-        return {"endpoint_name": "forge-local-ep", "action": "create", "status": "Creating"}
+        return {"endpoint_name": "forge-local-ep", "action": "create", "status": "Creating",
+                "wait_seconds": 0}
 
     def endpoint_status(self, event):
         status = self.scenario.endpoint_status
         reason = "CapacityError: no ml.g5 capacity" if status == "Failed" else None
-        return {"endpoint_name": "forge-local-ep", "status": status, "failure_reason": reason}
+        return {"endpoint_name": "forge-local-ep", "status": status, "failure_reason": reason,
+                "wait_seconds": 0}
 
     def smoke(self, event):
         return {"question": "q", "answer": "HQ", "label": "HQ"}
