@@ -51,6 +51,13 @@ def age_seconds(since: Any, now: datetime | None = None) -> float:
     return max(0.0, ((now or datetime.now(UTC)) - since).total_seconds())
 
 
+def next_wait(settings: Any, minimum: int, since: Any) -> int:
+    """The wait before the next poll of something that started at ``since``, with this config's schedule
+    (``settings`` is a stacks.settings.Settings; ``minimum`` is the job's or the endpoint's minimum)."""
+    return wait_seconds(age_seconds(since), minimum=minimum, fraction=settings.poll_fraction,
+                        maximum=settings.max_poll_seconds)
+
+
 def polls_until(duration_seconds: float, *, minimum: int, fraction: float, maximum: int) -> int:
     """Poll cycles the schedule makes before something ``duration_seconds`` long is done (worst case)."""
     age, polls = 0.0, 0

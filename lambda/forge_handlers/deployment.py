@@ -172,9 +172,7 @@ def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[st
 def endpoint_status(settings: Settings, endpoint: dict[str, Any]) -> dict[str, Any]:
     """The endpoint's current status, keeping what Deploy recorded (action, config) for Cleanup."""
     name = endpoint["endpoint_name"]
-    wait = polling.wait_seconds(polling.age_seconds(endpoint.get("started_at")),
-                                minimum=settings.endpoint_poll_seconds, fraction=settings.poll_fraction,
-                                maximum=settings.max_poll_seconds)
+    wait = polling.next_wait(settings, settings.endpoint_poll_seconds, endpoint.get("started_at"))
     description = describe_endpoint(name)
     if description is None:
         return {**endpoint, "status": "Missing", "failure_reason": f"endpoint {name} does not exist",

@@ -79,12 +79,6 @@ def launch(
     return {**result, "reused": False, "source_model_uri": source.uri}
 
 
-def next_wait(settings: Settings, minimum: int, since: Any) -> int:
-    """The next Wait, from the age of what is polled (stacks/polling.py keeps the history bounded)."""
-    return polling.wait_seconds(polling.age_seconds(since), minimum=minimum, fraction=settings.poll_fraction,
-                                maximum=settings.max_poll_seconds)
-
-
 def _timings(description: dict[str, Any]) -> dict[str, Any]:
     """Job timestamps (ISO 8601: Lambda results are JSON) and the training / billable seconds."""
     timings: dict[str, Any] = {}
@@ -134,7 +128,7 @@ def poll(
         "artifact": None,
         "metrics": {m["MetricName"]: m["Value"] for m in description.get("FinalMetricDataList") or []},
         "timings": _timings(description),
-        "wait_seconds": next_wait(settings, settings.poll_seconds, description.get("CreationTime")),
+        "wait_seconds": polling.next_wait(settings, settings.poll_seconds, description.get("CreationTime")),
     }
     if status == "Completed":
         record, metrics = _finish(settings, env, stage, run, description)

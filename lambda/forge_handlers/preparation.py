@@ -6,6 +6,7 @@ the first rows with errors); the full row-level report is written to runs/<run-i
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import urllib.parse
 from pathlib import Path, PurePosixPath
@@ -66,8 +67,6 @@ def nova_truncated(examples: list[Any], rules: Any) -> list[Any]:
     characters (``max_query_tokens`` x the validator's characters per token). Uncut, the longest case-study
     question (about 8.6k tokens) alone overruns the RFT recipe's 8,192-token max_length.
     """
-    import dataclasses
-
     limit = int(rules.max_query_tokens * rules.chars_per_token) if rules.max_query_tokens else 0
     if not limit:
         return examples

@@ -73,7 +73,7 @@ def test_every_poll_wait_takes_its_length_from_the_handler(synthesized) -> None:
 
 
 def test_poll_reports_a_longer_wait_for_an_older_job() -> None:
-    from forge_handlers.jobs import next_wait
+    from stacks.polling import next_wait
 
     settings = parse_settings({"model": HF})  # poll_seconds 60, fraction 0.1, max 600
     now = datetime.now(UTC)
