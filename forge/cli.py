@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -45,6 +46,26 @@ def _fail(message: str) -> typer.Exit:
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def _quiet_jsii_exit() -> None:
+    """Ctrl-C reaches the jsii node process too (one process group): it dies, and jsii's atexit hook then
+    prints a BrokenPipeError traceback when it tells the dead process to exit. Make that hook quiet.
+    Patched before the kernel starts, since the hook is bound at start."""
+    try:
+        from jsii._kernel.providers.process import _NodeProcess
+    except ImportError:  # pragma: no cover - only on a jsii that moved it; the traceback is cosmetic
+        return
+    stop = _NodeProcess.stop
+    if getattr(stop, "forge_quiet", False):
+        return
+
+    def quiet_stop(self) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+            stop(self)
+
+    quiet_stop.forge_quiet = True
+    _NodeProcess.stop = quiet_stop
 
 
 def run_local(
@@ -130,6 +151,8 @@ def run(
             raise _fail(str(error)) from None
         console.print(f"started {started.execution_arn}\n  data: {started.dataset}")
         return
+    _quiet_jsii_exit()  # before anything imports aws_cdk (which starts the jsii kernel)
+    _handlers_importable()
     from forge.local.runner import LocalModeError
     from stacks.settings import ConfigError
 
@@ -145,7 +168,14 @@ def run(
 @app.command()
 def demo(out: Annotated[Path, typer.Option(help="Where runs/<run-id>/ is written.")] = Path("runs")) -> None:
     """The bundled demo: the full pipeline on SmolLM2-135M-Instruct with the sample dataset."""
-    result, answer = run_local(DEMO_CONFIG, DEMO_DATA, out, ask=DEMO_QUESTION)
+    _quiet_jsii_exit()
+    _handlers_importable()
+    from forge.local.runner import LocalModeError
+
+    try:
+        result, answer = run_local(DEMO_CONFIG, DEMO_DATA, out, ask=DEMO_QUESTION)
+    except LocalModeError as error:
+        raise _fail(str(error)) from None
     _print_result(result)
     if answer is not None:
         console.print(f"[bold]sample answer from the live endpoint[/bold]: {answer!r}")

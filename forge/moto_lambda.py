@@ -10,6 +10,11 @@ With a ``LambdaRuntime`` (forge/lambda_surface.py), every call also runs within 
 a function whose handler module cannot be imported in Lambda fails with Lambda's init error, and asset
 code importing outside the surface while a handler runs fails as it would on AWS.
 
+With ``timeouts`` (function name -> the template's ``Timeout`` in seconds), a call that runs longer fails
+as Lambda reports it (``Sandbox.Timedout``, "Task timed out after N.NN seconds"), so the state machine's
+Catch sees what it sees on AWS. Python cannot kill a thread: the overrunning handler finishes in the
+background (on AWS the sandbox is frozen), which local mode tolerates because every handler is idempotent.
+
 moto is pinned (pyproject.toml); tests/workflow/test_moto_lambda.py fails loudly if the patched
 internals move.
 """
@@ -17,11 +22,13 @@ internals move.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import threading
+import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +63,7 @@ class LambdaContext:
     memory_limit_in_mb: int = 512
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     function_version: str = "$LATEST"
+    deadline: float | None = None  # time.monotonic() when the function's Timeout ends
 
     @property
     def invoked_function_arn(self) -> str:
@@ -66,7 +74,18 @@ class LambdaContext:
         return f"/aws/lambda/{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 900_000
+        if self.deadline is None:
+            return 900_000
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+class LambdaTimeoutError(Exception):
+    """The handler ran past its function's Timeout; reported with Lambda's own error type and message."""
+
+    lambda_error_type = "Sandbox.Timedout"
+
+    def __init__(self, request_id: str, timeout: float) -> None:
+        super().__init__(f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds")
 
 
 @dataclass
@@ -113,12 +132,37 @@ def _backend_class() -> type:
 
 
 def _error_payload(error: BaseException) -> bytes:
-    if isinstance(error, LambdaInitError):  # Lambda reports an init failure with its own type, no trace
+    if isinstance(error, LambdaInitError | LambdaTimeoutError):  # Lambda's own error type, no trace
         error_type, trace = error.lambda_error_type, []
     else:
         error_type, trace = type(error).__name__, traceback.format_exception(error)[-5:]
     payload = {"errorType": error_type, "errorMessage": str(error), "stackTrace": trace}
     return json.dumps(payload).encode("utf-8")
+
+
+def _run_with_timeout(call: Callable[[], Any], timeout: float | None, context: LambdaContext) -> Any:
+    """``call()`` in a worker thread (with this thread's context variables); LambdaTimeoutError past
+    ``timeout`` seconds."""
+    if timeout is None:
+        return call()
+    outcome: dict[str, Any] = {}
+    variables = contextvars.copy_context()
+
+    def work() -> None:
+        try:
+            outcome["result"] = variables.run(call)
+        except BaseException as error:  # re-raised in the invoking thread
+            outcome["error"] = error
+
+    context.deadline = time.monotonic() + timeout
+    worker = threading.Thread(target=work, name=f"lambda-{context.function_name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise LambdaTimeoutError(context.aws_request_id, timeout)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 @contextlib.contextmanager
@@ -127,6 +171,7 @@ def run_lambdas_in_process(
     authorize: Callable[[str], None] | None = None,
     *,
     runtime: LambdaRuntime | None = None,
+    timeouts: Mapping[str, float] | None = None,
 ) -> Iterator[InvocationLog]:
     """Patch moto so an invoke of function NAME runs ``resolve(NAME)(event, context)`` in-process.
 
@@ -134,7 +179,8 @@ def run_lambdas_in_process(
     The functions need not exist in moto's Lambda backend: the name (or ARN) is enough.
     ``authorize(NAME)`` runs first; what it raises is the Invoke API's error, not a function error
     (local IAM raises a 403 AccessDeniedException there: forge.local.iam.enforce). With ``runtime``,
-    the stack's functions run within Lambda's import surface (the module docstring).
+    the stack's functions run within Lambda's import surface; with ``timeouts``, within their Timeout
+    (the module docstring).
     """
     backend_class = _backend_class()
     original = backend_class.invoke
@@ -168,11 +214,15 @@ def run_lambdas_in_process(
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload(UnknownFunctionError(f"no in-process handler for {name!r}: {error}"))
         context = LambdaContext(function_name=name, region=getattr(self, "region_name", FAKE_REGION))
-        try:
+
+        def call() -> Any:
             with runtime.running(name) if runtime is not None else contextlib.nullcontext():
-                result = handler(event, context)
+                return handler(event, context)
+
+        try:
+            result = _run_with_timeout(call, (timeouts or {}).get(name), context)
         except Exception as error:  # a Lambda function error, as AWS reports it
-            log.record(Invocation(name, event, type(error).__name__))
+            log.record(Invocation(name, event, getattr(error, "lambda_error_type", type(error).__name__)))
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload(error)
         log.record(Invocation(name, event))

@@ -18,7 +18,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from forge.local import results, s3io
 from forge.local.cfn import LocalStack, create_in_moto
 from forge.local.iam.enforce import Enforcer
 from forge.local.launcher import Launcher, WarmLauncher, cold_launch
+from forge.local.run_ids import LocalModeError, checked_run_id, claim_run_dir, new_run_id
 from forge.local.sagemaker import LocalSageMaker, LocalSageMakerRuntime
 from forge.local.training import parse_progress
 from stacks.bundle import stage_code_channel
@@ -38,10 +38,6 @@ FINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 REGION = "us-east-1"
 EVAL_STAGES = ("baseline_eval", "eval_sft", "eval_rft")
 HISTORY_REFRESH_SECONDS = 10.0
-
-
-class LocalModeError(RuntimeError):
-    """Local mode cannot run this configuration or input; the message says what to change."""
 
 
 @dataclass
@@ -65,10 +61,6 @@ class RunResult:
     run_dir: Path
     report: dict[str, Any]
     stopped_at: str | None = None
-
-
-def new_run_id() -> str:
-    return "local-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
 def synthesize(config: Path, outdir: Path) -> Path:
@@ -117,7 +109,7 @@ class LocalPipeline:
         self.config, self.data, self.eval_data = Path(config), Path(data), eval_data and Path(eval_data)
         # Absolute: job processes run in their own directories, where a relative path means something else.
         self.out = Path(out).resolve()
-        self.run_id = run_id or new_run_id()
+        self.run_id = checked_run_id(run_id) if run_id is not None else new_run_id()
         self.python = python
         self.warm_start = warm_start  # jobs fork from a pre-imported Python (forge.local.launcher)
         self.settings: Settings = load_settings(self.config)
@@ -129,9 +121,8 @@ class LocalPipeline:
         for path in filter(None, (self.data, self.eval_data)):
             if not path.is_file():
                 raise LocalModeError(f"data file {path} does not exist")
-        self.run_dir = self.out / self.run_id
-        if self.run_dir.exists():
-            raise LocalModeError(f"{self.run_dir} already exists; runs never overwrite each other")
+        # Claimed last, once the arguments are known good: a rejected run leaves nothing behind.
+        self.run_dir = claim_run_dir(self.out / self.run_id)
         self._exit = contextlib.ExitStack()
         # Quieter handler logs in the terminal; everything still reaches the execution history.
         # The Lambda runtime sets the region for its functions; so does local mode (boto3 needs one).
@@ -182,12 +173,15 @@ class LocalPipeline:
             clients.override("sagemaker-runtime", self.iam.guard("sagemaker-runtime", self.runtime))
             self._exit.callback(clients.reset)
         except BaseException:
-            self._exit.close()
+            self.__exit__()
             raise
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         self._exit.close()
+        if not self.collected:  # the run failed before it produced anything: give its id back
+            with contextlib.suppress(OSError):
+                self.run_dir.rmdir()  # only if empty
 
     def _install_handlers(self) -> None:
         """Step Functions' Lambda invokes run the real handlers in-process (issue 2's moto patch).
@@ -221,8 +215,12 @@ class LocalPipeline:
 
         # Each function runs within Lambda's import surface for its asset (forge/lambda_surface.py).
         runtime = LambdaRuntime({name: (p["AssetDir"], p["Handler"]) for name, p in functions.items()})
+        # ... and within its Timeout from the template, failing as Lambda does past it.
+        timeouts = {name: float(props["Timeout"]) for name, props in functions.items()}
         self._exit.enter_context(
-            moto_lambda.run_lambdas_in_process(resolve, self.iam.authorize_invoke, runtime=runtime)
+            moto_lambda.run_lambdas_in_process(
+                resolve, self.iam.authorize_invoke, runtime=runtime, timeouts=timeouts
+            )
         )
 
     def _subscribe_notifications(self) -> None:

@@ -105,3 +105,56 @@ def test_definition_from_template_resolves_function_arns():
     template["Resources"]["Sm"]["Properties"]["DefinitionString"]["Fn::Join"][1].append({"Ref": "Unknown"})
     with pytest.raises(moto_lambda.TemplateError, match="Unknown"):
         moto_lambda.state_machine_definition(template)
+
+
+def test_a_handler_past_its_timeout_fails_as_lambda_reports_it():
+    """Issue 12: local invokes ran without a time limit; Lambda stops a function at its Timeout."""
+    import time
+
+    def slow(event, context):
+        time.sleep(event["seconds"])
+        return {"remaining_ms": context.get_remaining_time_in_millis()}
+
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        client = boto3.client("lambda", region_name="us-east-1")
+        with run_lambdas_in_process({"slow": slow}.get, timeouts={"slow": 0.3}) as log:
+            error, payload = _invoke(client, "slow", {"seconds": 0.0})
+            assert error is None and 0 < payload["remaining_ms"] <= 300
+            error, payload = _invoke(client, "slow", {"seconds": 2.0})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert payload["errorMessage"].endswith("Error: Task timed out after 0.30 seconds")
+    assert payload["errorMessage"].startswith("RequestId: ")
+    assert [call.error_type for call in log.calls] == [None, "Sandbox.Timedout"]
+
+
+def test_a_timed_out_invoke_reaches_the_state_machine_catch():
+    import time
+
+    definition = {
+        "StartAt": "Slow",
+        "States": {
+            "Slow": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "slow", "Payload": {}},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    with mock_aws(config={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        machine = sfn.create_state_machine(
+            name="t", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
+        )["stateMachineArn"]
+        with run_lambdas_in_process({"slow": lambda e, c: time.sleep(2)}.get, timeouts={"slow": 0.2}):
+            arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+            for _ in range(200):
+                described = sfn.describe_execution(executionArn=arn)
+                if described["status"] != "RUNNING":
+                    break
+                time.sleep(0.05)
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"])["error"]["Error"] == "Sandbox.Timedout"
