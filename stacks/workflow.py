@@ -27,6 +27,9 @@ RETRIED_ERRORS = [
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    # A handler past its function Timeout: every handler is idempotent, so a slow S3 or SageMaker call
+    # gets another try instead of failing a run that may have hours of jobs behind it.
+    "Sandbox.Timedout",
 ]
 # Named failures the handlers raise; all are caught by States.ALL. The Pass states below emit JobFailedError.
 CAUGHT_ERRORS = ["DataValidationError", "JobNotFoundError", "ArtifactMissingError", "JobFailedError",

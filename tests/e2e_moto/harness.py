@@ -118,9 +118,16 @@ class Pipeline:
         self.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=body)
         return f"s3://{DATA_BUCKET}/{key}"
 
-    def run(self, *inputs: dict[str, Any], timeout: float = 120) -> list[Result]:
-        """Start one execution per input at once; wait for all of them."""
-        with run_lambdas_in_process(self.resolve, runtime=self.lambda_runtime):
+    def run(
+        self,
+        *inputs: dict[str, Any],
+        timeout: float = 120,
+        resolve: Any = None,
+        timeouts: dict[str, float] | None = None,
+    ) -> list[Result]:
+        """Start one execution per input at once; wait for all of them. ``resolve`` replaces the handler
+        lookup (to inject faults); ``timeouts`` are function Timeouts in seconds (forge/moto_lambda.py)."""
+        with run_lambdas_in_process(resolve or self.resolve, runtime=self.lambda_runtime, timeouts=timeouts):
             arns = [
                 self.sfn.start_execution(
                     stateMachineArn=self.machine, name=item.get("run_id", f"x{i}"), input=json.dumps(item)
