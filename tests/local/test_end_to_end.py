@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -176,8 +177,17 @@ def test_ctrl_c_stops_the_execution_and_the_job_and_leaves_a_partial_report(tiny
     config = write_config(tmp_path / "abort.yaml", tiny_model)
     pipeline = LocalPipeline(config, SAMPLE, tmp_path / "runs", run_id="e2e-abort")
 
+    second: dict = {}
+
     def interrupt_once_a_job_runs(snap):
         if snap.job_status == "InProgress":
+            # Issue 12: a second run with the same id, while this one runs, fails at once and touches nothing.
+            started = time.monotonic()
+            second["result"] = run_cli(config, tmp_path / "runs", "e2e-abort")
+            second["seconds"] = time.monotonic() - started
+            second["intact"] = pipeline.run_dir.is_dir() and all(
+                job.root.is_dir() for job in pipeline.sagemaker.jobs.values()
+            )
             raise KeyboardInterrupt
 
     with pipeline:
@@ -188,6 +198,9 @@ def test_ctrl_c_stops_the_execution_and_the_job_and_leaves_a_partial_report(tiny
         assert pipeline.sfn.describe_execution(executionArn=pipeline.execution_arn)["status"] == "ABORTED"
     assert job.status == "Stopped"
     assert job.process is None or job.process.poll() is not None
+    exit_code, output = second["result"]
+    assert exit_code == 2 and "already exists" in output and "--run-id" in output
+    assert second["seconds"] < 10 and second["intact"]
     report = json.loads((result.run_dir / "report.json").read_text())
     assert report["status"] == "ABORTED"
     assert report["stopped_at"].startswith("BaselineEval")
