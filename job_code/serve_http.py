@@ -39,8 +39,12 @@ def make_handler(
             self.send_header("Content-Length", str(len(body)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)  # Connection: close also sets self.close_connection
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # e.g. its own timeout ran out first
+                self.close_connection = True
+                self.log_message("client hung up before the answer (%s)", int(status))
 
         def _refuse_unread(self, status: HTTPStatus, message: str) -> None:
             """Answer without reading the body, then close: its framing is unknown or it is unwanted."""

@@ -220,3 +220,19 @@ def test_the_inference_toolkit_path_applies_the_same_limits(monkeypatch):
     monkeypatch.setenv("FORGE_SERVE_MAX_PROMPT_CHARS", "3")
     with pytest.raises(serve.InvocationError, match="limit is 3"):
         serve.input_fn(json.dumps(QUESTION).encode(), "application/json")
+
+
+def test_a_client_that_hangs_up_before_its_answer_costs_a_log_line_not_a_traceback(capsys):
+    model = FakeModel(seconds=0.5)
+    with running(model) as port:
+        body = json.dumps(QUESTION).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            head = f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+            sock.sendall(head.encode() + body)
+            assert model.started.acquire(timeout=5)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        time.sleep(1.0)  # the answer is written to a reset connection
+        status, _, _ = exchange(port, b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 200
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "hung up before the answer" in err
