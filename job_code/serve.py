@@ -58,7 +58,6 @@ from job_code.serve_limits import (
     json_depth_error,
 )
 
-__all__ = ["MAX_JSON_DEPTH", "GenerationTimeout", "InvocationError", "ServeLimits"]  # re-exported
 MAX_TOKENS_LIMIT = 1024
 
 
