@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from forge.endpoint_client import build_request
@@ -16,6 +19,8 @@ from stacks.settings import Settings, parse_settings
 
 SERVE_STATE = "serve.json"
 START_TIMEOUT_SECONDS = 300
+# Signals that end `forge serve` / `forge invoke` the way Ctrl-C does: kill(1), a closed terminal.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class ServingError(RuntimeError):
@@ -58,6 +63,41 @@ def _model_dir(run_dir: Path, record: dict) -> Path:
     return target
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGTERM/SIGHUP raise KeyboardInterrupt inside the block, so its cleanup runs as on Ctrl-C.
+
+    The server runs in its own session (it survives the terminal's Ctrl-C and our death alike): without
+    this, a kill of `forge serve` left it running, several GB of model, with a stale serve.json.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _stop_quietly(server: ServerProcess) -> None:
+    """Stop the server; a second signal meanwhile must not cut its cleanup short."""
+    if threading.current_thread() is not threading.main_thread():
+        server.stop()
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (*STOP_SIGNALS, signal.SIGINT)}
+    try:
+        server.stop()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def start(run_dir: Path) -> ServerProcess:
     record = _endpoint_record(run_dir)
     server = start_server(
@@ -66,15 +106,18 @@ def start(run_dir: Path) -> ServerProcess:
         default_serve_command,
         record.get("environment"),
     )
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if server.ping():
-            return server
-        if not server.alive():
-            raise ServingError(f"the model server exited: {server.log_tail()}")
-        time.sleep(0.2)
-    server.stop()
-    raise ServingError(f"the model server did not answer /ping within {START_TIMEOUT_SECONDS}s")
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if server.ping():
+                return server
+            if not server.alive():
+                raise ServingError(f"the model server exited: {server.log_tail()}")
+            time.sleep(0.2)
+        raise ServingError(f"the model server did not answer /ping within {START_TIMEOUT_SECONDS}s")
+    except BaseException:  # interrupted while the model loads, or it never came up: no server left behind
+        _stop_quietly(server)
+        raise
 
 
 def _running_url(run_dir: Path) -> str | None:
@@ -111,27 +154,35 @@ def ask_run(run_dir: Path, question: str) -> str:
     url = _running_url(run_dir)
     if url:
         return post_question(url, question, settings)
-    server = start(run_dir)
-    try:
-        return post_question(server.url, question, settings)
-    finally:
-        server.stop()
+    with _stopped_by_signals():
+        server = start(run_dir)
+        try:
+            return post_question(server.url, question, settings)
+        finally:
+            _stop_quietly(server)
 
 
 def serve_forever(run_dir: Path, on_ready: Callable[[str], None]) -> None:
+    """Serve until Ctrl-C, SIGTERM or SIGHUP (then stop the server and remove serve.json), or its exit."""
     _settings(run_dir)
-    server = start(run_dir)
     state = run_dir / "serve" / SERVE_STATE
-    state.write_text(json.dumps({"url": server.url, "pid": os.getpid()}))
-    on_ready(server.url)
-    try:
-        while server.alive():
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        state.unlink(missing_ok=True)
-        server.stop()
+    with _stopped_by_signals():
+        try:
+            server = start(run_dir)
+        except KeyboardInterrupt:
+            return
+        try:
+            record = {"url": server.url, "pid": os.getpid(), "server_pid": server.process.pid}
+            state.write_text(json.dumps(record))
+            on_ready(server.url)
+            while server.alive():
+                time.sleep(1)
+        except KeyboardInterrupt:
+            return
+        finally:
+            state.unlink(missing_ok=True)
+            _stop_quietly(server)
+    raise ServingError(f"the model server exited on its own: {server.log_tail()}")
 
 
 def ask_aws(stack: str, run_id: str, question: str) -> str:

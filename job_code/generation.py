@@ -72,11 +72,13 @@ def generate_texts(
     temperature: float = 0.0,
     prefix_cache: bool = True,
     on_batch: Callable[[int], None] | None = None,
+    max_time: float | None = None,
 ) -> list[str]:
     """Generate one answer per prompt (chat-templated text), returned in the prompts' order.
 
     ``prefix_cache`` reuses the KV cache of the token prefix all prompts share (see the module doc); greedy
-    answers are the same with and without it (tests/job_code_ml/test_generation.py).
+    answers are the same with and without it (tests/job_code_ml/test_generation.py). ``max_time`` (seconds,
+    per batch) stops ``generate`` early: the server's request timeout.
     """
     import torch
 
@@ -90,6 +92,7 @@ def generate_texts(
 
     answers: list[str] = [""] * len(prompts)
     sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+    timing = {"max_time": max_time} if max_time is not None else {}
     model.eval()
     done = 0
     for start in range(0, len(order), batch_size):
@@ -112,6 +115,7 @@ def generate_texts(
                 top_p=None,
                 top_k=None,
                 **sampling,
+                **timing,
             )
         new_tokens = output[:, encoded["input_ids"].shape[1] :]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
