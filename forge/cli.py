@@ -189,15 +189,18 @@ def validate(
     config: Annotated[
         Path, typer.Option(help="Pipeline config (labels, columns, limits).")
     ] = DEFAULT_LOCAL_CONFIG,
+    eval_data: Annotated[
+        Path | None, typer.Option("--eval-data", help="Separate eval CSV/JSONL, as `run` takes it.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the full JSON report.")] = False,
 ) -> None:
-    """The validation report of a dataset, without running anything."""
+    """The checks Prepare runs on a dataset (and the config's own checks), without running anything."""
     _handlers_importable()
     from forge.validate import validate_dataset
     from stacks.settings import ConfigError, load_settings
 
     try:
-        report = validate_dataset(file, load_settings(config))
+        report = validate_dataset(file, load_settings(config), eval_data)
     except ConfigError as error:
         raise _fail(str(error)) from None
     typer.echo(report.to_json() if json_out else report.summary())

@@ -1,4 +1,9 @@
-"""``forge validate``: the validation the Prepare step runs, on a local file, without running anything."""
+"""``forge validate``: the checks the Prepare step runs, on local files, without running anything.
+
+Both call job_code.dataset_checks.check_dataset with the config's rules and plan, so a file one rejects the
+other rejects too, with the same issue codes. The config's hyperparameters were already checked when the
+settings were loaded (stacks/hyperparameters.py).
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,19 @@ from typing import Any
 from stacks.settings import Settings
 
 
-def validate_dataset(path: Path, settings: Settings) -> Any:
-    """The job_code ValidationReport for ``path`` under the config's rules, plus a split-size check."""
-    from forge_handlers.preparation import validation_rules  # the Prepare step's own rules, not a copy
+def validate_dataset(path: Path, settings: Settings, eval_path: Path | None = None) -> Any:
+    """The job_code ValidationReport of ``path`` (and of the separate eval file ``eval_path``)."""
+    # The Prepare step's own rules and plan, not copies.
+    from forge_handlers.preparation import dataset_plan, validation_rules
 
-    from job_code.validation import Issue, validate_file
+    from job_code.dataset_checks import check_dataset
+    from job_code.validation import validate_file
 
-    report, examples = validate_file(path, validation_rules(settings))
-    stages = settings.stages
-    needed = (
-        settings.split.eval
-        + (settings.split.sft if stages.sft.enabled else 0)
-        + (settings.split.rft if stages.rft.enabled else 0)
+    rules = validation_rules(settings)
+    checked = check_dataset(
+        str(path),
+        dataset_plan(settings),
+        lambda source: validate_file(source, rules),
+        eval_dataset=str(eval_path) if eval_path is not None else None,
     )
-    if report.ok and len(examples) < needed:
-        report.add(
-            Issue(
-                "too_few_rows_for_split",
-                f"{len(examples)} usable rows; the config's split needs {needed} "
-                f"(sft {settings.split.sft} + eval {settings.split.eval} + rft {settings.split.rft})",
-            )
-        )
-    return report
+    return checked.report

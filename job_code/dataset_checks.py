@@ -1,16 +1,25 @@
-"""Checks beyond the input table: split sizes, split leaks and formatted Nova records.
+"""Checks beyond the input table: the whole dataset (``check_dataset``), split sizes, split leaks and
+formatted Nova records.
 
-They return ``Issue`` lists / a ``ValidationReport`` (job_code.validation), never raise on bad data.
-Standard library only: this module runs inside the prepare Lambda.
+``check_dataset`` is the one place the Prepare step and ``forge validate`` both run, so a file one accepts
+the other accepts too. The checks return ``Issue`` lists / a ``ValidationReport`` (job_code.validation),
+never raise on bad data. Standard library only: this module runs inside the prepare Lambda.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from job_code.formats import CONVERSE_SCHEMA_VERSION, Example
+from job_code.split import SplitError, Splits, split_examples
 from job_code.validation import Issue, ValidationReport, excerpt, reserved_keywords_in
+
+# What Prepare reads. The table reader knows more (.tsv, .ndjson, ...), but the pipeline's contract
+# (docs/contracts.md) is CSV or JSONL.
+DATASET_SUFFIXES = (".csv", ".jsonl")
 
 # Documented dataset size bounds (rows), by family and method. None = no documented bound.
 # Nova SFT: Bedrock's Nova customization quotas (8 to 20,000 training records; from memory, not
@@ -66,6 +75,11 @@ def check_split_counts(
     return issues
 
 
+def question_key(query: str) -> str:
+    """Questions that differ only in case or whitespace are the same question (as job_code.split dedups)."""
+    return " ".join(query.lower().split())
+
+
 def check_split_leaks(splits: Mapping[str, Sequence[Example]], *, held_out: str = "eval") -> list[Issue]:
     """A question of the held-out split that also appears in a training split is a leak."""
     if held_out not in splits:
@@ -74,10 +88,10 @@ def check_split_leaks(splits: Mapping[str, Sequence[Example]], *, held_out: str 
     for name, examples in splits.items():
         if name != held_out:
             for example in examples:
-                seen.setdefault(" ".join(example.query.lower().split()), (name, example.row))
+                seen.setdefault(question_key(example.query), (name, example.row))
     issues = []
     for example in splits[held_out]:
-        hit = seen.get(" ".join(example.query.lower().split()))
+        hit = seen.get(question_key(example.query))
         if hit:
             issues.append(
                 Issue(
@@ -89,6 +103,150 @@ def check_split_leaks(splits: Mapping[str, Sequence[Example]], *, held_out: str 
                 )
             )
     return issues
+
+
+# ---------------------------------------------------------------- the whole dataset
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetPlan:
+    """What the config asks of the data: its labels, the split and the methods that bound each split's size.
+
+    Split sizes are those of the enabled stages (0 for a disabled one); ``eval`` is ignored when a separate
+    eval dataset is given. ``label_field`` names the label column in issues.
+    """
+
+    labels: tuple[str, ...]
+    sft: int
+    eval: int
+    rft: int
+    reuse_sft_for_rft: bool = True
+    seed: int = 42
+    family: str = "nova"
+    sft_method: str | None = None
+    rft_method: str | None = None
+    label_field: str = "label"
+
+
+@dataclass
+class CheckedDataset:
+    """``check_dataset``'s answer: the report and, when it has no error, the split."""
+
+    report: ValidationReport
+    splits: Splits | None = None
+    held_out: list[Example] | None = None  # the separate eval dataset's rows, if one was given
+
+    def sets(self) -> dict[str, list[Example]]:
+        """The rows of each dataset Prepare writes (only for a dataset without errors)."""
+        if self.splits is None:
+            raise ValueError(f"{self.report.source}: the dataset has errors; there is no split")
+        held_out = self.held_out if self.held_out is not None else self.splits.eval
+        return {"sft": self.splits.sft, "rft": self.splits.rft, "eval": held_out}
+
+
+# Reads one dataset (a local path or an s3:// URI) into a row-level report and the rows that passed.
+Reader = Callable[[str], tuple[ValidationReport, list[Example]]]
+
+
+def check_suffix(source: str) -> list[Issue]:
+    suffix = PurePosixPath(source).suffix.lower()
+    if suffix in DATASET_SUFFIXES:
+        return []
+    return [
+        Issue(
+            "unsupported_file_type",
+            f"{source}: expected a {' or '.join(DATASET_SUFFIXES)} file, got {suffix or 'no extension'!r}",
+        )
+    ]
+
+
+def check_labels_present(examples: Sequence[Example], labels: Sequence[str], field: str) -> list[Issue]:
+    """Every configured label needs rows: a class without any cannot be learnt, nor its accuracy measured."""
+    seen = {example.label for example in examples}
+    return [
+        Issue(
+            "label_missing",
+            f"label {label!r} has no rows; every configured label {list(labels)} needs examples",
+            field=field,
+            excerpt=label,
+        )
+        for label in labels
+        if label not in seen
+    ]
+
+
+def check_case_conflicts(examples: Sequence[Example], *, label_field: str) -> list[Issue]:
+    """Questions equal up to case or whitespace but labelled differently. The split keeps only the first
+    of them (job_code.split.deduplicate), so the other label would vanish without a word."""
+    first: dict[str, Example] = {}
+    issues = []
+    for example in examples:
+        earlier = first.setdefault(question_key(example.query), example)
+        if earlier is not example and earlier.label != example.label:
+            issues.append(
+                Issue(
+                    "conflicting_duplicate",
+                    f"same question as row {earlier.row} up to case or whitespace, but label "
+                    f"{example.label!r} vs {earlier.label!r}",
+                    row=example.row,
+                    field=label_field,
+                    excerpt=excerpt(example.query),
+                )
+            )
+    return issues
+
+
+def _read_checked(
+    source: str, read: Reader, plan: DatasetPlan, *, labels_needed: bool
+) -> tuple[ValidationReport, list[Example]]:
+    suffix_issues = check_suffix(source)
+    if suffix_issues:  # not read at all: the pipeline would not read it either
+        report = ValidationReport(source=source)
+        report.extend(suffix_issues)
+        return report, []
+    report, examples = read(source)
+    report.extend(check_case_conflicts(examples, label_field=plan.label_field))
+    if labels_needed and examples:
+        report.extend(check_labels_present(examples, plan.labels, plan.label_field))
+    bad_rows = report.bad_rows
+    return report, [example for example in examples if example.row not in bad_rows]
+
+
+def check_dataset(
+    dataset: str, plan: DatasetPlan, read: Reader, eval_dataset: str | None = None
+) -> CheckedDataset:
+    """Every check the Prepare step runs before it writes a dataset, in one place (``forge validate`` runs
+    the same): file type, the row-level validation (``read``), conflicting duplicates up to case, every label
+    present, the split, split leaks and the documented row-count bounds of each split.
+    """
+    report, examples = _read_checked(dataset, read, plan, labels_needed=True)
+    held_out = None
+    if eval_dataset is not None:
+        eval_report, held_out = _read_checked(eval_dataset, read, plan, labels_needed=False)
+        report.extend(eval_report.issues)
+        report.rows_total += eval_report.rows_total
+    if not report.ok:
+        return CheckedDataset(report)
+    try:
+        splits = split_examples(
+            examples,
+            sft=plan.sft,
+            eval=0 if held_out is not None else plan.eval,
+            rft=plan.rft,
+            reuse_sft_for_rft=plan.reuse_sft_for_rft,
+            seed=plan.seed,
+        )
+    except SplitError as error:
+        report.add(Issue("too_few_rows_for_split", str(error)))
+        return CheckedDataset(report)
+    checked = CheckedDataset(report, splits, held_out)
+    sets = checked.sets()
+    report.extend(check_split_leaks(sets))
+    counts = {name: len(rows) for name, rows in sets.items()}
+    report.extend(
+        check_split_counts(counts, family=plan.family, sft_method=plan.sft_method, rft_method=plan.rft_method)
+    )
+    return checked if report.ok else CheckedDataset(report)
 
 
 def _text_of(content: Any) -> str | None:

@@ -17,31 +17,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
 
-from job_code.sm_contract import JobPaths, parse_hyperparameters, positive, run_job
+# The typed, bounded hyperparameters (shared with the settings' check at synth).
+from job_code.hyperparameters import EvalHyperparameters, check_room
+from job_code.sm_contract import JobPaths, parse_hyperparameters, run_job
+
+__all__ = ["EvalHyperparameters", "evaluate_answers", "main", "run_evaluation"]
 
 RESULTS_FILE = "results.json"
 INFERENCE_FILE = "inference_output.jsonl"
-
-
-@dataclass
-class EvalHyperparameters:
-    """Hyperparameters of the evaluation job (SageMaker sends them as strings)."""
-
-    base_model: str = "smollm2-135m-instruct"
-    max_new_tokens: int = 16
-    batch_size: int = 16
-    max_query_tokens: int = 512
-    labels: str = ""  # JSON list or comma-separated; empty → the labels seen in the eval data
-    max_samples: int = 0  # 0 = every row
-    seed: int = 42
-    stage: str = "eval"
-
-    def validate(self) -> None:
-        for name in ("max_new_tokens", "batch_size", "max_query_tokens"):
-            positive(name, getattr(self, name))
-        positive("max_samples", self.max_samples, allow_zero=True)
 
 
 def evaluate_answers(
@@ -77,6 +61,7 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
     set_seed(params.seed)
     rows = read_chat_rows(paths.require_channel("eval"), limit=params.max_samples)
     labels = parse_labels_hyperparameter(params.labels) or labels_from_rows(rows)
+    check_room(params, labels=labels)  # the labels of the data, when no labels hyperparameter names them
     model_dir = resolve_model_dir(paths.channel("model"), params.base_model, paths.scratch_dir())
     model, tokenizer = load_model_and_tokenizer(model_dir)
     if torch.cuda.is_available():

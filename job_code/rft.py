@@ -19,49 +19,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
 
-from job_code.sm_contract import HyperparameterError, JobPaths, parse_hyperparameters, positive, run_job
+# The typed, bounded hyperparameters (shared with the settings' check at synth).
+from job_code.hyperparameters import RftHyperparameters, check_room
+from job_code.sm_contract import JobPaths, parse_hyperparameters, run_job
 
-
-@dataclass
-class RftHyperparameters:
-    """Hyperparameters of the RFT (GRPO) job (SageMaker sends them as strings)."""
-
-    base_model: str = "smollm2-135m-instruct"
-    num_generations: int = 4
-    prompts_per_step: int = 2
-    beta: float = 0.04
-    max_completion_length: int = 16
-    temperature: float = 1.0
-    learning_rate: float = 5e-6
-    max_steps: int = 200
-    use_lora: bool = True
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: str = "all-linear"
-    lora_layers: int = 0  # > 0: adapters in the top N decoder layers only (a shorter backward pass)
-    max_query_tokens: int = 512
-    max_samples: int = 0
-    logging_steps: int = 1
-    save_steps: int = 50
-    reward_weights: str = ""  # JSON object, e.g. {"verbosity_penalty": 1.0}
-    labels: str = ""
-    bf16: bool = False
-    gradient_checkpointing: bool = False
-    seed: int = 42
-
-    def validate(self) -> None:
-        for name in ("prompts_per_step", "max_completion_length", "learning_rate", "max_steps", "lora_r",
-                     "lora_alpha", "max_query_tokens", "logging_steps", "save_steps", "temperature"):
-            positive(name, getattr(self, name))
-        if self.num_generations < 2:
-            raise HyperparameterError(
-                f"hyperparameter num_generations={self.num_generations} must be >= 2 (GRPO compares a group)"
-            )
-        positive("beta", self.beta, allow_zero=True)
-        positive("lora_layers", self.lora_layers, allow_zero=True)
+__all__ = ["RftHyperparameters", "build_rft_dataset", "main", "reward_function", "run_rft"]
 
 
 def build_rft_dataset(rows, tokenizer, max_query_tokens: int):
@@ -82,15 +45,9 @@ def build_rft_dataset(rows, tokenizer, max_query_tokens: int):
 def reward_function(params: RftHyperparameters, labels: list[str]):
     from job_code.reward import RewardWeights, make_grpo_reward, weights_from_env
 
+    # validate() has checked that reward_weights, when set, is a JSON object.
     if params.reward_weights.strip():
-        try:
-            raw = json.loads(params.reward_weights)
-        except json.JSONDecodeError as error:
-            message = f"hyperparameter reward_weights is not valid JSON: {error.msg}"
-            raise HyperparameterError(message) from None
-        if not isinstance(raw, dict):
-            raise HyperparameterError("hyperparameter reward_weights must be a JSON object")
-        weights = RewardWeights.from_mapping(raw)
+        weights = RewardWeights.from_mapping(json.loads(params.reward_weights))
     else:
         weights = weights_from_env()
     return make_grpo_reward(weights, labels)
@@ -118,6 +75,7 @@ def run_rft(params: RftHyperparameters, paths: JobPaths) -> dict:
     set_seed(params.seed)
     rows = read_chat_rows(paths.require_channel("train"), limit=params.max_samples)
     labels = parse_labels_hyperparameter(params.labels) or labels_from_rows(rows)
+    check_room(params, labels=labels)  # the labels of the data, when no labels hyperparameter names them
     reward = reward_function(params, labels)
     model_dir = resolve_model_dir(paths.channel("model"), params.base_model, paths.scratch_dir())
     model, tokenizer = load_model_and_tokenizer(model_dir, padding_side="left")

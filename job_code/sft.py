@@ -19,50 +19,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
 
-from job_code.sm_contract import HyperparameterError, JobPaths, parse_hyperparameters, positive, run_job
+# The typed, bounded hyperparameters (shared with the settings' check at synth).
+from job_code.hyperparameters import SftHyperparameters, check_room
+from job_code.sm_contract import JobPaths, parse_hyperparameters, run_job
 
-
-@dataclass
-class SftHyperparameters:
-    """Hyperparameters of the SFT job (SageMaker sends them as strings)."""
-
-    base_model: str = "smollm2-135m-instruct"
-    use_lora: bool = True
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: str = "all-linear"  # or a comma-separated list of module names
-    lora_layers: int = 0  # > 0: adapters in the top N decoder layers only (a shorter backward pass)
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    learning_rate: float = 2e-4
-    per_device_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    max_length: int = 640
-    max_query_tokens: int = 512
-    max_samples: int = 0  # 0 = every row
-    warmup_ratio: float = 0.03
-    logging_steps: int = 5
-    save_steps: int = 50
-    bf16: bool = False
-    # Trades ~30% more compute for less activation memory: worth it on a GPU near its limit, not on CPU.
-    gradient_checkpointing: bool = False
-    # The shared system prompt computed once per batch (exact; job_code.prefix_training).
-    share_prefix: bool = True
-    labels: str = ""
-    seed: int = 42
-
-    def validate(self) -> None:
-        positive("lora_layers", self.lora_layers, allow_zero=True)
-        for name in ("lora_r", "lora_alpha", "learning_rate", "per_device_batch_size", "max_length",
-                     "max_query_tokens", "gradient_accumulation_steps", "logging_steps", "save_steps"):
-            positive(name, getattr(self, name))
-        if self.max_steps <= 0 and self.epochs <= 0:
-            raise HyperparameterError("hyperparameter epochs must be > 0 when max_steps is not set")
-        if not 0 <= self.warmup_ratio < 1 or not 0 <= self.lora_dropout < 1:
-            raise HyperparameterError("hyperparameters warmup_ratio and lora_dropout must be in [0, 1)")
+__all__ = ["SftHyperparameters", "build_sft_dataset", "main", "run_sft"]
 
 
 def build_sft_dataset(rows, tokenizer, max_query_tokens: int):
@@ -106,6 +68,9 @@ def run_sft(params: SftHyperparameters, paths: JobPaths) -> dict:
     set_seed(params.seed)
     rows = read_chat_rows(paths.require_channel("train"), limit=params.max_samples)
     labels = parse_labels_hyperparameter(params.labels) or labels_from_rows(rows)
+    # The data's longest system prompt and its labels must fit max_length: checked before the model loads.
+    longest_system = max((row.system or "" for row in rows), key=len, default="")
+    check_room(params, system_prompt=longest_system, labels=labels)
     model_dir = resolve_model_dir(paths.channel("model"), params.base_model, paths.scratch_dir())
     model, tokenizer = load_model_and_tokenizer(model_dir, padding_side="right")
     dataset = build_sft_dataset(rows, tokenizer, params.max_query_tokens)

@@ -45,7 +45,15 @@ T = typing.TypeVar("T")
 
 
 class HyperparameterError(ValueError):
-    """A hyperparameter is unknown or has a value that does not parse as its declared type."""
+    """A hyperparameter is unknown or has a value that does not parse as its declared type.
+
+    ``field`` is the hyperparameter's name (the first unknown one for unknown names), so the settings can
+    name ``stages.<stage>.hyperparameters.<field>`` in their own error.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ChannelError(FileNotFoundError):
@@ -150,7 +158,7 @@ def _parse_value(name: str, raw: object, annotation: object) -> object:
     except (TypeError, ValueError):
         type_name = getattr(annotation, "__name__", str(annotation))
         raise HyperparameterError(
-            f"hyperparameter {name}={raw!r} is not a valid {type_name}"
+            f"hyperparameter {name}={raw!r} is not a valid {type_name}", name
         ) from None
 
 
@@ -168,8 +176,7 @@ def read_hyperparameters_file(path: Path) -> dict[str, object]:
 
 def parse_hyperparameters(cls: type[T], argv: list[str] | None, paths: JobPaths) -> T:
     """Build `cls` (a dataclass) from hyperparameters.json, overridden by CLI flags (--name value)."""
-    hints = typing.get_type_hints(cls)
-    fields = {field.name: field for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = [field.name for field in dataclasses.fields(cls)]  # type: ignore[arg-type]
     raw: dict[str, object] = {}
     for key, value in read_hyperparameters_file(paths.hyperparameters_file).items():
         raw[key.replace("-", "_")] = value
@@ -181,11 +188,21 @@ def parse_hyperparameters(cls: type[T], argv: list[str] | None, paths: JobPaths)
     if unknown:
         raise HyperparameterError(f"unknown command-line arguments: {' '.join(unknown)}")
     raw.update({name: value for name, value in vars(namespace).items() if value is not None})
+    return parse_mapping(cls, raw)
 
+
+def parse_mapping(cls: type[T], raw: typing.Mapping[str, object]) -> T:
+    """Build `cls` from name -> value (strings as SageMaker sends them, or YAML values), then validate it.
+
+    The one typed parse of a job's hyperparameters: the job scripts use it (parse_hyperparameters) and so do
+    the settings at synth, before any job starts (stacks/hyperparameters.py)."""
+    hints = typing.get_type_hints(cls)
+    fields = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown_names = sorted(key for key in raw if key not in fields and not key.startswith("sagemaker_"))
     if unknown_names:
         raise HyperparameterError(
-            f"unknown hyperparameter(s) {', '.join(unknown_names)}; known: {', '.join(sorted(fields))}"
+            f"unknown hyperparameter(s) {', '.join(unknown_names)}; known: {', '.join(sorted(fields))}",
+            unknown_names[0],
         )
     values = {name: _parse_value(name, raw[name], hints[name]) for name in fields if name in raw}
     instance = cls(**values)
@@ -199,7 +216,7 @@ def positive(name: str, value: float, *, allow_zero: bool = False) -> None:
     """Shared bound check for hyperparameter dataclasses' validate()."""
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise HyperparameterError(f"hyperparameter {name}={value!r} must be {bound}")
+        raise HyperparameterError(f"hyperparameter {name}={value!r} must be {bound}", name)
 
 
 # ---------------------------------------------------------------- failure file + entry point

@@ -22,7 +22,10 @@ SETTINGS_FILE_NAME = "settings.json"
 _COPIED_TREES = (("lambda/forge_handlers", "forge_handlers"), ("job_code", "job_code"))
 _COPIED_FILES = (("stacks/__init__.py", "stacks/__init__.py"), ("stacks/settings.py", "stacks/settings.py"))
 _COPIED_FILES += (("stacks/service_limits.py", "stacks/service_limits.py"),  # imported by settings.py
-                  ("stacks/polling.py", "stacks/polling.py"))
+                  ("stacks/polling.py", "stacks/polling.py"),
+                  # imported by settings.py: the stage hyperparameter checks and the Nova base recipes
+                  ("stacks/hyperparameters.py", "stacks/hyperparameters.py"),
+                  ("stacks/nova_recipe_base.py", "stacks/nova_recipe_base.py"))
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache")
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from stacks import polling
 from stacks import service_limits as limits
+from stacks.hyperparameters import check_stage_hyperparameters
 
 # The published case study's system prompt, verbatim: part of the experiment's definition.
 CASE_STUDY_SYSTEM_PROMPT = (
@@ -250,6 +251,7 @@ class Settings(_Strict):
         except limits.ServiceLimitError as error:
             raise ValueError(str(error)) from None
         polling.check_history_quota(self)
+        check_stage_hyperparameters(self)  # stacks/hyperparameters.py: what each stage's job would reject
         return self
 
     @property

@@ -40,6 +40,23 @@ def validation_rules(settings: Settings) -> Any:
 _rules = validation_rules  # the name forge/validate.py imports
 
 
+def dataset_plan(settings: Settings) -> Any:
+    """The job_code DatasetPlan of this config: what check_dataset holds the data to."""
+    from job_code.dataset_checks import DatasetPlan
+
+    stages = settings.stages
+    return DatasetPlan(
+        labels=tuple(settings.data.labels),
+        **_sizes(settings, separate_eval=False),
+        reuse_sft_for_rft=settings.split.reuse_sft_for_rft,
+        seed=settings.split.seed,
+        family=settings.model.family,
+        sft_method=stages.sft.method,
+        rft_method=stages.rft.method,
+        label_field=settings.data.label_column,
+    )
+
+
 def _validate(uri: str, rules: Any) -> tuple[Any, list[Any]]:
     """Download ``uri`` to /tmp and run the job_code validator on it (it never raises on bad data)."""
     from job_code.validation import validate_file
@@ -103,9 +120,8 @@ def run_id_of(event: dict[str, Any]) -> str:
 
 
 def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict[str, Any]:
-    from job_code.dataset_checks import check_split_counts, check_split_leaks
+    from job_code.dataset_checks import check_dataset
     from job_code.formats import dataset_filename, dumps_jsonl, format_records
-    from job_code.split import SplitError, split_examples
 
     run_id = run_id_of(event)
     if not event.get("dataset"):
@@ -113,44 +129,18 @@ def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict
     prefix = run_prefix(run_id)
     report_uri = s3_uri(env.artifacts_bucket, f"{prefix}data/validation.json")
     rules = validation_rules(settings)
-    report, examples = _validate(event["dataset"], rules)
-    eval_examples = None
-    if event.get("eval_dataset"):
-        eval_report, eval_examples = _validate(event["eval_dataset"], rules)
-        report.extend(eval_report.issues)
-        report.rows_total += eval_report.rows_total
-    splits = None
-    if report.ok:
-        try:
-            splits = split_examples(
-                examples,
-                **_sizes(settings, eval_examples is not None),
-                reuse_sft_for_rft=settings.split.reuse_sft_for_rft,
-                seed=settings.split.seed,
-            )
-        except SplitError as error:
-            s3io.put_json(report_uri, {**report.to_dict(), "split_error": str(error)})
-            raise DataValidationError(f"{event['dataset']}: {error}") from None
-        held_out = eval_examples if eval_examples is not None else splits.eval
-        report.extend(check_split_leaks({"sft": splits.sft, "rft": splits.rft, "eval": held_out}))
-        # Documented row-count bounds per family and method (e.g. Nova RFT needs at least 100 rows).
-        counts = {"sft": len(splits.sft), "rft": len(splits.rft), "eval": len(held_out)}
-        report.extend(
-            check_split_counts(
-                counts,
-                family=settings.model.family,
-                sft_method=settings.stages.sft.method,
-                rft_method=settings.stages.rft.method,
-            )
-        )
+    # The same checks as `forge validate` (job_code.dataset_checks.check_dataset), on the S3 objects.
+    checked = check_dataset(
+        event["dataset"],
+        dataset_plan(settings),
+        lambda uri: _validate(uri, rules),
+        eval_dataset=event.get("eval_dataset") or None,
+    )
+    report = checked.report
     s3io.put_json(report_uri, report.to_dict())
-    if not report.ok or splits is None:
+    if not report.ok or checked.splits is None:
         raise DataValidationError(report.summary())
-    sets = {
-        "sft": splits.sft,
-        "rft": splits.rft,
-        "eval": eval_examples if eval_examples is not None else splits.eval,
-    }
+    splits, sets = checked.splits, checked.sets()
     if settings.model.family == "nova":
         sets = {kind: nova_truncated(rows, rules) for kind, rows in sets.items()}
     datasets = {}

@@ -15,6 +15,7 @@ from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError
 from forge_handlers.naming import job_output_prefix, s3_uri
 from stacks import service_limits
+from stacks.hyperparameters import stage_hyperparameters
 from stacks.settings import JobStageSettings, Settings
 
 # AWS Deep Learning Containers account per region (the DLC "available images" list); most use 763104351884.
@@ -85,12 +86,6 @@ def hf_training_image(region: str, overrides: dict[str, str]) -> str:
     return f"{account}.dkr.ecr.{region}.{suffix}/{PYTORCH_TRAINING_TAG}"
 
 
-def _hyper_string(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _channel(name: str, uri: str) -> dict[str, Any]:
     return {
         "ChannelName": name,
@@ -146,28 +141,13 @@ def _common(
     return request
 
 
-def _pipeline_hyperparameters(settings: Settings, stage: str) -> dict[str, Any]:
-    """What every open-weights job needs from the settings (names of job_code's hyperparameter classes)."""
-    common: dict[str, Any] = {
-        "labels": json.dumps(settings.data.labels),
-        "max_query_tokens": settings.data.max_query_tokens,
-    }
-    if HF_ENTRY_POINTS[stage] == "evaluate.py":
-        common["stage"] = stage
-    if stage == "rft":
-        weights = settings.reward.model_dump()
-        common["reward_weights"] = json.dumps(weights, sort_keys=True)
-    return common
-
-
 def build_hf(
     settings: Settings, env: Environment, run: dict[str, Any], stage: str, job: str, source: ModelSource
 ) -> BuiltJob:
     cfg = settings.stages.for_stage(stage)
     request = _common(settings, env, run, stage, job, cfg)
-    hyper = {key: _hyper_string(value) for key, value in _pipeline_hyperparameters(settings, stage).items()}
-    # The config's own hyperparameters win over the pipeline's defaults.
-    hyper.update({key: _hyper_string(value) for key, value in sorted(cfg.hyperparameters.items())})
+    # The pipeline's hyperparameters and the config's own (they win), as the settings checked them at synth.
+    hyper = stage_hyperparameters(settings, stage)
     hyper.update(sagemaker_program=HF_ENTRY_POINTS[stage], sagemaker_submit_directory=CODE_DIR)
     hyper["sagemaker_region"] = env.region
     if cfg.instance_count > 1:

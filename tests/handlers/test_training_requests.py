@@ -15,6 +15,7 @@ from forge_handlers.naming import NAME_PATTERN, job_name
 from forge_handlers.training_requests import ModelSource, build_training_job, hf_training_image
 
 from stacks.settings import JOB_STAGES, Settings, load_settings
+from stacks.settings import ConfigError as SettingsConfigError
 from tests.handlers.conftest import (
     ARTIFACTS_BUCKET,
     CONFIG_FILES,
@@ -151,14 +152,17 @@ def test_nova_sft_counts_steps_and_sets_lr_in_optim_config() -> None:
 
 
 def test_unknown_recipe_override_is_rejected_with_the_allowed_keys() -> None:
-    settings = _nova(stages__sft__recipe_overrides={"training_config.epochs": 3})
-    with pytest.raises(ConfigError) as caught:
-        build_training_job(
-            settings, ENV, a_run(family="nova"), "sft", "j", ModelSource(uri="nova-lite-2/prod")
+    # Rejected when the settings load (at synth, issue 12), and again when the launch resolves the recipe.
+    with pytest.raises(SettingsConfigError) as at_synth:
+        _nova(stages__sft__recipe_overrides={"training_config.epochs": 3})
+    with pytest.raises(ConfigError) as at_launch:
+        nova_recipes.resolve_recipe(
+            "SFT_LORA", job_name="j", model_type="m", model_name_or_path="x", replicas=1,
+            overrides={"training_config.epochs": 3},
         )
-    message = str(caught.value)
-    assert "training_config.epochs" in message
-    assert "training_config.max_steps" in message and "training_config.optim_config.lr" in message
+    for message in (str(at_synth.value), str(at_launch.value)):
+        assert "training_config.epochs" in message
+        assert "training_config.max_steps" in message and "training_config.optim_config.lr" in message
 
 
 def test_pipeline_owned_recipe_keys_cannot_be_overridden() -> None:

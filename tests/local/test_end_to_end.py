@@ -140,7 +140,9 @@ def test_run_local_writes_a_full_report(tiny_model, tmp_path):
 
 
 def test_sft_crash_fails_the_run_with_the_scripts_message(tiny_model, tmp_path):
-    config = write_config(tmp_path / "bad.yaml", tiny_model, learning_rate="not-a-number")
+    # A value only the job can reject (it needs the model's layer count): a bad type or range such as
+    # learning_rate="not-a-number" now fails when the settings load, before any job (issue 12).
+    config = write_config(tmp_path / "bad.yaml", tiny_model, use_lora=True, lora_layers=99)
     # A separate eval file: the eval split comes from it (its 9 rows), not from the main data.
     eval_file = tmp_path / "my-eval.csv"
     eval_file.write_text(
@@ -158,12 +160,12 @@ def test_sft_crash_fails_the_run_with_the_scripts_message(tiny_model, tmp_path):
     assert code == 1
     assert report["status"] == "FAILED"
     # The script's own error (sm_contract.HyperparameterError), carried by FailureReason.
-    assert "learning_rate='not-a-number' is not a valid float" in report["failure_reason"]
+    assert "lora_layers=99 exceeds the model's" in report["failure_reason"]
     assert report["stages"]["baseline"]["metrics"]["accuracy"] is not None
     assert (run_dir / "eval" / "baseline_eval" / "results.json").is_file()
     assert report["stages"]["sft"]["training_job"]["status"] == "Failed"
     [notification] = json.loads((run_dir / "notifications.json").read_text())
-    assert "learning_rate='not-a-number' is not a valid float" in notification["message"]
+    assert "lora_layers=99 exceeds the model's" in notification["message"]
     # Earlier stages' artifacts are intact: the baseline's results and the validated datasets.
     assert json.loads((run_dir / "artifacts" / "baseline_eval.json").read_text())["stage"] == "baseline_eval"
     assert (run_dir / "data" / "sft" / "sft.jsonl").is_file()

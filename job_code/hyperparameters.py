@@ -1,0 +1,205 @@
+"""The hyperparameters of every open-weights job stage, typed and bounded in one place.
+
+Each job script parses its hyperparameters with these classes (sm_contract.parse_hyperparameters); the
+settings run the very same parse (``parse_stage``) on the config at synth and in ``forge validate``
+(stacks/hyperparameters.py), so a value the job would reject fails before any job starts, naming the field.
+``check_room`` adds what needs the prompt and the labels: the SFT ``max_length`` must hold the system prompt,
+a question cut to ``max_query_tokens`` and the longest answer, and generation lengths must hold a label.
+
+Standard library only: the job scripts import it before their heavy imports, and it ships in the Lambda
+bundle beside stacks/settings.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from job_code.sm_contract import HyperparameterError, parse_mapping, positive
+
+# Characters per token of the token estimates: the data validator's (job_code.validation.ValidationRules).
+CHARS_PER_TOKEN = 4.0
+# The role markers a chat template adds around system + user + assistant turns (SmolLM2's ChatML: about
+# five tokens per turn), counted on top of the texts.
+CHAT_TEMPLATE_TOKENS = 16
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def _fraction(name: str, value: float) -> None:
+    if not 0 <= value < 1:
+        raise HyperparameterError(f"hyperparameter {name}={value!r} must be in [0, 1)", name)
+
+
+@dataclass
+class SftHyperparameters:
+    """Hyperparameters of the SFT job (SageMaker sends them as strings)."""
+
+    base_model: str = "smollm2-135m-instruct"
+    use_lora: bool = True
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: str = "all-linear"  # or a comma-separated list of module names
+    lora_layers: int = 0  # > 0: adapters in the top N decoder layers only (a shorter backward pass)
+    epochs: float = 1.0  # fractional epochs are fine (transformers' num_train_epochs)
+    max_steps: int = -1  # > 0 overrides epochs
+    learning_rate: float = 2e-4
+    per_device_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    max_length: int = 704  # case study: system prompt (~155 tokens) + 512-token question + answer + template
+    max_query_tokens: int = 512
+    max_samples: int = 0  # 0 = every row
+    warmup_ratio: float = 0.03
+    logging_steps: int = 5
+    save_steps: int = 50
+    bf16: bool = False
+    # Trades ~30% more compute for less activation memory: worth it on a GPU near its limit, not on CPU.
+    gradient_checkpointing: bool = False
+    # The shared system prompt computed once per batch (exact; job_code.prefix_training).
+    share_prefix: bool = True
+    labels: str = ""
+    seed: int = 42
+
+    def validate(self) -> None:
+        positive("lora_layers", self.lora_layers, allow_zero=True)
+        positive("max_samples", self.max_samples, allow_zero=True)
+        for name in ("lora_r", "lora_alpha", "learning_rate", "per_device_batch_size", "max_length",
+                     "max_query_tokens", "gradient_accumulation_steps", "logging_steps", "save_steps",
+                     "epochs"):
+            positive(name, getattr(self, name))
+        _fraction("warmup_ratio", self.warmup_ratio)
+        _fraction("lora_dropout", self.lora_dropout)
+        check_room(self, labels=labels_of(self.labels))
+
+
+@dataclass
+class RftHyperparameters:
+    """Hyperparameters of the RFT (GRPO) job (SageMaker sends them as strings)."""
+
+    base_model: str = "smollm2-135m-instruct"
+    num_generations: int = 4
+    prompts_per_step: int = 2
+    beta: float = 0.04
+    max_completion_length: int = 16
+    temperature: float = 1.0
+    learning_rate: float = 5e-6
+    max_steps: int = 200
+    use_lora: bool = True
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: str = "all-linear"
+    lora_layers: int = 0  # > 0: adapters in the top N decoder layers only (a shorter backward pass)
+    max_query_tokens: int = 512
+    max_samples: int = 0
+    logging_steps: int = 1
+    save_steps: int = 50
+    reward_weights: str = ""  # JSON object, e.g. {"verbosity_penalty": 1.0}
+    labels: str = ""
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    seed: int = 42
+
+    def validate(self) -> None:
+        for name in ("prompts_per_step", "max_completion_length", "learning_rate", "max_steps", "lora_r",
+                     "lora_alpha", "max_query_tokens", "logging_steps", "save_steps", "temperature"):
+            positive(name, getattr(self, name))
+        if self.num_generations < 2:
+            raise HyperparameterError(
+                f"hyperparameter num_generations={self.num_generations} must be >= 2 (GRPO compares a group)",
+                "num_generations",
+            )
+        positive("beta", self.beta, allow_zero=True)
+        positive("lora_layers", self.lora_layers, allow_zero=True)
+        positive("max_samples", self.max_samples, allow_zero=True)
+        _fraction("lora_dropout", self.lora_dropout)
+        if self.reward_weights.strip():
+            try:
+                weights = json.loads(self.reward_weights)
+            except json.JSONDecodeError as error:
+                message = f"hyperparameter reward_weights is not valid JSON: {error.msg}"
+                raise HyperparameterError(message, "reward_weights") from None
+            if not isinstance(weights, dict):
+                message = "hyperparameter reward_weights must be a JSON object"
+                raise HyperparameterError(message, "reward_weights")
+        check_room(self, labels=labels_of(self.labels))
+
+
+@dataclass
+class EvalHyperparameters:
+    """Hyperparameters of the evaluation job (SageMaker sends them as strings)."""
+
+    base_model: str = "smollm2-135m-instruct"
+    max_new_tokens: int = 16
+    batch_size: int = 16
+    max_query_tokens: int = 512
+    labels: str = ""  # JSON list or comma-separated; empty → the labels seen in the eval data
+    max_samples: int = 0  # 0 = every row
+    seed: int = 42
+    stage: str = "eval"
+
+    def validate(self) -> None:
+        for name in ("max_new_tokens", "batch_size", "max_query_tokens"):
+            positive(name, getattr(self, name))
+        positive("max_samples", self.max_samples, allow_zero=True)
+        check_room(self, labels=labels_of(self.labels))
+
+
+# The job kind each settings stage runs, and the class that parses its hyperparameters.
+STAGE_CLASSES: dict[str, type] = {
+    "sft": SftHyperparameters,
+    "rft": RftHyperparameters,
+    "eval": EvalHyperparameters,
+}
+
+
+def labels_of(value: str) -> list[str]:
+    """The ``labels`` hyperparameter (a JSON list or comma-separated), as job_code.chat reads it."""
+    from job_code.chat import ChatDataError, parse_labels_hyperparameter
+
+    try:
+        return parse_labels_hyperparameter(value)
+    except ChatDataError as error:
+        raise HyperparameterError(str(error), "labels") from None
+
+
+def parse_stage(kind: str, raw: Mapping[str, object]) -> Any:
+    """The typed, bounded hyperparameters of a ``kind`` job (sft / rft / eval); HyperparameterError names
+    the field."""
+    if kind not in STAGE_CLASSES:
+        raise KeyError(f"unknown job kind {kind!r}; expected one of {sorted(STAGE_CLASSES)}")
+    return parse_mapping(STAGE_CLASSES[kind], raw)
+
+
+def check_room(params: Any, *, system_prompt: str = "", labels: Sequence[str] = ()) -> None:
+    """Lengths must hold what the job puts in them (token estimates: ``estimate_tokens``).
+
+    SFT: ``max_length`` holds the chat template, the system prompt, a question cut to ``max_query_tokens``
+    and the longest label; TRL cuts a longer example from its end, so the answer, the one thing trained
+    on, would be lost. RFT ``max_completion_length`` / eval ``max_new_tokens`` hold the longest label.
+    """
+    answer = max((estimate_tokens(label) for label in labels), default=1)
+    if isinstance(params, SftHyperparameters):
+        needed = CHAT_TEMPLATE_TOKENS + estimate_tokens(system_prompt) + params.max_query_tokens + answer
+        if params.max_length < needed:
+            raise HyperparameterError(
+                f"hyperparameter max_length={params.max_length} is too small: the system prompt (about "
+                f"{estimate_tokens(system_prompt)} tokens) + a question of max_query_tokens="
+                f"{params.max_query_tokens} + the longest answer ({answer}) + the chat template "
+                f"({CHAT_TEMPLATE_TOKENS}) need {needed}",
+                "max_length",
+            )
+        return
+    name = "max_completion_length" if isinstance(params, RftHyperparameters) else "max_new_tokens"
+    if getattr(params, name) < answer:
+        raise HyperparameterError(
+            f"hyperparameter {name}={getattr(params, name)} cannot hold the longest label "
+            f"(about {answer} tokens)",
+            name,
+        )
