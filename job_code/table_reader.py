@@ -262,7 +262,7 @@ def parse_jsonl_stream(lines: Iterable[str | None], path: str = "<jsonl>") -> Ta
     return stream
 
 
-def _check_unicode(handle: Any, path: Path) -> None:
+def _check_unicode(handle: Any, path: str | Path) -> None:
     head = handle.read(4)
     for bom, name in _BOMS:
         if head.startswith(bom):
@@ -283,23 +283,26 @@ def _is_blank(handle: Any) -> bool:
 
 
 @contextlib.contextmanager
-def open_table(path: str | Path) -> Iterator[TableStream]:
-    """Open a CSV or JSONL file as a TableStream. Raises DatasetFormatError if the file is unusable."""
+def open_table(path: str | Path, source: str | None = None) -> Iterator[TableStream]:
+    """Open a CSV or JSONL file as a TableStream. Raises DatasetFormatError if the file is unusable.
+    Messages name ``source`` (e.g. the S3 URI the file was downloaded from), by default ``path``."""
     path = Path(path)
-    kind = detect_format(path)
+    name = source or str(path)
+    kind = detect_format(name if source else path)
     try:
         raw = path.open("rb")
     except OSError as error:
-        raise DatasetFormatError(f"{path}: cannot read: {error.strerror}") from None
+        raise DatasetFormatError(f"{name}: cannot read: {error.strerror}") from None
     # utf-8-sig drops a leading byte-order mark (Excel writes one).
-    with raw, io.TextIOWrapper(raw, "utf-8-sig", errors="surrogateescape", newline="" if kind == "csv"
-                               else "\n") as text:
+    newline = "" if kind == "csv" else "\n"
+    with raw, io.TextIOWrapper(raw, "utf-8-sig", errors="surrogateescape", newline=newline) as text:
+        _check_unicode(raw, name)
         if _is_blank(raw):
-            raise DatasetFormatError(f"{path}: the file is empty")
-        _check_unicode(raw, path)
-        yield parse_csv_stream(text, str(path)) if kind == "csv" else parse_jsonl_stream(
-            _bounded_lines(text), str(path)
-        )
+            raise DatasetFormatError(f"{name}: the file is empty")
+        if kind == "csv":
+            yield parse_csv_stream(text, name)
+        else:
+            yield parse_jsonl_stream(_bounded_lines(text), name)
 
 
 def collect(stream: TableStream) -> Table:

@@ -338,11 +338,14 @@ def _unreadable(source: str, error: DatasetFormatError) -> tuple[ValidationRepor
     return report, []
 
 
-def validate_file(path: str | Path, rules: ValidationRules) -> tuple[ValidationReport, list[Example]]:
+def validate_file(
+    path: str | Path, rules: ValidationRules, source: str | None = None
+) -> tuple[ValidationReport, list[Example]]:
     """Read and check a CSV/JSONL file, streaming. A file that cannot be read yields a report, not an
-    exception; its first unreadable spot (record and field) is the report's one issue."""
+    exception; its first unreadable spot (record and field) is the report's one issue. The report and its
+    messages name ``source`` (e.g. the S3 URI of a downloaded file), by default ``path``."""
     try:
-        with open_table(path) as stream:
+        with open_table(path, source) as stream:
             return validate_stream(stream, rules)
     except DatasetFormatError as error:
-        return _unreadable(str(path), error)
+        return _unreadable(source or str(path), error)
