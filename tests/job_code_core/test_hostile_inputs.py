@@ -146,3 +146,15 @@ def test_validate_file_peak_is_about_the_kept_text(tmp_path):
     (report, examples), peak = _peak_bytes(validate_file, path, RULES)
     assert report.ok and len(examples) == 3_000
     assert peak < 1.5 * size, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB file"
+
+
+def test_deduplication_keeps_no_copy_of_the_questions():
+    from job_code.formats import Example
+    from job_code.split import deduplicate
+
+    examples = [Example(id=str(i), query=f"Question {i} " + "w" * 2_000, label="HQ") for i in range(3_000)]
+    examples.append(Example(id="dup", query=examples[0].query.upper() + "  ", label="HQ"))
+    text = sum(len(example.query) for example in examples)
+    (kept, dropped), peak = _peak_bytes(deduplicate, examples)
+    assert dropped == 1 and len(kept) == 3_000
+    assert peak < text / 4, f"peak {peak / 1e6:.1f} MB for {text / 1e6:.1f} MB of questions"
