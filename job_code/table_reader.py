@@ -215,7 +215,7 @@ def parse_jsonl_record(line: str, number: int) -> dict[str, Any] | DatasetFormat
         return DatasetFormatError(
             f"line {number} is a JSON {type(value).__name__}, expected an object", row=number
         )
-    if suspect := _suspect_cell((key, key + (v if isinstance(v, str) else "")) for key, v in value.items()):
+    if suspect := _suspect_cell(cell for key, v in value.items() for cell in ((key, key), (key, v))):
         return DatasetFormatError(f"line {number}, field {_name(suspect[0])!r}, {suspect[1]}", row=number,
                                   field=suspect[0])
     return value

@@ -158,3 +158,12 @@ def test_deduplication_keeps_no_copy_of_the_questions():
     (kept, dropped), peak = _peak_bytes(deduplicate, examples)
     assert dropped == 1 and len(kept) == 3_000
     assert peak < text / 4, f"peak {peak / 1e6:.1f} MB for {text / 1e6:.1f} MB of questions"
+
+
+def test_invalid_utf8_in_a_jsonl_line_names_the_line_and_key(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(GOOD.encode() + b'{"text": "Caf\xe9 menu", "rating": "HQ"}\n' + GOOD.encode())
+    report, examples = validate_file(path, RULES)
+    issue = _only(report, "unparseable_record")
+    assert (issue.row, issue.field) == (2, "text") and "0xe9" in issue.message
+    assert [example.row for example in examples] == [1, 3]
