@@ -262,7 +262,16 @@ def status(
             console.print(f"{row['name']}  {row['status']}  {row['start']}", markup=False)
         return
     for report_file in sorted(out.glob("*/report.json")):
-        report = json.loads(report_file.read_text())
+        # One unreadable report (a run killed mid-write, a stray file) must not hide the other runs.
+        try:
+            report = json.loads(report_file.read_bytes())
+            if not isinstance(report, dict):
+                raise ValueError(f"a JSON {type(report).__name__}, not an object")
+        except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            reason = getattr(error, "strerror", None) or str(error).splitlines()[0][:120]
+            typer.secho(f"warning: skipping {report_file}: not a readable report ({reason})",
+                        fg=typer.colors.YELLOW, err=True)
+            continue
         console.print(f"{report.get('run_id')}  {report.get('status')}  {report_file.parent}", markup=False)
 
 

@@ -10,6 +10,7 @@ Standard library only: this module runs inside the prepare Lambda.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -56,10 +57,10 @@ def _largest_remainder(total: int, weights: dict[str, int]) -> dict[str, int]:
 
 def deduplicate(examples: Sequence[Example]) -> tuple[list[Example], int]:
     """Drop repeated questions (whitespace- and case-insensitive), keeping the first."""
-    seen: set[str] = set()
+    seen: set[bytes] = set()  # 16-byte digests: a copy of every question would double Prepare's memory
     kept = []
     for example in examples:
-        key = " ".join(example.query.lower().split())
+        key = hashlib.blake2b(" ".join(example.query.lower().split()).encode(), digest_size=16).digest()
         if key not in seen:
             seen.add(key)
             kept.append(example)

@@ -1,31 +1,32 @@
 """Data validation that runs before any GPU job: a row-level report, never an unhandled exception.
 
-``validate_file`` / ``validate_table`` check the user's input table. Checks of the split and of
+``validate_file`` / ``validate_table`` check the user's input table; ``validate_file`` streams the file (a
+row is checked as it is read and only its Example is kept). Checks of the split and of
 formatted Nova records live in ``job_code.dataset_checks``.
 Each finding is an ``Issue`` (row, field, problem code, message, excerpt); a ``ValidationReport``
-collects them and renders JSON (``to_dict``) and a short human summary (``summary``).
+collects them (both in ``job_code.validation_report``).
 
 Standard library only: this module runs inside the prepare Lambda.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from job_code.formats import (
-    ColumnMapping,
-    DatasetFormatError,
-    Example,
-    Table,
-    read_table,
-)
+from job_code.formats import ColumnMapping, DatasetFormatError, Example, Table, TableStream, open_table
 
-Severity = Literal["error", "warning"]
+# The findings' types live in job_code.validation_report; they are imported from here by the rest of the code.
+from job_code.validation_report import (  # noqa: F401
+    EXCERPT_CHARS,
+    Issue,
+    Severity,
+    ValidationReport,
+    excerpt,
+)
 
 # Nova's reserved keywords: a message containing one fails the training job. The list and its
 # case-sensitive match are the Nova Forge SDK's dataset validator's (amzn-nova-forge, checked 2026-12):
@@ -34,25 +35,6 @@ NOVA_RESERVED_KEYWORDS = (
     "System:", "SYSTEM:", "User:", "USER:", "Bot:", "BOT:", "Assistant:", "ASSISTANT:", "Thought:",
     "[EOS]", "<image>", "<video>", "<unk>",
 )
-
-EXCERPT_CHARS = 80
-
-
-def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    problem: str
-    message: str
-    row: int | None = None
-    field: str | None = None
-    excerpt: str = ""
-    severity: Severity = "error"
-
 
 @dataclass(frozen=True, slots=True)
 class ValidationRules:
@@ -75,86 +57,6 @@ class ValidationRules:
         return int(len(text) / self.chars_per_token + 0.999)
 
 
-@dataclass
-class ValidationReport:
-    """All findings about one input. ``ok`` is False as soon as there is one error."""
-
-    source: str
-    rows_total: int = 0
-    issues: list[Issue] = field(default_factory=list)
-    max_issues_per_problem: int = 200
-    counts: Counter = field(default_factory=Counter)
-    _bad_rows: set = field(default_factory=set)
-
-    def add(self, issue: Issue) -> None:
-        self.counts[(issue.severity, issue.problem)] += 1
-        if issue.severity == "error" and issue.row is not None:
-            self._bad_rows.add(issue.row)
-        if self.counts[(issue.severity, issue.problem)] <= self.max_issues_per_problem:
-            self.issues.append(issue)
-
-    def extend(self, issues: Iterable[Issue]) -> None:
-        for issue in issues:
-            self.add(issue)
-
-    @property
-    def errors(self) -> int:
-        return sum(n for (severity, _), n in self.counts.items() if severity == "error")
-
-    @property
-    def warnings(self) -> int:
-        return sum(n for (severity, _), n in self.counts.items() if severity == "warning")
-
-    @property
-    def ok(self) -> bool:
-        return self.errors == 0
-
-    @property
-    def rows_with_errors(self) -> int:
-        return len(self._bad_rows)
-
-    @property
-    def bad_rows(self) -> frozenset[int]:
-        return frozenset(self._bad_rows)
-
-    def problems(self, severity: Severity | None = None) -> dict[str, int]:
-        return {p: n for (s, p), n in sorted(self.counts.items()) if severity in (None, s)}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "ok": self.ok,
-            "rows_total": self.rows_total,
-            "rows_with_errors": self.rows_with_errors,
-            "errors": self.errors,
-            "warnings": self.warnings,
-            "problems": {"error": self.problems("error"), "warning": self.problems("warning")},
-            "issues": [asdict(issue) for issue in self.issues],
-            "truncated": any(n > self.max_issues_per_problem for n in self.counts.values()),
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
-
-    def summary(self, examples: int = 5) -> str:
-        """A few lines a human reads in a notification or a failed execution's Cause."""
-        verdict = "OK" if self.ok else "INVALID"
-        head = (
-            f"{verdict}: {self.source}: {self.rows_total} rows, {self.errors} errors "
-            f"({self.rows_with_errors} rows), {self.warnings} warnings"
-        )
-        lines = [head]
-        for (severity, problem), count in sorted(self.counts.items()):
-            lines.append(f"  {severity} {problem}: {count}")
-        for issue in [i for i in self.issues if i.severity == "error"][:examples]:
-            where = f"row {issue.row}" if issue.row is not None else "file"
-            column = f" [{issue.field}]" if issue.field else ""
-            lines.append(
-                f"  - {where}{column}: {issue.message}" + (f" ({issue.excerpt!r})" if issue.excerpt else "")
-            )
-        return "\n".join(lines)
-
-
 # ---------------------------------------------------------------- input tables
 
 
@@ -163,24 +65,26 @@ def reserved_keywords_in(text: str) -> list[str]:
     return [keyword for keyword in NOVA_RESERVED_KEYWORDS if keyword in text]
 
 
-def _check_header(table: Table, rules: ValidationRules) -> list[Issue]:
+def _check_header(columns: list[str], kind: str, rules: ValidationRules) -> list[Issue]:
     issues = []
-    duplicated = [name for name, n in Counter(table.columns).items() if n > 1]
+    duplicated = [name for name, n in Counter(columns).items() if n > 1][:20]
     for name in duplicated:
         issues.append(
             Issue("duplicate_column", f"column {name!r} appears more than once in the header", field=name)
         )
-    if table.format == "csv" and any(not name for name in table.columns):
+    if kind == "csv" and any(not name for name in columns):
         issues.append(Issue("empty_column_name", "the header has an empty column name", severity="warning"))
-    present = set(table.columns)
+    present = set(columns)
     for column in rules.mapping.required:
         if column not in present:
+            found = sorted(present)
+            shown = f"{found[:20]}" + (f" and {len(found) - 20} more" if len(found) > 20 else "")
             issues.append(
                 Issue(
                     "missing_column",
-                    f"required column {column!r} is missing; found columns {sorted(present)}",
+                    f"required column {column!r} is missing; found columns {shown}",
                     field=column,
-                    excerpt=excerpt(", ".join(table.columns)),
+                    excerpt=excerpt(", ".join(columns[:40])),
                 )
             )
     return issues
@@ -302,26 +206,35 @@ def _check_row(
     return Example(id=example_id, query=query, label=label, system=clean_system, row=number), issues
 
 
-def _check_optional_fields(table: Table, rules: ValidationRules) -> list[Issue]:
-    """Nova: an optional field (system, id) must be present in every row or in none."""
-    issues = []
-    for column in rules.mapping.optional:
-        present = [
-            isinstance(row.get(column), (str, int)) and str(row.get(column)).strip() != ""
-            for row in table.rows
-        ]
-        if any(present) and not all(present):
-            first_missing = table.row_numbers[present.index(False)]
-            issues.append(
-                Issue(
-                    "optional_field_inconsistent",
-                    f"optional field {column!r} is set in {sum(present)} of {len(present)} rows; "
-                    "set it in every row or in none",
-                    row=first_missing,
-                    field=column,
-                )
+class _OptionalFields:
+    """Nova: an optional field (system, id) must be present in every row or in none (counted as rows pass)."""
+
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        self.rows = 0
+        self.present = dict.fromkeys(columns, 0)
+        self.first_missing: dict[str, int] = {}
+
+    def add(self, row: Mapping[str, Any], number: int) -> None:
+        self.rows += 1
+        for column in self.present:
+            value = row.get(column)
+            if isinstance(value, int) or (isinstance(value, str) and value and not value.isspace()):
+                self.present[column] += 1
+            else:
+                self.first_missing.setdefault(column, number)
+
+    def issues(self) -> list[Issue]:
+        return [
+            Issue(
+                "optional_field_inconsistent",
+                f"optional field {column!r} is set in {count} of {self.rows} rows; "
+                "set it in every row or in none",
+                row=self.first_missing[column],
+                field=column,
             )
-    return issues
+            for column, count in self.present.items()
+            if 0 < count < self.rows
+        ]
 
 
 def _check_duplicates(examples: Sequence[Example], rules: ValidationRules) -> list[Issue]:
@@ -369,40 +282,70 @@ def _check_duplicates(examples: Sequence[Example], rules: ValidationRules) -> li
     return issues
 
 
-def validate_table(table: Table, rules: ValidationRules) -> tuple[ValidationReport, list[Example]]:
-    """Check every row; return the report and the rows that passed."""
-    report = ValidationReport(source=table.path, rows_total=len(table.rows) + len(table.problems))
-    for problem in table.problems:
-        report.add(Issue("unparseable_record", str(problem), row=problem.row))
-    header_issues = _check_header(table, rules)
+def validate_stream(stream: TableStream, rules: ValidationRules) -> tuple[ValidationReport, list[Example]]:
+    """Check every record as it is read; return the report and the rows that passed. Raises the stream's
+    DatasetFormatError if the file turns out unreadable part-way."""
+    report = ValidationReport(source=stream.path)
+    if stream.format == "csv":  # the header comes first: a missing column fails before any row is read
+        header_issues = _check_header(stream.columns, stream.format, rules)
+        if any(issue.problem == "missing_column" for issue in header_issues):
+            report.extend(header_issues)
+            return report, []
+    rows = ValidationReport(source=stream.path)  # row findings, kept apart until the columns are known
+    examples, optional, parsed = [], _OptionalFields(rules.mapping.optional), 0
+    for number, item in stream.records:
+        report.rows_total += 1
+        if isinstance(item, DatasetFormatError):
+            report.add(Issue("unparseable_record", str(item), row=item.row, field=item.field))
+            continue
+        parsed += 1
+        example, issues = _check_row(item, number, rules)
+        rows.extend(issues)
+        optional.add(item, number)
+        if example is not None:
+            examples.append(example)
+    header_issues = _check_header(stream.columns, stream.format, rules)  # JSONL: every key seen by now
     report.extend(header_issues)
     if any(issue.problem == "missing_column" for issue in header_issues):
         return report, []
-    examples = []
-    for row, number in zip(table.rows, table.row_numbers, strict=True):
-        example, issues = _check_row(row, number, rules)
-        report.extend(issues)
-        if example is not None:
-            examples.append(example)
-    report.extend(_check_optional_fields(table, rules))
+    report.merge(rows)
+    report.extend(optional.issues())
     report.extend(_check_duplicates(examples, rules))
     if len(examples) < rules.min_rows:
         report.add(
             Issue("too_few_rows", f"{len(examples)} usable rows; at least {rules.min_rows} are needed")
         )
-    if rules.max_rows is not None and len(table.rows) > rules.max_rows:
-        report.add(Issue("too_many_rows", f"{len(table.rows)} rows; at most {rules.max_rows} are allowed"))
+    if rules.max_rows is not None and parsed > rules.max_rows:
+        report.add(Issue("too_many_rows", f"{parsed} rows; at most {rules.max_rows} are allowed"))
     # A row that a later check (duplicates) found bad is not usable either.
     bad_rows = report.bad_rows
     return report, [example for example in examples if example.row not in bad_rows]
 
 
-def validate_file(path: str | Path, rules: ValidationRules) -> tuple[ValidationReport, list[Example]]:
-    """Read and check a CSV/JSONL file. A file that cannot be read yields a report, not an exception."""
+def validate_table(table: Table, rules: ValidationRules) -> tuple[ValidationReport, list[Example]]:
+    """``validate_stream`` over a table already in memory."""
+    records = sorted(
+        [*zip(table.row_numbers, table.rows, strict=True), *((p.row or 0, p) for p in table.problems)],
+        key=lambda record: record[0],
+    )
+    stream = TableStream(path=table.path, format=table.format, columns=table.columns, records=iter(records))
+    return validate_stream(stream, rules)
+
+
+def _unreadable(source: str, error: DatasetFormatError) -> tuple[ValidationReport, list[Example]]:
+    report = ValidationReport(source=source)
+    report.add(Issue("unreadable_file", str(error), row=error.row, field=error.field))
+    return report, []
+
+
+def validate_file(
+    path: str | Path, rules: ValidationRules, source: str | None = None
+) -> tuple[ValidationReport, list[Example]]:
+    """Read and check a CSV/JSONL file, streaming. A file that cannot be read yields a report, not an
+    exception; its first unreadable spot (record and field) is the report's one issue. The report and its
+    messages name ``source`` (e.g. the S3 URI of a downloaded file), by default ``path``."""
     try:
-        table = read_table(path)
+        with open_table(path, source) as stream:
+            return validate_stream(stream, rules)
     except DatasetFormatError as error:
-        report = ValidationReport(source=str(path))
-        report.add(Issue("unreadable_file", str(error), row=error.row, field=error.field))
-        return report, []
-    return validate_table(table, rules)
+        return _unreadable(source or str(path), error)

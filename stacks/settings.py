@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,7 +36,12 @@ HyperValue = str | int | float | bool
 
 
 class ConfigError(ValueError):
-    """A config file is missing, unreadable or invalid; the message names the field."""
+    """A config file is missing, unreadable or invalid; the message names the field. It is cut to 3,000
+    characters: a hostile config must not make a huge error (nor a failed execution's huge Cause)."""
+
+    def __init__(self, message: object = "") -> None:
+        text = str(message)
+        super().__init__(text if len(text) <= 3000 else f"{text[:2960]}\n  … ({len(text):,} chars in all)")
 
 
 class _Strict(BaseModel):
@@ -360,15 +366,20 @@ def _check_service_limits(settings: Settings) -> None:
         )
 
 
+# A bad value is shown cut (reprlib): a huge string, list or mapping must not make a huge error.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 2, 60, 60
+
+
 def _format_error(error: ValidationError, source: str) -> str:
     lines = [f"invalid config {source}:"]
     for item in error.errors():
         if not item["loc"] and item["msg"].startswith("Value error, "):
             lines.append(f"  {item['msg'].removeprefix('Value error, ')}")  # a model rule names its field
             continue
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        field = ".".join(str(part) for part in item["loc"])[:100] or "(top level)"
         value = item.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        shown = "" if isinstance(value, dict) else f" (got {_SHOWN.repr(value)})"
         lines.append(f"  {field}: {item['msg']}{shown}")
     return "\n".join(lines)
 
@@ -381,19 +392,9 @@ def parse_settings(raw: dict[str, Any], source: str = "<dict>") -> Settings:
 
 
 def load_settings(path: str | Path) -> Settings:
-    """Load and validate a YAML (or JSON) config. Raises ConfigError naming the bad field."""
-    # Imported here: the Lambda runtime has no PyYAML, and handlers only read settings.json.
-    import yaml
+    """Load and validate a YAML (or JSON) config. Raises ConfigError naming the file and the bad field.
+    Encodings, size and alias limits: stacks/config_files.py."""
+    # Imported here: it needs PyYAML, which the Lambda runtime lacks (handlers only read settings.json).
+    from stacks.config_files import read_config
 
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"config {path} is not valid YAML: {error}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config {path} must be a mapping at the top level")
-    return parse_settings(raw, str(path))
+    return parse_settings(read_config(path), str(path))

@@ -58,7 +58,11 @@ def dataset_plan(settings: Settings) -> Any:
 
 
 def _validate(uri: str, rules: Any) -> tuple[Any, list[Any]]:
-    """Download ``uri`` to /tmp and run the job_code validator on it (it never raises on bad data)."""
+    """Download ``uri`` to /tmp and run the job_code validator on it (it never raises on bad data).
+
+    The object is streamed to a file and the validator reads it row by row, keeping only the Examples:
+    a 60 MB CSV stays far below the 512 MB Lambda (benchmarks/validate_bench.py measures it).
+    """
     from job_code.validation import validate_file
 
     _, key = split_s3_uri(uri)
@@ -67,12 +71,9 @@ def _validate(uri: str, rules: Any) -> tuple[Any, list[Any]]:
         raise DataValidationError(
             f"dataset {uri}: expected a .csv or .jsonl file, got {suffix or 'no extension'!r}"
         )
-    body = read_dataset(uri)
     with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / f"input{suffix}"
-        path.write_bytes(body)
-        report, examples = validate_file(path, rules)
-    report.source = uri
+        path = read_dataset(uri, Path(scratch) / f"input{suffix}")
+        report, examples = validate_file(path, rules, source=uri)
     return report, examples
 
 
@@ -90,17 +91,18 @@ def nova_truncated(examples: list[Any], rules: Any) -> list[Any]:
     return [dataclasses.replace(e, query=e.query[:limit]) if len(e.query) > limit else e for e in examples]
 
 
-def read_dataset(uri: str) -> bytes:
-    """The dataset's bytes. An S3 event may carry the key URL-encoded ("my data.csv" as "my+data.csv" or
-    "my%20data.csv"); the key as given is tried first, then its decoded form, so either encoding works."""
+def read_dataset(uri: str, path: Path) -> Path:
+    """Download the dataset to ``path``. An S3 event may carry the key URL-encoded ("my data.csv" as
+    "my+data.csv" or "my%20data.csv"); the key as given is tried first, then its decoded form, so either
+    encoding works."""
     try:
-        return s3io.get_bytes(uri, what="input dataset")
+        return s3io.download(uri, path, what="input dataset")
     except ArtifactMissingError:
         bucket, key = split_s3_uri(uri)
         decoded = urllib.parse.unquote_plus(key)
         if decoded == key:
             raise
-        return s3io.get_bytes(s3_uri(bucket, decoded), what="input dataset")
+        return s3io.download(s3_uri(bucket, decoded), path, what="input dataset")
 
 
 def _sizes(settings: Settings, separate_eval: bool) -> dict[str, int]:

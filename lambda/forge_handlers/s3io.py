@@ -1,8 +1,10 @@
-"""Small S3 helpers over the client seam (JSON and text objects, existence checks)."""
+"""Small S3 helpers over the client seam (JSON and text objects, existence checks, downloads)."""
 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 from forge_handlers import clients
@@ -20,6 +22,25 @@ def get_bytes(uri: str, what: str = "object") -> bytes:
         if error_code(error) in _MISSING:
             raise ArtifactMissingError(f"{what} not found at {uri}") from None
         raise translate_client_error(error) from error
+
+
+def download(uri: str, path: str | Path, what: str = "object") -> Path:
+    """Stream the object to ``path`` in chunks: a large dataset never sits in the Lambda's memory whole.
+
+    One GetObject read as a stream (not boto3's download_fileobj): the same s3:GetObject permission, no
+    HeadObject or transfer threads, and the client seam's fakes need only get_object.
+    """
+    bucket, key = split_s3_uri(uri)
+    path = Path(path)
+    try:
+        body = clients.s3().get_object(Bucket=bucket, Key=key)["Body"]
+        with path.open("wb") as handle:
+            shutil.copyfileobj(body, handle, 1 << 20)
+    except Exception as error:
+        if error_code(error) in _MISSING:
+            raise ArtifactMissingError(f"{what} not found at {uri}") from None
+        raise translate_client_error(error) from error
+    return path
 
 
 def get_json(uri: str, what: str = "object") -> Any:
