@@ -66,11 +66,7 @@ def _validate(uri: str, rules: Any) -> tuple[Any, list[Any]]:
     from job_code.validation import validate_file
 
     _, key = split_s3_uri(uri)
-    suffix = PurePosixPath(key).suffix.lower()
-    if suffix not in (".csv", ".jsonl"):
-        raise DataValidationError(
-            f"dataset {uri}: expected a .csv or .jsonl file, got {suffix or 'no extension'!r}"
-        )
+    suffix = PurePosixPath(key).suffix.lower()  # check_dataset refused any but .csv / .jsonl already
     with tempfile.TemporaryDirectory() as scratch:
         path = read_dataset(uri, Path(scratch) / f"input{suffix}")
         report, examples = validate_file(path, rules, source=uri)
