@@ -14,7 +14,7 @@ from constructs import Construct
 
 from stacks.job_code_asset import CODE_S3_PREFIX
 from stacks.permissions import DATA_BUCKET_READERS, HANDLER_NAMES, HANDLER_PERMISSIONS
-from stacks.settings import Settings
+from stacks.settings import RESOURCE_SEPARATOR, Settings
 from stacks.storage import Storage
 
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
@@ -145,8 +145,9 @@ class HandlerRoles(Construct):
         return statements
 
     def _sagemaker(self, resource: str) -> str:
+        # "<prefix>--*": the separator the pipeline name cannot contain, so no other pipeline's names match.
         return self._stack.format_arn(service="sagemaker", resource=resource,
-                                      resource_name=f"{self._prefix}*")
+                                      resource_name=f"{self._prefix}{RESOURCE_SEPARATOR}*")
 
     def _scope(self, handler: str, action: str) -> tuple[list[str], str]:
         artifacts, data = self._storage.artifacts_bucket, self._storage.data_bucket

@@ -124,7 +124,8 @@ def test_sagemaker_actions_are_scoped_to_the_name_prefix(template):
                 statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             )
             for resource in resources:
-                assert json.dumps(resource).endswith('/forge-nova*"]]}'), resource
+                # "--": the separator a pipeline name cannot contain (forge-nova* matched forge-nova-prod's)
+                assert json.dumps(resource).endswith('/forge-nova--*"]]}'), resource
 
 
 def test_one_role_per_handler_with_exactly_its_table_actions(template):

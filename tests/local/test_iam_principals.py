@@ -55,7 +55,7 @@ def test_launch_creates_jobs_under_its_pipeline_prefix_only(enforcer):
     launch, role = as_function(enforcer, "launch"), sagemaker_role(enforcer)
     assert (
         enforcer.denial(
-            launch, "sagemaker", "CreateTrainingJob", training_job(enforcer, "forge-hf-sft-1", role)
+            launch, "sagemaker", "CreateTrainingJob", training_job(enforcer, "forge-hf--sft-1", role)
         )
         is None
     )
@@ -63,6 +63,10 @@ def test_launch_creates_jobs_under_its_pipeline_prefix_only(enforcer):
         launch, "sagemaker", "CreateTrainingJob", training_job(enforcer, "other-sft-1", role)
     )
     assert denied and denied.authorization.resource.endswith(":training-job/other-sft-1")
+    # A pipeline whose name starts with this one's ("forge-hf-prod") is another pipeline: denied too.
+    assert enforcer.denial(
+        launch, "sagemaker", "CreateTrainingJob", training_job(enforcer, "forge-hf-prod--x-sft-a1", role)
+    )
     assert "is not authorized to perform: sagemaker:CreateTrainingJob" in denied.message
     assert denied.message.startswith(f"User: arn:aws:sts::{ACCOUNT}:assumed-role/Stack-HandlerRolesLaunch")
 
@@ -97,23 +101,23 @@ def test_pass_role_only_the_sagemaker_role_only_to_sagemaker(enforcer, role_of, 
         ("poll", "s3", "PutObject", {"Bucket": "ART", "Key": "code/sft.py"}, False),  # outside runs/
         ("notify", "sns", "Publish", {"TopicArn": "TOPIC", "Message": "m"}, True),  # incl. the topic's key
         ("report", "sns", "Publish", {"TopicArn": "TOPIC", "Message": "m"}, False),
-        ("smoke", "sagemaker-runtime", "InvokeEndpoint", {"EndpointName": "forge-hf-endpoint"}, True),
+        ("smoke", "sagemaker-runtime", "InvokeEndpoint", {"EndpointName": "forge-hf--endpoint"}, True),
         (
             "deploy",
             "sagemaker",
             "CreateEndpoint",
-            {"EndpointName": "forge-hf-ep", "EndpointConfigName": "forge-hf-c"},
+            {"EndpointName": "forge-hf--ep", "EndpointConfigName": "forge-hf--c"},
             True,
         ),
         (
             "deploy",
             "sagemaker",
             "CreateEndpoint",
-            {"EndpointName": "forge-hf-ep", "EndpointConfigName": "other-c"},
+            {"EndpointName": "forge-hf--ep", "EndpointConfigName": "other-c"},
             False,
         ),  # the config is a resource of the request too
-        ("endpoint_status", "sagemaker", "DeleteEndpoint", {"EndpointName": "forge-hf-ep"}, False),
-        ("cleanup", "sagemaker", "StopTrainingJob", {"TrainingJobName": "forge-hf-sft"}, True),
+        ("endpoint_status", "sagemaker", "DeleteEndpoint", {"EndpointName": "forge-hf--ep"}, False),
+        ("cleanup", "sagemaker", "StopTrainingJob", {"TrainingJobName": "forge-hf--sft"}, True),
     ],
 )
 def test_handler_grants(enforcer, handler, service, operation, params, allowed):
