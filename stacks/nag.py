@@ -44,7 +44,10 @@ WILDCARD_REASONS: list[tuple[str, str]] = [
     (r"^<StorageDataBucket[0-9A-F]+\.Arn>/\*$", "Prepare reads whatever dataset a user uploaded to this "
                                                   "pipeline's own data bucket (key known at run time)."),
     (r":sagemaker:.*:(training-job|model|endpoint|endpoint-config)/[a-z][a-z0-9-]*\*$",
-     "SageMaker resources this pipeline names at run time; scoped to the pipeline's name prefix."),
+     "SageMaker resources this pipeline names at run time; scoped to the pipeline's name prefix and its "
+     "'--' separator, which no other pipeline's names match."),
+    (r":states:.*:execution:[a-z][a-z0-9-]*-pipeline:\*$",
+     "The abort handler reads the history of this state machine's executions, named at run time."),
     (r":log-group:/aws/sagemaker/\*$", "SageMaker writes training-job and endpoint logs to log groups it "
                                        "creates under /aws/sagemaker/."),
     (r":ecr:.*:\*:repository/[\w./-]+$", "AWS-owned training/inference images live in per-region "

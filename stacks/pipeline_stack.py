@@ -74,5 +74,6 @@ class PipelineStack(Stack):
         self.workflow = Workflow(self, "Workflow", settings=settings, functions=self.handlers.functions,
                                  log_group=workflow_logs)
         self.triggers = Triggers(self, "Triggers", settings=settings, data_bucket=self.storage.data_bucket,
-                                 state_machine=self.workflow.state_machine)
+                                 state_machine=self.workflow.state_machine,
+                                 on_execution_ended=self.handlers.functions["abort"])
         acknowledge_findings(self)

@@ -16,6 +16,7 @@ from stacks.job_code_asset import CODE_S3_PREFIX
 from stacks.permissions import DATA_BUCKET_READERS, HANDLER_NAMES, HANDLER_PERMISSIONS
 from stacks.settings import RESOURCE_SEPARATOR, Settings
 from stacks.storage import Storage
+from stacks.workflow import state_machine_name
 
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 RUNS_PREFIX = "runs/"
@@ -116,6 +117,7 @@ class HandlerRoles(Construct):
         super().__init__(scope, construct_id)
         self._stack = Stack.of(self)
         self._prefix = settings.resource_prefix
+        self._machine = state_machine_name(settings)
         self._storage = storage
         self._sagemaker_role = sagemaker_role
         self._topic_arn = topic_arn
@@ -179,6 +181,10 @@ class HandlerRoles(Construct):
             "sagemaker:AddTags": training_jobs + models + endpoint_configs + endpoints,
             "iam:PassRole": [self._sagemaker_role.role_arn],
             "sns:Publish": [self._topic_arn],
+            # This pipeline's executions only (built from the machine's fixed name: no reference cycle).
+            "states:GetExecutionHistory": [self._stack.format_arn(
+                service="states", resource="execution", resource_name=f"{self._machine}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME)],
         }
         if action not in scopes:
             raise UnscopedActionError(

@@ -13,7 +13,7 @@ from stacks.settings import JOB_STAGES, Settings
 # Report stage -> (its training job stage or None, its eval job stage)
 REPORT_STAGES = {"baseline": (None, "baseline_eval"), "sft": ("sft", "eval_sft"), "rft": ("rft", "eval_rft")}
 TABLE_METRICS = ("accuracy", "em", "qem", "f1", "rouge1", "bleu", "macro_f1")
-STATUSES = ("SUCCEEDED", "FAILED", "GATE_REJECTED", "ABORTED")
+STATUSES = ("SUCCEEDED", "FAILED", "GATE_REJECTED", "ABORTED", "TIMED_OUT")
 
 
 def run_id_of(state: dict[str, Any]) -> str:

@@ -27,7 +27,8 @@ SPECIAL_ACTIONS = {
     ("sagemaker", "create_endpoint_config"): ["sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
     ("sagemaker", "create_endpoint"): ["sagemaker:CreateEndpoint", "sagemaker:AddTags"],
 }
-IAM_PREFIX = {"s3": "s3", "sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "sns": "sns"}
+IAM_PREFIX = {"s3": "s3", "sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "sns": "sns",
+              "stepfunctions": "states"}
 
 
 class _Module:

@@ -10,8 +10,8 @@ from forge_handlers import naming
 from stacks.settings import ConfigError, parse_settings
 
 STAGES = tuple(naming.STAGE_TOKENS)
-RUN_IDS = ["x", "run-1", "nova-x", "prod-run-1", "Run-1", "run_1", "a--b", "b7c9e0d2-5c1f-4f9e-9a51-3c8f0e0d1a2b",
-           "cli-20261202-134501-4f2a", "r" * 80]
+RUN_IDS = ["x", "run-1", "nova-x", "prod-run-1", "Run-1", "run_1", "a--b",
+           "b7c9e0d2-5c1f-4f9e-9a51-3c8f0e0d1a2b", "cli-20261202-134501-4f2a", "r" * 80]
 
 
 def _names(prefix: str, run_id: str) -> list[str]:

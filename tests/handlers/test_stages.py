@@ -121,7 +121,8 @@ def test_open_weights_deploy_defaults_to_the_pytorch_inference_image(
     )
     record_evals(aws, "run-1", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
     deploy.handler({"run": a_run()}, lambda_context)
-    container = boto3.client("sagemaker").describe_model(ModelName="forge-hf--run-1-model")["PrimaryContainer"]
+    model = boto3.client("sagemaker").describe_model(ModelName="forge-hf--run-1-model")
+    container = model["PrimaryContainer"]
     assert container["Image"].startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:")
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
     assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
