@@ -86,7 +86,8 @@ def test_the_handler_pattern_is_the_rules_pattern() -> None:
     assert abort_logic.ENDED == triggers.ENDED_STATUSES
 
 
-def test_an_aborted_run_is_stopped_and_reported_from_its_last_state(hf, sagemaker, aws, lambda_context) -> None:
+def test_an_aborted_run_is_stopped_and_reported_from_its_last_state(hf, sagemaker, aws,
+                                                                   lambda_context) -> None:
     jobs = _start_sft(sagemaker)
     history = FakeHistory(_history({"dataset": "s3://d/x.csv", "run": a_run(), "jobs": jobs}))
     clients.override("stepfunctions", history)

@@ -1,4 +1,4 @@
-"""The ExecutionEnded rule: this state machine's ABORTED / TIMED_OUT / FAILED executions reach the abort handler."""
+"""The ExecutionEnded rule: this machine's ABORTED / TIMED_OUT / FAILED executions reach the abort handler."""
 
 from __future__ import annotations
 
@@ -39,12 +39,16 @@ def test_the_rule_matches_this_machines_ended_executions_and_targets_the_abort_h
 
 
 def test_the_abort_role_reads_only_this_machines_executions(template) -> None:
-    abort = template.find_resources("AWS::Lambda::Function", {"Properties": {"FunctionName": "forge-nova-abort"}})
+    abort = template.find_resources("AWS::Lambda::Function",
+                                    {"Properties": {"FunctionName": "forge-nova-abort"}})
     (role,) = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in abort.values()]
     policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role}]}})
     statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
     (states,) = [s for s in statements if "states:GetExecutionHistory" in json.dumps(s["Action"])]
     assert json.dumps(states["Resource"]).endswith(':execution:forge-nova-pipeline:*"]]}')
-    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    actions = set()
+    for statement in statements:
+        action = statement["Action"]
+        actions.update([action] if isinstance(action, str) else action)
     assert {"sagemaker:StopTrainingJob", "sagemaker:DeleteEndpoint", "s3:PutObject"} <= actions
     assert not any(a.startswith("states:") and a != "states:GetExecutionHistory" for a in actions)

@@ -25,7 +25,8 @@ TEMPLATE = {
                 "EventPattern": {
                     "source": ["aws.states"],
                     "detail-type": ["Step Functions Execution Status Change"],
-                    "detail": {"status": ["ABORTED", "TIMED_OUT", "FAILED"], "stateMachineArn": [{"Ref": "Machine"}]},
+                    "detail": {"status": ["ABORTED", "TIMED_OUT", "FAILED"],
+                               "stateMachineArn": [{"Ref": "Machine"}]},
                 },
                 "State": "ENABLED",
                 "Targets": [{"Id": "Target0", "Arn": {"Fn::GetAtt": ["Abort", "Arn"]}}],
@@ -81,7 +82,8 @@ def test_a_final_status_reaches_the_rules_lambda_target(definition, delivered) -
         assert event["source"] == "aws.states" and event["resources"] == [arn]
         assert event["detail"] | {"startDate": 0, "stopDate": 0} == {
             "executionArn": arn, "stateMachineArn": machine, "name": "run-1", "status": "FAILED",
-            "input": '{"a": 1}', "output": None, "error": "Boom", "cause": "why", "startDate": 0, "stopDate": 0,
+            "input": '{"a": 1}', "output": None, "error": "Boom", "cause": "why",
+            "startDate": 0, "stopDate": 0,
         }
 
 
