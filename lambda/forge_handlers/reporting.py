@@ -7,7 +7,7 @@ from typing import Any
 
 from forge_handlers import s3io
 from forge_handlers.errors import ArtifactMissingError, ConfigError
-from forge_handlers.naming import eval_results_key, run_prefix, s3_uri
+from forge_handlers.naming import check_run_id, eval_results_key, run_prefix, s3_uri
 from stacks.settings import JOB_STAGES, Settings
 
 # Report stage -> (its training job stage or None, its eval job stage)
@@ -17,10 +17,12 @@ STATUSES = ("SUCCEEDED", "FAILED", "GATE_REJECTED", "ABORTED", "TIMED_OUT")
 
 
 def run_id_of(state: dict[str, Any]) -> str:
-    run_id = (state.get("run") or {}).get("run_id") or state.get("run_id") or state.get("execution_name")
+    # The execution name before the input's run_id: a run that Prepare rejected for a run_id naming another
+    # run must not write its failure report into that run's prefix.
+    run_id = (state.get("run") or {}).get("run_id") or state.get("execution_name")
     if not run_id:
-        raise ConfigError("report: the state has neither run.run_id, run_id nor execution_name")
-    return run_id
+        raise ConfigError("report: the state has neither run.run_id nor execution_name")
+    return check_run_id(str(run_id))
 
 
 def failure_reason(state: dict[str, Any]) -> str | None:

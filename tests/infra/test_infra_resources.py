@@ -280,13 +280,13 @@ def test_topic_is_kms_encrypted_and_ssl_only(template):
 
 def test_schedule_and_email_are_optional(synthesized):
     local = Template.from_json(synthesized["local"]["template"])
-    local.resource_count_is("AWS::Events::Rule", 1)
+    local.resource_count_is("AWS::Events::Rule", 2)  # the upload trigger and the ExecutionEnded rule
     local.resource_count_is("AWS::SNS::Subscription", 0)
 
 
 def test_optional_schedule_and_email_are_created_when_configured(scheduled):
     template = Template.from_json(scheduled["template"])
-    template.resource_count_is("AWS::Events::Rule", 2)
+    template.resource_count_is("AWS::Events::Rule", 3)
     template.has_resource_properties(
         "AWS::Events::Rule",
         {
