@@ -54,6 +54,8 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
         "sagemaker:AddTags",
         "iam:PassRole",
         *_READ_RUN,
+        # Only under deployed/ (roles.py): the served copy of the model, out of the SageMaker role's reach.
+        *_WRITE_RUN,
         *_KMS_DATA,
     ],
     "endpoint_status": ["sagemaker:DescribeEndpoint"],

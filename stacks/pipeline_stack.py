@@ -44,6 +44,7 @@ class PipelineStack(Stack):
         self.notifications = Notifications(self, "Notifications", settings=settings, key=self.storage.key)
         self.sagemaker_role = SageMakerExecutionRole(self, "SageMakerRole", settings=settings,
                                                      storage=self.storage)
+        self.storage.protect_served_models(self.sagemaker_role.role.role_arn)
         self.handler_roles = HandlerRoles(
             self,
             "HandlerRoles",

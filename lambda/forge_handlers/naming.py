@@ -89,8 +89,17 @@ def endpoint_config_name(prefix: str, run_id: str) -> str:
     return resource_name(prefix, run_id, "epc")
 
 
+RUNS_ROOT = "runs/"
+# Served model copies (forge_handlers.model_copy); stacks/storage.py's DEPLOYED_PREFIX is the same value.
+DEPLOYED_ROOT = "deployed/"
+
+
 def run_prefix(run_id: str) -> str:
-    return f"runs/{run_id}/"
+    return f"{RUNS_ROOT}{run_id}/"
+
+
+def deployed_model_key(run_id: str, source_key: str) -> str:
+    return f"{DEPLOYED_ROOT}{run_id}/{source_key.rsplit('/', 1)[-1]}"
 
 
 def s3_uri(bucket: str, key: str) -> str:

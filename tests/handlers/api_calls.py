@@ -17,6 +17,7 @@ SEAM_SERVICES = {"s3": "s3", "sagemaker": "sagemaker", "sagemaker_runtime": "sag
 # boto3 operation -> IAM actions, where the action is not simply <prefix>:<OperationName>.
 SPECIAL_ACTIONS = {
     ("s3", "head_object"): ["s3:GetObject"],
+    ("s3", "copy_object"): ["s3:GetObject", "s3:PutObject"],
     ("s3", "list_objects_v2"): ["s3:ListBucket"],
     ("sagemaker", "create_training_job"): [
         "sagemaker:CreateTrainingJob",

@@ -41,6 +41,7 @@ def sagemaker(aws):
 
 
 def record_evals(s3, run_id: str, values: dict[str, float], metric: str = "accuracy") -> None:
+    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=MODEL.split("/", 3)[3], Body=b"weights")  # what Deploy copies
     for stage, value in values.items():
         metrics_uri = put_json(
             s3,
@@ -91,13 +92,19 @@ def test_gate_names_a_metric_the_results_lack(use_settings, aws, lambda_context)
 
 def test_deploy_creates_then_a_later_run_updates(hf, aws, sagemaker, lambda_context) -> None:
     record_evals(aws, "run-1", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
+    aws.put_object(Bucket=ARTIFACTS_BUCKET, Key=MODEL.split("/", 3)[3], Body=b"weights of run-1")
     first = deploy.handler({"run": a_run()}, lambda_context)
     assert first["action"] == "create" and first["endpoint_name"] == "forge-hf--endpoint"
     assert first["model_uri"] == MODEL
+    # The endpoint serves a copy under deployed/, which no job (the SageMaker role) may overwrite.
+    served = f"s3://{ARTIFACTS_BUCKET}/deployed/run-1/model.tar.gz"
+    assert first["served_model_uri"] == served
+    body = aws.get_object(Bucket=ARTIFACTS_BUCKET, Key="deployed/run-1/model.tar.gz")["Body"].read()
+    assert body == b"weights of run-1"
     status = endpoint_status.handler({"run": a_run(), "endpoint": first}, lambda_context)
     assert status["status"] == "InService" and status["action"] == "create"
     model = boto3.client("sagemaker").describe_model(ModelName="forge-hf--run-1-model")
-    assert model["PrimaryContainer"]["ModelDataUrl"] == MODEL
+    assert model["PrimaryContainer"]["ModelDataUrl"] == served
     assert model["PrimaryContainer"]["Image"] == SERVE_IMAGE
     assert json.loads(model["PrimaryContainer"]["Environment"]["FORGE_LABELS"]) == [
         "HQ",
