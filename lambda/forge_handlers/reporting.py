@@ -147,6 +147,12 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
             f"Smoke test answer: `{report['smoke'].get('answer')}` → label `{report['smoke'].get('label')}`",
         ]
+    cleanup = report.get("cleanup") or {}
+    if cleanup.get("stopped_jobs") or cleanup.get("deleted_endpoint"):
+        lines += ["", "## Clean-up", ""]
+        lines += [f"- stopped job `{name}`" for name in cleanup.get("stopped_jobs") or []]
+        if cleanup.get("deleted_endpoint"):
+            lines.append(f"- deleted the half-made endpoint `{cleanup['deleted_endpoint']}`")
     lines += ["", "## Timings (seconds of training)", ""]
     for name, stage in report["stages"].items():
         for kind in ("training_job", "eval_job"):

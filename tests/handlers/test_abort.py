@@ -99,6 +99,8 @@ def test_an_aborted_run_is_stopped_and_reported_from_its_last_state(hf, sagemake
     assert report["status"] == "ABORTED" and report["dataset"] == "s3://d/x.csv"
     assert report["stages"]["sft"]["training_job"]["status"] == "Stopped"
     assert "ABORTED" in report["failure_reason"]
+    markdown = aws.get_object(Bucket=ARTIFACTS_BUCKET, Key="runs/run-1/report.md")["Body"].read().decode()
+    assert markdown.startswith("# Run run-1: ABORTED") and f"- stopped job `{SFT_JOB}`" in markdown
 
 
 def test_an_existing_report_is_kept_but_jobs_are_still_stopped(hf, sagemaker, aws, lambda_context) -> None:
