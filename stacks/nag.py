@@ -36,9 +36,9 @@ UNSCOPABLE_ACTIONS = {
 WILDCARD_REASONS: list[tuple[str, str]] = [
     (r"/runs/\*$", "Objects under the artifacts bucket's runs/ prefix: each run writes under runs/<run-id>/, "
                    "and run ids are only known at execution time."),
-    (r"^<StorageArtifactsBucket[0-9A-F]+\.Arn>/deployed/\*$",
-     "Served model copies under deployed/<run-id>/: Deploy writes them, endpoints read them; the run id is "
-     "only known at execution time and the bucket policy denies the SageMaker role any write there."),
+    (r"^<StorageArtifactsBucket[0-9A-F]+\.Arn>/runs/\*/deployed/\*$",
+     "Served model copies under runs/<run-id>/deployed/: Deploy writes them, endpoints read them; the run id "
+     "is only known at execution time and the bucket policy denies the SageMaker role any write there."),
     (r"^<StorageArtifactsBucket[0-9A-F]+\.Arn>/code/\*$",
      "The open-weights jobs' code channel: the SageMaker role reads the job code deployed under code/."),
     (r"^arn:<AWS::Partition>:s3:::customer-escrow-<AWS::AccountId>\*(/\*)?$",

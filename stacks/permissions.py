@@ -54,7 +54,7 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
         "sagemaker:AddTags",
         "iam:PassRole",
         *_READ_RUN,
-        # Only under deployed/ (roles.py): the served copy of the model, out of the SageMaker role's reach.
+        # Only under runs/*/deployed/ (roles.py): the served model copy, out of the SageMaker role's reach.
         *_WRITE_RUN,
         *_KMS_DATA,
     ],

@@ -15,7 +15,7 @@ from constructs import Construct
 from stacks.job_code_asset import CODE_S3_PREFIX
 from stacks.permissions import DATA_BUCKET_READERS, HANDLER_NAMES, HANDLER_PERMISSIONS
 from stacks.settings import RESOURCE_SEPARATOR, Settings
-from stacks.storage import DEPLOYED_PREFIX, Storage
+from stacks.storage import SERVED_MODELS, Storage
 from stacks.workflow import state_machine_name
 
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
@@ -69,9 +69,8 @@ class SageMakerExecutionRole(Construct):
         listed = [f"{RUNS_PREFIX}*", f"{CODE_S3_PREFIX}*"] if hf else [f"{RUNS_PREFIX}*"]
         self._add("RunListing", ["s3:ListBucket"], [artifacts.bucket_arn],
                   conditions={"StringLike": {"s3:prefix": listed}})
-        if hf:  # the `code` channel of every open-weights job; the endpoint's model copy (read-only)
+        if hf:  # the `code` channel of every open-weights job
             self._add("CodeChannel", ["s3:GetObject"], [artifacts.arn_for_objects(f"{CODE_S3_PREFIX}*")])
-            self._add("ServedModels", ["s3:GetObject"], [artifacts.arn_for_objects(f"{DEPLOYED_PREFIX}*")])
         else:
             escrow = NOVA_ESCROW_BUCKET_PATTERN.format(account=stack.account)
             self._add("NovaEscrowRead", ["s3:GetObject", "s3:ListBucket"],
@@ -163,7 +162,7 @@ class HandlerRoles(Construct):
             "s3:GetObject": [artifacts.arn_for_objects(f"{RUNS_PREFIX}*")]
             + ([data.arn_for_objects("*")] if reads_data else []),
             # Deploy writes only the served model copies; every other writer only under runs/.
-            "s3:PutObject": [artifacts.arn_for_objects(f"{DEPLOYED_PREFIX}*" if handler == "deploy"
+            "s3:PutObject": [artifacts.arn_for_objects(SERVED_MODELS if handler == "deploy"
                                                        else f"{RUNS_PREFIX}*")],
             "s3:ListBucket": [artifacts.bucket_arn] + ([data.bucket_arn] if reads_data else []),
             "kms:Decrypt": [self._storage.key.key_arn],

@@ -9,8 +9,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 NONCURRENT_VERSION_DAYS = 90
-# Served model copies (forge_handlers.naming.DEPLOYED_ROOT, the same value): the SageMaker role may not write.
-DEPLOYED_PREFIX = "deployed/"
+# Served model copies, runs/<run-id>/deployed/ (forge_handlers.naming.deployed_model_key; a test pins that
+# its keys match): the SageMaker role may not write there.
+SERVED_MODELS = "runs/*/deployed/*"
 SERVED_MODEL_WRITES = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectTagging",
                        "s3:RestoreObject"]
 
@@ -79,7 +80,7 @@ class Storage(Construct):
         )
 
     def protect_served_models(self, sagemaker_role_arn: str) -> None:
-        """Deny the SageMaker execution role every write under deployed/, whatever its own policy says.
+        """Deny the SageMaker execution role every write under runs/*/deployed/, whatever its own policy says.
 
         One role runs every job of the pipeline, so IAM cannot keep one run's job from writing another
         run's objects under runs/ (docs/contracts.md); the models endpoints serve are copied out of there.
@@ -90,7 +91,7 @@ class Storage(Construct):
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
                 actions=SERVED_MODEL_WRITES,
-                resources=[self.artifacts_bucket.arn_for_objects(f"{DEPLOYED_PREFIX}*")],
+                resources=[self.artifacts_bucket.arn_for_objects(SERVED_MODELS)],
                 conditions={"ArnEquals": {"aws:PrincipalArn": sagemaker_role_arn}},
             )
         )

@@ -3,8 +3,8 @@
 The SageMaker execution role is one per pipeline and every job writes its outputs under runs/, so IAM
 cannot tell one run's job from another's: any job could overwrite an earlier run's model.tar.gz, including
 the one an endpoint serves (SageMaker re-reads ModelDataUrl whenever it adds or replaces an instance).
-Deploy therefore copies the gated weights to deployed/<run-id>/ (the bucket policy denies the SageMaker role
-every write there, stacks/storage.py) and the endpoint's model points at that copy.
+Deploy therefore copies the gated weights to runs/<run-id>/deployed/ (the bucket policy denies the SageMaker
+role every write under runs/*/deployed/, stacks/storage.py) and the endpoint's model points at that copy.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def protected_copy(artifacts_bucket: str, run_id: str, weights: str) -> str:
         raise translate_client_error(error) from error
     if size > MAX_COPY_BYTES:
         raise ConfigError(f"model artifact {weights} is {size} bytes; Deploy copies at most {MAX_COPY_BYTES} "
-                          "bytes to deployed/ (one CopyObject)")
+                          "bytes to the served copy (one CopyObject)")
     try:
         s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key})
     except Exception as error:

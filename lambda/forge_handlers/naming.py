@@ -90,8 +90,6 @@ def endpoint_config_name(prefix: str, run_id: str) -> str:
 
 
 RUNS_ROOT = "runs/"
-# Served model copies (forge_handlers.model_copy); stacks/storage.py's DEPLOYED_PREFIX is the same value.
-DEPLOYED_ROOT = "deployed/"
 
 
 def run_prefix(run_id: str) -> str:
@@ -99,7 +97,9 @@ def run_prefix(run_id: str) -> str:
 
 
 def deployed_model_key(run_id: str, source_key: str) -> str:
-    return f"{DEPLOYED_ROOT}{run_id}/{source_key.rsplit('/', 1)[-1]}"
+    """Where Deploy copies the served model (forge_handlers.model_copy; stacks/storage.py's SERVED_MODELS
+    pattern, which the SageMaker role may not write, matches it)."""
+    return f"{run_prefix(run_id)}deployed/{source_key.rsplit('/', 1)[-1]}"
 
 
 def s3_uri(bucket: str, key: str) -> str:

@@ -52,7 +52,7 @@ def test_happy_path_deploys_and_reports(pipeline) -> None:
     rft_model = result.output["jobs"]["rft"]["artifact"]["model_uri"]
     assert report["stages"]["rft"]["evaluated_model"] == rft_model == result.output["endpoint"]["model_uri"]
     served = pipeline.sagemaker._real.describe_model(ModelName="forge-hf--run-1-model")["PrimaryContainer"]
-    assert served["ModelDataUrl"] == f"s3://{ARTIFACTS_BUCKET}/deployed/run-1/model.tar.gz"  # a copy
+    assert served["ModelDataUrl"] == f"s3://{ARTIFACTS_BUCKET}/runs/run-1/deployed/model.tar.gz"  # a copy
     assert set(report["timings"]["training_seconds"]) == set(STAGES)
     assert report["gate"]["passed"] is True and report["endpoint"]["endpoint_name"] == "forge-hf--endpoint"
     assert "runs/run-1/report.md" in pipeline.artifact_keys()

@@ -97,9 +97,9 @@ def test_deploy_creates_then_a_later_run_updates(hf, aws, sagemaker, lambda_cont
     assert first["action"] == "create" and first["endpoint_name"] == "forge-hf--endpoint"
     assert first["model_uri"] == MODEL
     # The endpoint serves a copy under deployed/, which no job (the SageMaker role) may overwrite.
-    served = f"s3://{ARTIFACTS_BUCKET}/deployed/run-1/model.tar.gz"
+    served = f"s3://{ARTIFACTS_BUCKET}/runs/run-1/deployed/model.tar.gz"
     assert first["served_model_uri"] == served
-    body = aws.get_object(Bucket=ARTIFACTS_BUCKET, Key="deployed/run-1/model.tar.gz")["Body"].read()
+    body = aws.get_object(Bucket=ARTIFACTS_BUCKET, Key="runs/run-1/deployed/model.tar.gz")["Body"].read()
     assert body == b"weights of run-1"
     status = endpoint_status.handler({"run": a_run(), "endpoint": first}, lambda_context)
     assert status["status"] == "InService" and status["action"] == "create"

@@ -1,7 +1,8 @@
-"""An endpoint serves a copy under deployed/, which the SageMaker role (so every job) cannot write."""
+"""An endpoint serves a copy under runs/<id>/deployed/, which the SageMaker role (every job) cannot write."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pytest
@@ -38,8 +39,10 @@ def _actions(statement: dict) -> list[str]:
     return [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
 
 
-def test_the_prefix_is_one_value_for_stacks_and_handlers() -> None:
-    assert storage.DEPLOYED_PREFIX == naming.DEPLOYED_ROOT
+def test_the_protected_pattern_covers_the_served_copies_and_nothing_else_of_a_run() -> None:
+    served = naming.deployed_model_key("run-1", "runs/run-1/jobs/rft/j/output/model.tar.gz")
+    assert served == "runs/run-1/deployed/model.tar.gz" and fnmatch.fnmatchcase(served, storage.SERVED_MODELS)
+    assert not fnmatch.fnmatchcase("runs/run-1/jobs/rft/j/output/model.tar.gz", storage.SERVED_MODELS)
 
 
 def test_the_bucket_policy_denies_the_sagemaker_role_every_write_under_deployed(template) -> None:
@@ -50,21 +53,19 @@ def test_the_bucket_policy_denies_the_sagemaker_role_every_write_under_deployed(
     assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
     assert {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(_actions(deny))
     assert deny["Condition"] == {"ArnEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [role, "Arn"]}}}
-    assert json.dumps(deny["Resource"]).endswith('/deployed/*"]]}')
+    assert json.dumps(deny["Resource"]).endswith('/runs/*/deployed/*"]]}')
 
 
-def test_the_sagemaker_role_reads_deployed_and_writes_only_runs(template) -> None:
-    statements = _statements(template, _sagemaker_role(template))
-    for statement in statements:
+def test_the_sagemaker_roles_own_writes_are_under_runs_only(template) -> None:
+    # Its Allow on runs/* covers runs/<id>/deployed/ too: only the bucket policy's Deny keeps it out.
+    for statement in _statements(template, _sagemaker_role(template)):
         if "s3:PutObject" in _actions(statement):
             resources = statement["Resource"]
             resources = resources if isinstance(resources, list) else [resources]
             assert all(json.dumps(r).endswith('/runs/*"]]}') for r in resources), statement
-    reads = [s for s in statements if "/deployed/*" in json.dumps(s["Resource"])]
-    assert reads and all(_actions(s) == ["s3:GetObject"] for s in reads)
 
 
 def test_deploy_writes_only_the_served_copies(template) -> None:
     statements = _statements(template, _function_role(template, "forge-hf-deploy"))
     (put,) = [s for s in statements if "s3:PutObject" in _actions(s)]
-    assert json.dumps(put["Resource"]).endswith('/deployed/*"]]}')
+    assert json.dumps(put["Resource"]).endswith('/runs/*/deployed/*"]]}')
