@@ -11,6 +11,8 @@ from forge.local.iam.requests import Authorization
 from tests.synth_helpers import synth
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
+EXECUTIONS = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:"
+OWN, OTHER = f"{EXECUTIONS}forge-hf-pipeline:", f"{EXECUTIONS}other-pipeline:"
 PASSED = "iam:PassedToService"
 
 
@@ -118,6 +120,15 @@ def test_pass_role_only_the_sagemaker_role_only_to_sagemaker(enforcer, role_of, 
         ),  # the config is a resource of the request too
         ("endpoint_status", "sagemaker", "DeleteEndpoint", {"EndpointName": "forge-hf--ep"}, False),
         ("cleanup", "sagemaker", "StopTrainingJob", {"TrainingJobName": "forge-hf--sft"}, True),
+        # The abort handler: this machine's execution histories, this pipeline's jobs.
+        ("abort", "stepfunctions", "GetExecutionHistory", {"executionArn": f"{OWN}r1"}, True),
+        ("abort", "stepfunctions", "GetExecutionHistory", {"executionArn": f"{OTHER}r1"}, False),
+        ("cleanup", "stepfunctions", "GetExecutionHistory", {"executionArn": f"{OWN}r1"}, False),
+        ("abort", "sagemaker", "StopTrainingJob", {"TrainingJobName": "forge-hf--r1-sft-a1"}, True),
+        ("abort", "sagemaker", "StopTrainingJob", {"TrainingJobName": "forge-hf-prod--r1-sft-a1"}, False),
+        # Deploy writes the served model copy only.
+        ("deploy", "s3", "PutObject", {"Bucket": "ART", "Key": "runs/r1/deployed/model.tar.gz"}, True),
+        ("deploy", "s3", "PutObject", {"Bucket": "ART", "Key": "runs/r1/artifacts/sft.json"}, False),
     ],
 )
 def test_handler_grants(enforcer, handler, service, operation, params, allowed):
