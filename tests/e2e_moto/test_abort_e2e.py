@@ -59,7 +59,8 @@ def test_timing_out_mid_sft_stops_the_job_and_reports_timed_out(slow_pipeline) -
     pipeline.sagemaker.metrics = GOOD_METRICS
     pipeline.sagemaker.scripts["baseline_eval"] = [COMPLETED]
     pipeline.sagemaker.scripts["sft"] = [IN_PROGRESS]
-    pipeline.machine = pipeline.create_machine(timeout_seconds=3)
+    # 4 s: past the baseline (one 2 s wait) and inside the first 2 s SFT wait, even on a loaded machine.
+    pipeline.machine = pipeline.create_machine(timeout_seconds=4)
     (result,) = pipeline.run(_input(pipeline))
     assert result.status == "TIMED_OUT"
     assert _stopped_jobs(pipeline) == [SFT_JOB]
