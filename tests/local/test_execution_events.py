@@ -108,3 +108,24 @@ def test_pattern_matching_follows_eventbridge_for_exact_values() -> None:
     assert not matches({"detail": {"missing": ["x"]}}, event)
     with pytest.raises(ExecutionEventError, match="not a list of exact values"):
         matches({"detail": {"status": [{"prefix": "AB"}]}}, event)
+
+
+def test_local_mode_can_install_the_stacks_rule_from_its_own_resolver(tmp_path) -> None:
+    """What forge/local/runner.py needs: the synthesized ExecutionEnded rule, resolved against the stack
+    create_in_moto made, matches that stack's machine and targets its abort function."""
+    from forge.local.cfn import create_in_moto
+    from tests.synth_helpers import synth
+
+    synthesized = synth("local", tmp_path)
+    with mock_aws(config=CONFIG):
+        session = boto3.session.Session(region_name=REGION)
+        stack = create_in_moto(session, synthesized["assembly_dir"], region=REGION)
+        (rule,) = install_rules(session, stack.template, stack.resolver)
+        events = session.client("events")
+        pattern = json.loads(events.describe_rule(Name=rule)["EventPattern"])
+        (target,) = events.list_targets_by_rule(Rule=rule)["Targets"]
+    assert pattern["detail"]["stateMachineArn"] == [stack.state_machine_arn]
+    assert target["Arn"].endswith(":function:forge-local-abort")
+    ended = {"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+             "detail": {"status": "ABORTED", "stateMachineArn": stack.state_machine_arn}}
+    assert matches(pattern, ended) and not matches(pattern, {**ended, "detail": {"status": "SUCCEEDED"}})
