@@ -7,6 +7,8 @@ environment (DATA_BUCKET / ARTIFACTS_BUCKET, the contract every handler reads).
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +22,17 @@ from stacks.settings import CASE_STUDY_SYSTEM_PROMPT
 # Uploads from the CLI go here, not under incoming/: that prefix triggers the EventBridge rule, which would
 # start a second execution of the same file.
 CLI_UPLOAD_PREFIX = "cli"
+# What Prepare accepts as a run id (forge_handlers.naming.RUN_ID_PATTERN): checked before anything is written.
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 
 
 class StackLookupError(RuntimeError):
     """The named stack does not exist or lacks the pipeline's resources."""
+
+
+class RunIdError(StackLookupError):
+    """The run id is invalid or already taken on the stack; nothing was written. The CLI exits 2 on it, as
+    on every StackLookupError."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,43 @@ def find_stack(name: str, session: Any | None = None) -> DeployedStack:
     )
 
 
+def new_run_id() -> str:
+    """Unique even for two runs started in the same second (a random suffix)."""
+    return f"cli-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def _execution_arn(state_machine_arn: str, name: str) -> str:
+    # arn:<p>:states:<r>:<a>:stateMachine:<machine> -> arn:<p>:states:<r>:<a>:execution:<machine>:<name>
+    head, machine = state_machine_arn.split(":stateMachine:", 1)
+    return f"{head}:execution:{machine}:{name}"
+
+
+def _error_code(error: Exception) -> str:
+    return getattr(error, "response", {}).get("Error", {}).get("Code", "")
+
+
+def _check_new(sfn: Any, stack: DeployedStack, run_id: str) -> None:
+    try:
+        sfn.describe_execution(executionArn=_execution_arn(stack.state_machine_arn, run_id))
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return
+    raise RunIdError(f"run {run_id!r} already exists on stack {stack.name!r} (an execution has that "
+                     "name); choose another --run-id or leave it out")
+
+
+def _upload_new(s3: Any, stack: DeployedStack, path: Path, key: str, run_id: str) -> str | None:
+    """Put the file only if nothing is at the key yet (If-None-Match: *); returns its version id."""
+    try:
+        with open(path, "rb") as body:
+            response = s3.put_object(Bucket=stack.data_bucket, Key=key, Body=body, IfNoneMatch="*")
+    except s3.exceptions.ClientError as error:
+        if _error_code(error) in ("PreconditionFailed", "ConditionalRequestConflict"):
+            raise RunIdError(f"s3://{stack.data_bucket}/{key} already exists: run {run_id!r} was "
+                             "started before; choose another --run-id or leave it out") from None
+        raise
+    return response.get("VersionId")
+
+
 def start_run(
     stack_name: str,
     data: Path,
@@ -77,24 +123,43 @@ def start_run(
     run_id: str | None = None,
     session: Any | None = None,
 ) -> StartedRun:
+    """Upload the data under cli/<run id>/ and start the execution named <run id> (the run id on AWS).
+
+    Never over an earlier run: an execution of that name, or an object at the upload key, is a
+    RunIdError before anything is written (the upload is conditional, so a concurrent start
+    cannot overwrite either); if the start itself finds the name taken, the just-made uploads are deleted.
+    The upload comes first: an execution started before it could reach Prepare with its dataset missing.
+    """
     session = _session(session)
     stack = find_stack(stack_name, session)
-    run_id = run_id or "cli-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    s3 = session.client("s3")
-    execution_input: dict[str, str] = {"run_id": run_id}
-    for key, path in (("dataset", data), ("eval_dataset", eval_data)):
-        if path is None:
-            continue
-        if not Path(path).is_file():
+    run_id = run_id or new_run_id()
+    if not RUN_ID_PATTERN.match(run_id):
+        raise RunIdError(f"run id {run_id!r} is invalid: use 1-80 letters, digits, '-' or '_', "
+                         "starting with a letter or digit")
+    paths = {key: Path(path) for key, path in (("dataset", data), ("eval_dataset", eval_data)) if path}
+    for path in paths.values():
+        if not path.is_file():
             raise FileNotFoundError(f"data file {path} does not exist")
-        object_key = (
-            f"{CLI_UPLOAD_PREFIX}/{run_id}/{'eval-' if key == 'eval_dataset' else ''}{Path(path).name}"
-        )
-        s3.upload_file(str(path), stack.data_bucket, object_key)
-        execution_input[key] = f"s3://{stack.data_bucket}/{object_key}"
-    arn = session.client("stepfunctions").start_execution(
-        stateMachineArn=stack.state_machine_arn, name=run_id, input=json.dumps(execution_input)
-    )["executionArn"]
+    s3, sfn = session.client("s3"), session.client("stepfunctions")
+    _check_new(sfn, stack, run_id)
+    execution_input: dict[str, str] = {"run_id": run_id}
+    uploaded: list[tuple[str, str | None]] = []
+    try:
+        for key, path in paths.items():
+            object_key = f"{CLI_UPLOAD_PREFIX}/{run_id}/{'eval-' if key == 'eval_dataset' else ''}{path.name}"
+            uploaded.append((object_key, _upload_new(s3, stack, path, object_key, run_id)))
+            execution_input[key] = f"s3://{stack.data_bucket}/{object_key}"
+        arn = sfn.start_execution(
+            stateMachineArn=stack.state_machine_arn, name=run_id, input=json.dumps(execution_input)
+        )["executionArn"]
+    except Exception as error:
+        for object_key, version in uploaded:  # ours alone: the conditional puts created these keys
+            versioned = {"VersionId": version} if version else {}
+            s3.delete_object(Bucket=stack.data_bucket, Key=object_key, **versioned)
+        if _error_code(error) == "ExecutionAlreadyExists":
+            raise RunIdError(f"run {run_id!r} already exists on stack {stack.name!r}; choose another "
+                             "--run-id or leave it out") from None
+        raise
     return StartedRun(run_id, arn, execution_input["dataset"])
 
 

@@ -36,6 +36,9 @@ UNSCOPABLE_ACTIONS = {
 WILDCARD_REASONS: list[tuple[str, str]] = [
     (r"/runs/\*$", "Objects under the artifacts bucket's runs/ prefix: each run writes under runs/<run-id>/, "
                    "and run ids are only known at execution time."),
+    (r"^<StorageArtifactsBucket[0-9A-F]+\.Arn>/runs/\*/deployed/\*$",
+     "Served model copies under runs/<run-id>/deployed/: Deploy writes them, endpoints read them; the run id "
+     "is only known at execution time and the bucket policy denies the SageMaker role any write there."),
     (r"^<StorageArtifactsBucket[0-9A-F]+\.Arn>/code/\*$",
      "The open-weights jobs' code channel: the SageMaker role reads the job code deployed under code/."),
     (r"^arn:<AWS::Partition>:s3:::customer-escrow-<AWS::AccountId>\*(/\*)?$",
@@ -44,7 +47,10 @@ WILDCARD_REASONS: list[tuple[str, str]] = [
     (r"^<StorageDataBucket[0-9A-F]+\.Arn>/\*$", "Prepare reads whatever dataset a user uploaded to this "
                                                   "pipeline's own data bucket (key known at run time)."),
     (r":sagemaker:.*:(training-job|model|endpoint|endpoint-config)/[a-z][a-z0-9-]*\*$",
-     "SageMaker resources this pipeline names at run time; scoped to the pipeline's name prefix."),
+     "SageMaker resources this pipeline names at run time; scoped to the pipeline's name prefix and its "
+     "'--' separator, which no other pipeline's names match."),
+    (r":states:.*:execution:[a-z][a-z0-9-]*-pipeline:\*$",
+     "The abort handler reads the history of this state machine's executions, named at run time."),
     (r":log-group:/aws/sagemaker/\*$", "SageMaker writes training-job and endpoint logs to log groups it "
                                        "creates under /aws/sagemaker/."),
     (r":ecr:.*:\*:repository/[\w./-]+$", "AWS-owned training/inference images live in per-region "

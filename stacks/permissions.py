@@ -20,6 +20,7 @@ HANDLER_NAMES = (
     "cleanup",
     "report",
     "notify",
+    "abort",
 )
 REWARD_HANDLER = "job_code.reward.lambda_handler"
 
@@ -53,6 +54,8 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
         "sagemaker:AddTags",
         "iam:PassRole",
         *_READ_RUN,
+        # Only under runs/*/deployed/ (roles.py): the served model copy, out of the SageMaker role's reach.
+        *_WRITE_RUN,
         *_KMS_DATA,
     ],
     "endpoint_status": ["sagemaker:DescribeEndpoint"],
@@ -70,6 +73,18 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
     "report": [*_READ_RUN, *_WRITE_RUN, *_KMS_DATA],
     # SNS topics encrypted with a customer key need the publisher to use the key.
     "notify": ["sns:Publish", *_READ_RUN, *_KMS_DATA],
+    # EventBridge: an execution of this state machine ended ABORTED / TIMED_OUT / FAILED. Reads how far it
+    # got from the execution history, stops the run's jobs (as cleanup), writes the report.
+    "abort": [
+        "states:GetExecutionHistory",
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:StopTrainingJob",
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:DeleteEndpoint",
+        *_READ_RUN,
+        *_WRITE_RUN,
+        *_KMS_DATA,
+    ],
 }
 
 # Handlers whose S3 reads also reach the data bucket (the user's uploaded CSVs); all others see only

@@ -44,6 +44,7 @@ class PipelineStack(Stack):
         self.notifications = Notifications(self, "Notifications", settings=settings, key=self.storage.key)
         self.sagemaker_role = SageMakerExecutionRole(self, "SageMakerRole", settings=settings,
                                                      storage=self.storage)
+        self.storage.protect_served_models(self.sagemaker_role.role.role_arn)
         self.handler_roles = HandlerRoles(
             self,
             "HandlerRoles",
@@ -74,5 +75,6 @@ class PipelineStack(Stack):
         self.workflow = Workflow(self, "Workflow", settings=settings, functions=self.handlers.functions,
                                  log_group=workflow_logs)
         self.triggers = Triggers(self, "Triggers", settings=settings, data_bucket=self.storage.data_bucket,
-                                 state_machine=self.workflow.state_machine)
+                                 state_machine=self.workflow.state_machine,
+                                 on_execution_ended=self.handlers.functions["abort"])
         acknowledge_findings(self)

@@ -14,8 +14,9 @@ from constructs import Construct
 
 from stacks.job_code_asset import CODE_S3_PREFIX
 from stacks.permissions import DATA_BUCKET_READERS, HANDLER_NAMES, HANDLER_PERMISSIONS
-from stacks.settings import Settings
-from stacks.storage import Storage
+from stacks.settings import RESOURCE_SEPARATOR, Settings
+from stacks.storage import SERVED_MODELS, Storage
+from stacks.workflow import state_machine_name
 
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 RUNS_PREFIX = "runs/"
@@ -116,6 +117,7 @@ class HandlerRoles(Construct):
         super().__init__(scope, construct_id)
         self._stack = Stack.of(self)
         self._prefix = settings.resource_prefix
+        self._machine = state_machine_name(settings)
         self._storage = storage
         self._sagemaker_role = sagemaker_role
         self._topic_arn = topic_arn
@@ -145,8 +147,9 @@ class HandlerRoles(Construct):
         return statements
 
     def _sagemaker(self, resource: str) -> str:
+        # "<prefix>--*": the separator the pipeline name cannot contain, so no other pipeline's names match.
         return self._stack.format_arn(service="sagemaker", resource=resource,
-                                      resource_name=f"{self._prefix}*")
+                                      resource_name=f"{self._prefix}{RESOURCE_SEPARATOR}*")
 
     def _scope(self, handler: str, action: str) -> tuple[list[str], str]:
         artifacts, data = self._storage.artifacts_bucket, self._storage.data_bucket
@@ -158,7 +161,9 @@ class HandlerRoles(Construct):
         scopes: dict[str, list[str]] = {
             "s3:GetObject": [artifacts.arn_for_objects(f"{RUNS_PREFIX}*")]
             + ([data.arn_for_objects("*")] if reads_data else []),
-            "s3:PutObject": [artifacts.arn_for_objects(f"{RUNS_PREFIX}*")],
+            # Deploy writes only the served model copies; every other writer only under runs/.
+            "s3:PutObject": [artifacts.arn_for_objects(SERVED_MODELS if handler == "deploy"
+                                                       else f"{RUNS_PREFIX}*")],
             "s3:ListBucket": [artifacts.bucket_arn] + ([data.bucket_arn] if reads_data else []),
             "kms:Decrypt": [self._storage.key.key_arn],
             "kms:GenerateDataKey": [self._storage.key.key_arn],
@@ -178,6 +183,10 @@ class HandlerRoles(Construct):
             "sagemaker:AddTags": training_jobs + models + endpoint_configs + endpoints,
             "iam:PassRole": [self._sagemaker_role.role_arn],
             "sns:Publish": [self._topic_arn],
+            # This pipeline's executions only (built from the machine's fixed name: no reference cycle).
+            "states:GetExecutionHistory": [self._stack.format_arn(
+                service="states", resource="execution", resource_name=f"{self._machine}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME)],
         }
         if action not in scopes:
             raise UnscopedActionError(

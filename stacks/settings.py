@@ -201,10 +201,17 @@ class ScheduleSettings(_Strict):
         return value
 
 
+# A pipeline name: lowercase, single hyphens between letters/digits (see Settings.name). Every SageMaker
+# name is "<name>--<run>-...": the name cannot contain "--", so the first "--" ends it unambiguously.
+NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+RESOURCE_SEPARATOR = "--"
+
+
 class Settings(_Strict):
     """Everything one pipeline stack is built from."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")] = "forge"
+    # IAM scopes SageMaker resources to "<name>--*" (stacks/roles.py), which no other pipeline's names match.
+    name: Annotated[str, Field(pattern=NAME_PATTERN, min_length=2, max_length=21)] = "forge"
     region: str | None = None
     account: str | None = None
     model: ModelSettings

@@ -9,6 +9,11 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 NONCURRENT_VERSION_DAYS = 90
+# Served model copies, runs/<run-id>/deployed/ (forge_handlers.naming.deployed_model_key; a test pins that
+# its keys match): the SageMaker role may not write there.
+SERVED_MODELS = "runs/*/deployed/*"
+SERVED_MODEL_WRITES = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectTagging",
+                       "s3:RestoreObject"]
 
 
 class Storage(Construct):
@@ -72,6 +77,23 @@ class Storage(Construct):
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="artifacts/",
             **common,
+        )
+
+    def protect_served_models(self, sagemaker_role_arn: str) -> None:
+        """Deny the SageMaker execution role every write under runs/*/deployed/, whatever its own policy says.
+
+        One role runs every job of the pipeline, so IAM cannot keep one run's job from writing another
+        run's objects under runs/ (docs/contracts.md); the models endpoints serve are copied out of there.
+        """
+        self.artifacts_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ServedModelsAreNotTheJobsToWrite",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=SERVED_MODEL_WRITES,
+                resources=[self.artifacts_bucket.arn_for_objects(SERVED_MODELS)],
+                conditions={"ArnEquals": {"aws:PrincipalArn": sagemaker_role_arn}},
+            )
         )
 
     def allow_service_logs(self, service_principal: str, log_group_arn_pattern: str) -> None:

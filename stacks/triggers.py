@@ -1,10 +1,12 @@
-"""Notifications (the SNS topic) and the triggers that start executions (S3 upload, schedule)."""
+"""Notifications (the SNS topic), the triggers that start executions (S3 upload, schedule), and the rule
+that cleans up after an execution that ended without its own failure path (stopped, timed out)."""
 
 from __future__ import annotations
 
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -16,6 +18,11 @@ from stacks.settings import Settings
 INCOMING_PREFIX = "incoming/"
 # The formats Prepare reads (job_code.formats); an upload of any of them starts a run.
 DATASET_SUFFIXES = (".csv", ".jsonl")
+# The execution ends the abort handler cleans up after (forge_handlers.abort_logic: the same values; a test
+# pins that). Catch never runs on StopExecution or the execution's timeout; FAILED covers unhandled errors.
+EXECUTION_EVENT_SOURCE = "aws.states"
+EXECUTION_EVENT_DETAIL_TYPE = "Step Functions Execution Status Change"
+ENDED_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")
 
 
 class Notifications(Construct):
@@ -45,8 +52,22 @@ class Triggers(Construct):
         settings: Settings,
         data_bucket: s3.IBucket,
         state_machine: sfn.IStateMachine,
+        on_execution_ended: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.ended_rule = events.Rule(
+            self,
+            "ExecutionEnded",
+            description=f"{settings.name}: stop the jobs of, and report on, an execution that ended "
+            + "/".join(ENDED_STATUSES),
+            event_pattern=events.EventPattern(
+                source=[EXECUTION_EVENT_SOURCE],
+                detail_type=[EXECUTION_EVENT_DETAIL_TYPE],
+                detail={"status": list(ENDED_STATUSES), "stateMachineArn": [state_machine.state_machine_arn]},
+            ),
+        )
+        # EventBridge retries a failed asynchronous invoke; Lambda itself retries twice more.
+        self.ended_rule.add_target(targets.LambdaFunction(on_execution_ended, retry_attempts=4))
         self.upload_rule = events.Rule(
             self,
             "DatasetUploaded",

@@ -38,6 +38,11 @@ JOB_FAILED = "JobFailedError"
 ENDPOINT_PENDING = ["Creating", "Updating", "SystemUpdating"]
 
 
+def state_machine_name(settings: Settings) -> str:
+    """Fixed, so IAM can name this machine's executions without a reference to it (stacks/roles.py)."""
+    return f"{settings.name}-pipeline"
+
+
 def job_state_names(stage: str) -> dict[str, str]:
     """State names of one job stage (the issue-4/6 code and the tests refer to them)."""
     title = STAGE_TITLES[stage]
@@ -167,7 +172,7 @@ class Workflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            state_machine_name=f"{settings.name}-pipeline",
+            state_machine_name=state_machine_name(settings),
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(read_input),
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),

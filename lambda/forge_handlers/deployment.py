@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from forge_handlers import artifacts, clients, gating
+from forge_handlers import artifacts, clients, gating, model_copy
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError, error_code, translate_client_error
 from forge_handlers.naming import endpoint_config_name, endpoint_name, model_name
@@ -134,7 +134,8 @@ def describe_endpoint(name: str) -> dict[str, Any] | None:
 def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[str, Any]:
     run_id = run["run_id"]
     weights = deployed_weights(settings, env.artifacts_bucket, run_id)
-    model = model_request(settings, env, run_id, weights)
+    served = model_copy.protected_copy(env.artifacts_bucket, run_id, weights)  # out of the jobs' reach
+    model = model_request(settings, env, run_id, served)
     _create_once(lambda: clients.sagemaker().create_model(**model))
     config = endpoint_config_request(settings, run_id)
     _create_once(lambda: clients.sagemaker().create_endpoint_config(**config))
@@ -163,6 +164,7 @@ def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[st
         "action": action,
         "status": "Creating" if action == "create" else "Updating",
         "model_uri": weights,
+        "served_model_uri": served,
         # When this deploy began, for the waits between status polls (stacks/polling.py).
         "started_at": datetime.now(UTC).isoformat(),
         "wait_seconds": settings.endpoint_poll_seconds,

@@ -1,8 +1,11 @@
 """Deterministic resource names and S3 locations of a run.
 
-SageMaker names must match ``[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}``. A job name is derived from the pipeline
-prefix, the run id, the stage and the attempt, so a retried create finds its own job and two runs never
-collide (a long run id is cut and suffixed with a hash of the full id).
+SageMaker names must match ``[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}``. Every name is
+``<pipeline>--<run>-<suffix>``: the pipeline name cannot contain "--" (stacks/settings.py), so the first
+"--" ends it, and IAM's ``<pipeline>--*`` (stacks/roles.py) matches this pipeline's names only. The run part
+is the run id itself when it is already a name-safe lowercase slug; any other id (upper case, '_', "--",
+too long) is cut and suffixed with a hash of the full id, so two run ids never share a name. A retried
+create of the same stage and attempt finds its own job.
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ import re
 
 from forge_handlers.errors import ConfigError
 from stacks import service_limits
+from stacks.settings import RESOURCE_SEPARATOR
 
 MAX_NAME = service_limits.MAX_NAME_CHARS
 NAME_PATTERN = re.compile(service_limits.NAME_PATTERN + "$")
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+# A run id used as it is in names: lowercase letters/digits with single inner hyphens.
+_SAFE_RUN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_DIGEST_CHARS = 8
 STAGE_TOKENS = {
     "baseline_eval": "base",
     "sft": "sft",
@@ -35,26 +42,30 @@ def check_run_id(run_id: str) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"-+", "-", re.sub(r"[^a-zA-Z0-9]", "-", text)).strip("-")
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", text.lower())).strip("-")
 
 
-def _fit(parts: list[str], run_id: str) -> str:
-    """Join parts; if too long, cut the run part and add a hash of the full run id to stay unique."""
-    name = "-".join(parts)
-    if len(name) <= MAX_NAME:
-        return name
-    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
-    fixed = len(name) - len(parts[1])
-    room = MAX_NAME - fixed - len(digest) - 1
-    parts = [parts[0], f"{parts[1][: max(room, 1)].rstrip('-')}-{digest}", *parts[2:]]
-    return "-".join(parts)
+def _run_part(run_id: str, room: int) -> str:
+    """The run id as it is if name-safe and short enough, else a cut slug plus a hash of the full id."""
+    if _SAFE_RUN.match(run_id) and len(run_id) <= room:
+        return run_id
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:_DIGEST_CHARS]
+    cut = _slug(run_id)[: max(room - _DIGEST_CHARS - 1, 0)].rstrip("-")
+    return f"{cut}-{digest}" if cut else digest
 
 
 def resource_name(prefix: str, run_id: str, suffix: str) -> str:
-    name = _fit([_slug(prefix), _slug(run_id) or "run", suffix], run_id)
-    if not NAME_PATTERN.match(name):
+    head = f"{prefix}{RESOURCE_SEPARATOR}"
+    room = MAX_NAME - len(head) - len(suffix) - 1
+    name = f"{head}{_run_part(run_id, room)}-{suffix}"
+    if not NAME_PATTERN.match(name) or len(name) > MAX_NAME:
         raise ConfigError(f"cannot derive a valid SageMaker name from prefix={prefix!r} run_id={run_id!r}")
     return name
+
+
+def scope_pattern(prefix: str) -> str:
+    """The IAM resource-name pattern matching every name this pipeline creates, and no other's."""
+    return f"{prefix}{RESOURCE_SEPARATOR}*"
 
 
 def job_name(prefix: str, run_id: str, stage: str, attempt: int) -> str:
@@ -67,7 +78,7 @@ def job_name(prefix: str, run_id: str, stage: str, attempt: int) -> str:
 
 def endpoint_name(prefix: str) -> str:
     """One endpoint per pipeline: later runs update it in place."""
-    return f"{_slug(prefix)}-endpoint"
+    return f"{prefix}{RESOURCE_SEPARATOR}endpoint"
 
 
 def model_name(prefix: str, run_id: str) -> str:
@@ -78,8 +89,17 @@ def endpoint_config_name(prefix: str, run_id: str) -> str:
     return resource_name(prefix, run_id, "epc")
 
 
+RUNS_ROOT = "runs/"
+
+
 def run_prefix(run_id: str) -> str:
-    return f"runs/{run_id}/"
+    return f"{RUNS_ROOT}{run_id}/"
+
+
+def deployed_model_key(run_id: str, source_key: str) -> str:
+    """Where Deploy copies the served model (forge_handlers.model_copy; stacks/storage.py's SERVED_MODELS
+    pattern, which the SageMaker role may not write, matches it)."""
+    return f"{run_prefix(run_id)}deployed/{source_key.rsplit('/', 1)[-1]}"
 
 
 def s3_uri(bucket: str, key: str) -> str:

@@ -111,10 +111,19 @@ def _sizes(settings: Settings, separate_eval: bool) -> dict[str, int]:
 
 
 def run_id_of(event: dict[str, Any]) -> str:
-    run_id = event.get("run_id") or event.get("execution_name")
-    if not run_id:
-        raise ConfigError("prepare: the event has neither run_id nor execution_name")
-    return check_run_id(str(run_id))
+    """The run id is the execution's name (``$$.Execution.Name``, unique per state machine), never a free
+    input field: an input ``run_id`` could name another run's prefix and jobs. One that differs is an error
+    (start the execution under that name instead); local mode names its executions after their run ids."""
+    name = event.get("execution_name")
+    if not name:
+        raise ConfigError("prepare: the event has no execution_name (the state machine adds it)")
+    given = event.get("run_id")
+    if given is not None and str(given) != str(name):
+        raise ConfigError(
+            f"prepare: the execution input's run_id {given!r} differs from the execution name {name!r}; "
+            f"the run id is the execution name: start the execution with name {given!r}, or leave run_id out"
+        )
+    return check_run_id(str(name))
 
 
 def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict[str, Any]:

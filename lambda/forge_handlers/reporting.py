@@ -7,20 +7,22 @@ from typing import Any
 
 from forge_handlers import s3io
 from forge_handlers.errors import ArtifactMissingError, ConfigError
-from forge_handlers.naming import eval_results_key, run_prefix, s3_uri
+from forge_handlers.naming import check_run_id, eval_results_key, run_prefix, s3_uri
 from stacks.settings import JOB_STAGES, Settings
 
 # Report stage -> (its training job stage or None, its eval job stage)
 REPORT_STAGES = {"baseline": (None, "baseline_eval"), "sft": ("sft", "eval_sft"), "rft": ("rft", "eval_rft")}
 TABLE_METRICS = ("accuracy", "em", "qem", "f1", "rouge1", "bleu", "macro_f1")
-STATUSES = ("SUCCEEDED", "FAILED", "GATE_REJECTED", "ABORTED")
+STATUSES = ("SUCCEEDED", "FAILED", "GATE_REJECTED", "ABORTED", "TIMED_OUT")
 
 
 def run_id_of(state: dict[str, Any]) -> str:
-    run_id = (state.get("run") or {}).get("run_id") or state.get("run_id") or state.get("execution_name")
+    # The execution name before the input's run_id: a run that Prepare rejected for a run_id naming another
+    # run must not write its failure report into that run's prefix.
+    run_id = (state.get("run") or {}).get("run_id") or state.get("execution_name")
     if not run_id:
-        raise ConfigError("report: the state has neither run.run_id, run_id nor execution_name")
-    return run_id
+        raise ConfigError("report: the state has neither run.run_id nor execution_name")
+    return check_run_id(str(run_id))
 
 
 def failure_reason(state: dict[str, Any]) -> str | None:
@@ -145,6 +147,12 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
             f"Smoke test answer: `{report['smoke'].get('answer')}` → label `{report['smoke'].get('label')}`",
         ]
+    cleanup = report.get("cleanup") or {}
+    if cleanup.get("stopped_jobs") or cleanup.get("deleted_endpoint"):
+        lines += ["", "## Clean-up", ""]
+        lines += [f"- stopped job `{name}`" for name in cleanup.get("stopped_jobs") or []]
+        if cleanup.get("deleted_endpoint"):
+            lines.append(f"- deleted the half-made endpoint `{cleanup['deleted_endpoint']}`")
     lines += ["", "## Timings (seconds of training)", ""]
     for name, stage in report["stages"].items():
         for kind in ("training_job", "eval_job"):

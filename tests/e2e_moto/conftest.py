@@ -37,6 +37,15 @@ def hf_stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def slow_poll_stack(tmp_path_factory):
+    """Waits of 2 s between polls: a test can stop an execution while it waits (moto's interpreter
+    corrupts a Lambda task it is stopped in the middle of; AWS does not)."""
+    serve_image = {"us-east-1": "123456789012.dkr.ecr.us-east-1.amazonaws.com/forge-serve:1"}
+    return synth("open-weights", tmp_path_factory.mktemp("e2e-hf-slow"),
+                 {**FAST, "poll_seconds": 2, "images": {"inference": serve_image}})
+
+
+@pytest.fixture(scope="session")
 def nova_stack(tmp_path_factory):
     nova_split = {"sft": 94, "eval": 6, "rft": 6}  # Nova RFT needs >= 100 rows (SFT rows are reused)
     # Nova's own endpoint type (moto gets a type it knows: tests/handlers/scripted.py).
@@ -62,6 +71,11 @@ def _pipeline(synthesized, family: str, asset_dir=None):
 @pytest.fixture
 def pipeline(hf_stack):
     yield from _pipeline(hf_stack, "hf")
+
+
+@pytest.fixture
+def slow_pipeline(slow_poll_stack):
+    yield from _pipeline(slow_poll_stack, "hf")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import boto3
 from forge_handlers import clients, config
 
 from forge.lambda_surface import LambdaRuntime
+from forge.local.execution_events import Delivery, emit_final_status, install_rules
 from forge.moto_lambda import lambda_functions, run_lambdas_in_process, state_machine_definition
 from tests.handlers.scripted import ScriptedSageMaker
 
@@ -55,6 +57,29 @@ class Result:
     cause: str | None
     states: list[str]
     history: list[dict[str, Any]] = field(repr=False)
+
+
+class _TemplateRefs:
+    """Resolves a rule's references: the state machine's Ref, a function's Arn (from its fixed name)."""
+
+    def __init__(self, template: dict[str, Any], machine_arn: str) -> None:
+        self._machine = next(logical for logical, r in template["Resources"].items()
+                             if r["Type"] == "AWS::StepFunctions::StateMachine")
+        self._machine_arn = machine_arn
+        self._functions = {logical: f["name"] for logical, f in lambda_functions(template).items()}
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if value.get("Ref") == self._machine:
+            return self._machine_arn
+        if "Fn::GetAtt" in value and value["Fn::GetAtt"][0] in self._functions:
+            return f"arn:aws:lambda:{REGION}:123456789012:function:{self._functions[value['Fn::GetAtt'][0]]}"
+        if len(value) == 1 and next(iter(value)).startswith(("Ref", "Fn::")):
+            raise ValueError(f"cannot resolve {value!r} in a rule of the template")
+        return {key: self(item) for key, item in value.items()}
 
 
 class Pipeline:
@@ -100,15 +125,33 @@ class Pipeline:
         ]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
-        self.machine = self.sfn.create_state_machine(
-            name="e2e-pipeline",
-            definition=state_machine_definition(self.template),
-            roleArn="arn:aws:iam::123456789012:role/e2e-sfn",
-        )["stateMachineArn"]
+        self.deliveries: dict[str, list[Delivery]] = {}  # execution ARN -> its status event's deliveries
+        self.machine = self.create_machine()
         functions = lambda_functions(self.template).values()
         self._handlers = {f["name"]: f["handler"] for f in functions}
         # Every function runs within Lambda's import surface for the asset (forge/lambda_surface.py).
         self.lambda_runtime = LambdaRuntime({f["name"]: (self.asset_dir, f["handler"]) for f in functions})
+
+    def create_machine(self, timeout_seconds: int | None = None) -> str:
+        """The synthesized machine (optionally with a shorter execution timeout), and the template's
+        rules on its status-change events pointed at it (moto emits none: forge.local.execution_events)."""
+        definition = json.loads(state_machine_definition(self.template))
+        if timeout_seconds is not None:
+            definition["TimeoutSeconds"] = timeout_seconds
+        suffix = "" if timeout_seconds is None else f"-t{timeout_seconds}"
+        machine = self.sfn.create_state_machine(
+            name=f"e2e-pipeline{suffix}",
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/e2e-sfn",
+        )["stateMachineArn"]
+        events = boto3.client("events", region_name=REGION)
+        for rule in events.list_rules().get("Rules", []):  # a new machine replaces the old one's rules
+            targets = events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", [])
+            events.remove_targets(Rule=rule["Name"], Ids=[t["Id"] for t in targets])
+            events.delete_rule(Name=rule["Name"])
+        self.rules = install_rules(boto3.session.Session(region_name=REGION), self.template,
+                                   _TemplateRefs(self.template, machine))
+        return machine
 
     def resolve(self, function_name: str):
         module, attribute = self._handlers[function_name].rsplit(".", 1)
@@ -122,11 +165,19 @@ class Pipeline:
         self,
         *inputs: dict[str, Any],
         timeout: float = 120,
+        stop_when: Callable[[], bool] | None = None,
         resolve: Any = None,
         timeouts: dict[str, float] | None = None,
     ) -> list[Result]:
-        """Start one execution per input at once; wait for all of them. ``resolve`` replaces the handler
-        lookup (to inject faults); ``timeouts`` are function Timeouts in seconds (forge/moto_lambda.py)."""
+        """Start one execution per input at once; wait for all of them.
+
+        ``stop_when``: checked while they run; once true, every running execution is stopped
+        (StopExecution, as `aws stepfunctions stop-execution` does). Every execution that ends sends its
+        status-change event to the template's rules, as on AWS (forge.local.execution_events).
+        ``resolve`` replaces the handler lookup (to inject faults); ``timeouts`` are function Timeouts in
+        seconds (forge/moto_lambda.py).
+        """
+        session = boto3.session.Session(region_name=REGION)
         with run_lambdas_in_process(resolve or self.resolve, runtime=self.lambda_runtime, timeouts=timeouts):
             arns = [
                 self.sfn.start_execution(
@@ -135,13 +186,18 @@ class Pipeline:
                 for i, item in enumerate(inputs)
             ]
             deadline = time.monotonic() + timeout
-            described = {}
+            described: dict[str, dict[str, Any]] = {}
             while len(described) < len(arns):
+                if stop_when is not None and stop_when():
+                    for arn in set(arns) - set(described):
+                        self.sfn.stop_execution(executionArn=arn, cause="stopped by the test")
+                    stop_when = None
                 for arn in arns:
                     if arn not in described:
                         state = self.sfn.describe_execution(executionArn=arn)
                         if state["status"] != "RUNNING":
                             described[arn] = state
+                            self.deliveries[arn] = emit_final_status(session, arn)
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"executions still running after {timeout}s")
                 time.sleep(0.05)

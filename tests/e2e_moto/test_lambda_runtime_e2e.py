@@ -103,7 +103,7 @@ def test_an_import_outside_the_surface_in_a_handler_module_fails_the_run(hf_stac
                  if e["type"] == "LambdaFunctionScheduled"]
     assert scheduled[-4].endswith(":forge-hf-poll")  # then Cleanup, Report, Notify
     assert report["failure_reason"] == f"Runtime.ImportModuleError: {message}"
-    assert jobs == ["forge-hf-run-1-base-a1"]  # nothing ran past the failed poll
+    assert jobs == ["forge-hf--run-1-base-a1"]  # nothing ran past the failed poll
 
 
 def test_a_lazy_import_outside_the_surface_fails_at_call_time(pipeline, monkeypatch) -> None:

@@ -28,7 +28,7 @@ def _input(pipeline, run_id: str = "run-1", rows: int = 30, **csv_options) -> di
 
 def _job_names(run_id: str) -> list[str]:
     tokens = {"baseline_eval": "base", "sft": "sft", "eval_sft": "evsft", "rft": "rft", "eval_rft": "evrft"}
-    return sorted(f"forge-hf-{run_id}-{tokens[stage]}-a1" for stage in STAGES)
+    return sorted(f"forge-hf--{run_id}-{tokens[stage]}-a1" for stage in STAGES)
 
 
 def test_happy_path_deploys_and_reports(pipeline) -> None:
@@ -41,7 +41,7 @@ def test_happy_path_deploys_and_reports(pipeline) -> None:
     assert result.output["smoke"]["label"] == "HQ"
     assert pipeline.training_jobs() == _job_names("run-1")
     endpoints = pipeline.sagemaker._real.list_endpoints()["Endpoints"]
-    assert [e["EndpointName"] for e in endpoints] == ["forge-hf-endpoint"]
+    assert [e["EndpointName"] for e in endpoints] == ["forge-hf--endpoint"]
     report = pipeline.read_json("runs/run-1/report.json")
     assert report["status"] == "SUCCEEDED"
     assert {name: report["stages"][name]["metrics"]["accuracy"] for name in report["stages"]} == {
@@ -51,8 +51,10 @@ def test_happy_path_deploys_and_reports(pipeline) -> None:
     }
     rft_model = result.output["jobs"]["rft"]["artifact"]["model_uri"]
     assert report["stages"]["rft"]["evaluated_model"] == rft_model == result.output["endpoint"]["model_uri"]
+    served = pipeline.sagemaker._real.describe_model(ModelName="forge-hf--run-1-model")["PrimaryContainer"]
+    assert served["ModelDataUrl"] == f"s3://{ARTIFACTS_BUCKET}/runs/run-1/deployed/model.tar.gz"  # a copy
     assert set(report["timings"]["training_seconds"]) == set(STAGES)
-    assert report["gate"]["passed"] is True and report["endpoint"]["endpoint_name"] == "forge-hf-endpoint"
+    assert report["gate"]["passed"] is True and report["endpoint"]["endpoint_name"] == "forge-hf--endpoint"
     assert "runs/run-1/report.md" in pipeline.artifact_keys()
     (message,) = pipeline.notifications()
     assert "SUCCEEDED" in message and f"s3://{ARTIFACTS_BUCKET}/runs/run-1/report.json" in message
@@ -78,7 +80,7 @@ def test_stopped_job_fails_the_run_with_its_reason(pipeline) -> None:
     pipeline.sagemaker.scripts["eval_sft"] = [{"TrainingJobStatus": "Stopped", "SecondaryStatus": "Stopped"}]
     (result,) = pipeline.run(_input(pipeline))
     assert result.status == "FAILED" and result.error == "JobFailedError"
-    assert "forge-hf-run-1-evsft-a1 was stopped" in result.cause
+    assert "forge-hf--run-1-evsft-a1 was stopped" in result.cause
     assert "stopped" in pipeline.read_json("runs/run-1/report.json")["failure_reason"]
 
 
@@ -124,7 +126,7 @@ def test_capacity_failure_relaunches_under_a_new_attempt_name(pipeline) -> None:
     ]
     (result,) = pipeline.run(_input(pipeline))
     assert result.status == "SUCCEEDED", result.cause
-    assert "forge-hf-run-1-sft-a2" in pipeline.training_jobs()
+    assert "forge-hf--run-1-sft-a2" in pipeline.training_jobs()
     assert result.output["jobs"]["sft"]["attempt"] == 2
 
 
@@ -173,7 +175,7 @@ def test_rerunning_launch_for_the_same_run_creates_no_second_job(pipeline) -> No
         {"stage": "sft", "run": first.output["run"], "attempt": 1},
         LambdaContext(function_name="forge-hf-launch"),
     )
-    assert relaunched["reused"] is True and relaunched["job_name"] == "forge-hf-run-1-sft-a1"
+    assert relaunched["reused"] is True and relaunched["job_name"] == "forge-hf--run-1-sft-a1"
     creates = [r for op, r in pipeline.sagemaker.calls if op == "create_training_job"]
     assert len(creates) == len(STAGES)
     assert pipeline.training_jobs() == _job_names("run-1")
@@ -186,10 +188,10 @@ def test_nova_pipeline_hands_checkpoints_through_to_deploy(nova_pipeline) -> Non
     assert result.status == "SUCCEEDED", result.cause
     jobs = result.output["jobs"]
     sft_checkpoint = jobs["sft"]["artifact"]["model_uri"]
-    assert sft_checkpoint.startswith("s3://customer-escrow-111/forge-nova-run-1-sft-a1/")
+    assert sft_checkpoint.startswith("s3://customer-escrow-111/forge-nova--run-1-sft-a1/")
     assert jobs["eval_sft"]["artifact"]["model_uri"] == sft_checkpoint
     assert jobs["rft"]["artifact"]["source_model_uri"] == sft_checkpoint
-    model = nova_pipeline.sagemaker._real.describe_model(ModelName="forge-nova-run-1-model")
+    model = nova_pipeline.sagemaker._real.describe_model(ModelName="forge-nova--run-1-model")
     assert model["PrimaryContainer"]["Image"].endswith("nova-inference-repo:SM-Inference-latest")
     body = nova_pipeline.runtime.requests[0]["Body"]
     assert result.output["smoke"]["label"] == "LQ_CLOSE" and b'"messages"' in body

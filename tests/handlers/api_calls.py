@@ -17,6 +17,7 @@ SEAM_SERVICES = {"s3": "s3", "sagemaker": "sagemaker", "sagemaker_runtime": "sag
 # boto3 operation -> IAM actions, where the action is not simply <prefix>:<OperationName>.
 SPECIAL_ACTIONS = {
     ("s3", "head_object"): ["s3:GetObject"],
+    ("s3", "copy_object"): ["s3:GetObject", "s3:PutObject"],
     ("s3", "list_objects_v2"): ["s3:ListBucket"],
     ("sagemaker", "create_training_job"): [
         "sagemaker:CreateTrainingJob",
@@ -27,7 +28,8 @@ SPECIAL_ACTIONS = {
     ("sagemaker", "create_endpoint_config"): ["sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
     ("sagemaker", "create_endpoint"): ["sagemaker:CreateEndpoint", "sagemaker:AddTags"],
 }
-IAM_PREFIX = {"s3": "s3", "sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "sns": "sns"}
+IAM_PREFIX = {"s3": "s3", "sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "sns": "sns",
+              "stepfunctions": "states"}
 
 
 class _Module:

@@ -112,6 +112,9 @@ class ScriptedSageMaker:
         elif self._family == "nova":
             checkpoint = f"s3://customer-escrow-111/{description['TrainingJobName']}/step-final/"
             files["manifest.json"] = json.dumps({"checkpoint_s3_bucket": checkpoint}).encode()
+        else:  # the trained weights SageMaker uploads from /opt/ml/model (Deploy copies them)
+            bucket, key = split_s3_uri(f"{base}/output/model.tar.gz")
+            self._s3.put_object(Bucket=bucket, Key=key, Body=tarball({"model.safetensors": b"weights"}))
         if files:
             bucket, key = split_s3_uri(f"{base}/output/output.tar.gz")
             self._s3.put_object(Bucket=bucket, Key=key, Body=tarball(files))

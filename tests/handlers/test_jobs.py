@@ -46,9 +46,9 @@ def test_launch_creates_one_job_and_a_repeat_reuses_it(hf, sagemaker, lambda_con
     first = _launch("baseline_eval", ctx=lambda_context)
     again = _launch("baseline_eval", ctx=lambda_context)
     assert first["status"] == again["status"] == "InProgress"
-    assert first["job_name"] == again["job_name"] == "forge-hf-run-1-base-a1"
+    assert first["job_name"] == again["job_name"] == "forge-hf--run-1-base-a1"
     assert (first["reused"], again["reused"]) == (False, True)
-    assert _listed_jobs() == ["forge-hf-run-1-base-a1"]
+    assert _listed_jobs() == ["forge-hf--run-1-base-a1"]
 
 
 def test_a_create_that_timed_out_but_succeeded_is_found_not_duplicated(hf, sagemaker, lambda_context) -> None:
@@ -73,7 +73,7 @@ def test_a_create_that_timed_out_but_succeeded_is_found_not_duplicated(hf, sagem
     clients.override("sagemaker", RacingCreate(sagemaker._real, sagemaker._s3))
     result = _launch("baseline_eval", ctx=lambda_context)
     assert result["reused"] is True
-    assert _listed_jobs() == ["forge-hf-run-1-base-a1"]
+    assert _listed_jobs() == ["forge-hf--run-1-base-a1"]
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_retryable_create_errors_are_typed(hf, sagemaker, lambda_context, code, 
         _launch("baseline_eval", ctx=lambda_context)
     assert _listed_jobs() == []
     assert _launch("baseline_eval", ctx=lambda_context)["reused"] is False
-    assert _listed_jobs() == ["forge-hf-run-1-base-a1"]
+    assert _listed_jobs() == ["forge-hf--run-1-base-a1"]
 
 
 def test_eval_of_sft_without_the_sft_record_fails_loudly(hf, sagemaker, lambda_context) -> None:
@@ -129,7 +129,7 @@ def test_poll_completed_sft_records_the_model_and_eval_records_its_weights(
     assert sft["status"] == "InProgress"
     sft = _poll(sft, ctx=lambda_context)
     assert sft["status"] == "Completed"
-    model_uri = f"s3://{ARTIFACTS_BUCKET}/runs/run-1/jobs/sft/forge-hf-run-1-sft-a1/output/model.tar.gz"
+    model_uri = f"s3://{ARTIFACTS_BUCKET}/runs/run-1/jobs/sft/forge-hf--run-1-sft-a1/output/model.tar.gz"
     assert sft["artifact"]["model_uri"] == model_uri
     assert sft["artifact"]["kind"] == "merged"
     stored = json.loads(
@@ -162,7 +162,7 @@ def test_poll_completed_sft_records_the_model_and_eval_records_its_weights(
 
 
 def test_poll_of_a_missing_job_is_job_not_found(hf, sagemaker, lambda_context) -> None:
-    job = {"stage": "sft", "job_name": "forge-hf-run-1-sft-a1", "attempt": 1, "status": "InProgress"}
+    job = {"stage": "sft", "job_name": "forge-hf--run-1-sft-a1", "attempt": 1, "status": "InProgress"}
     with pytest.raises(JobNotFoundError):
         _poll(job, ctx=lambda_context)
 
@@ -182,7 +182,7 @@ def test_nova_training_hands_off_the_manifest_checkpoint(use_settings, aws, lamb
         },
         lambda_context,
     )
-    checkpoint = "s3://customer-escrow-111/forge-nova-run-1-sft-a1/step-final/"
+    checkpoint = "s3://customer-escrow-111/forge-nova--run-1-sft-a1/step-final/"
     assert sft["artifact"]["model_uri"] == checkpoint and sft["artifact"]["kind"] == "checkpoint"
     rft = launch.handler({"stage": "rft", "run": a_run(family="nova"), "attempt": 1}, lambda_context)
     request = next(

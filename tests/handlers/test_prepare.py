@@ -79,7 +79,7 @@ def test_bad_csv_is_rejected_with_a_row_level_summary(use_settings, aws, lambda_
     aws.put_object(Bucket=DATA_BUCKET, Key="incoming/bad.csv", Body=make_csv(30, bad_rows=bad))
     with pytest.raises(DataValidationError) as caught:
         prepare.handler(
-            {"dataset": f"s3://{DATA_BUCKET}/incoming/bad.csv", "run_id": "r-bad"}, lambda_context
+            {"dataset": f"s3://{DATA_BUCKET}/incoming/bad.csv", "execution_name": "r-bad"}, lambda_context
         )
     message = str(caught.value)
     assert "INVALID" in message and "MAYBE" in message and "row 4" in message
@@ -95,7 +95,7 @@ def test_nova_rft_below_its_documented_minimum_is_rejected(use_settings, aws, la
     aws.put_object(Bucket=DATA_BUCKET, Key="incoming/so.csv", Body=make_csv(30))
     with pytest.raises(DataValidationError, match="at least 100"):
         prepare.handler(
-            {"dataset": f"s3://{DATA_BUCKET}/incoming/so.csv", "run_id": "r-nova"}, lambda_context
+            {"dataset": f"s3://{DATA_BUCKET}/incoming/so.csv", "execution_name": "r-nova"}, lambda_context
         )
 
 
@@ -104,7 +104,7 @@ def test_too_little_data_says_what_each_split_needs(use_settings, aws, lambda_co
     aws.put_object(Bucket=DATA_BUCKET, Key="incoming/small.csv", Body=make_csv(9))
     with pytest.raises(DataValidationError, match="sft needs 12"):
         prepare.handler(
-            {"dataset": f"s3://{DATA_BUCKET}/incoming/small.csv", "run_id": "r-small"}, lambda_context
+            {"dataset": f"s3://{DATA_BUCKET}/incoming/small.csv", "execution_name": "r-small"}, lambda_context
         )
 
 
@@ -117,7 +117,7 @@ def test_separate_eval_file_becomes_the_eval_split(use_settings, aws, lambda_con
         {
             "dataset": f"s3://{DATA_BUCKET}/incoming/train.csv",
             "eval_dataset": f"s3://{DATA_BUCKET}/incoming/eval.csv",
-            "run_id": "r-ev",
+            "execution_name": "r-ev",
         },
         lambda_context,
     )
@@ -131,7 +131,8 @@ def test_separate_eval_file_becomes_the_eval_split(use_settings, aws, lambda_con
 def test_an_unsafe_run_id_is_a_config_error(use_settings, aws, lambda_context) -> None:
     use_settings(load_settings(CONFIG_DIR / "open-weights.yaml"))
     with pytest.raises(ConfigError, match="run_id"):
-        prepare.handler({"dataset": f"s3://{DATA_BUCKET}/x.csv", "run_id": "../other-run"}, lambda_context)
+        prepare.handler({"dataset": f"s3://{DATA_BUCKET}/x.csv", "execution_name": "../other-run"},
+                        lambda_context)
 
 
 @pytest.mark.parametrize(
@@ -168,3 +169,26 @@ def test_prepare_cuts_nova_questions_to_max_query_tokens(use_settings, aws, lamb
             if line:
                 # 100 tokens x 4 characters per token (the validator's estimate) = 400 characters kept
                 assert 40 <= line.count("longword") <= 45, line[:200]
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        # An input run_id naming an earlier run used to write into runs/<that id>/ and adopt its jobs.
+        ({"run_id": "earlier-run", "execution_name": "new-exec"}, "differs from the execution name"),
+        ({"run_id": "r-1"}, "no execution_name"),
+    ],
+)
+def test_the_run_id_is_the_execution_name(use_settings, aws, lambda_context, event, message) -> None:
+    use_settings(load_settings(CONFIG_DIR / "open-weights.yaml"))
+    aws.put_object(Bucket=DATA_BUCKET, Key="incoming/so.csv", Body=make_csv(30))
+    with pytest.raises(ConfigError, match=message):
+        prepare.handler({"dataset": f"s3://{DATA_BUCKET}/incoming/so.csv", **event}, lambda_context)
+    assert "Contents" not in aws.list_objects_v2(Bucket=ARTIFACTS_BUCKET, Prefix="runs/earlier-run/")
+
+
+def test_a_matching_run_id_is_accepted(use_settings, aws, lambda_context) -> None:
+    use_settings(derive(load_settings(CONFIG_DIR / "open-weights.yaml"), **SIZES))
+    aws.put_object(Bucket=DATA_BUCKET, Key="incoming/so.csv", Body=make_csv(120))
+    event = {"dataset": f"s3://{DATA_BUCKET}/incoming/so.csv", "run_id": "same", "execution_name": "same"}
+    assert prepare.handler(event, lambda_context)["run_id"] == "same"

@@ -41,6 +41,7 @@ def sagemaker(aws):
 
 
 def record_evals(s3, run_id: str, values: dict[str, float], metric: str = "accuracy") -> None:
+    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=MODEL.split("/", 3)[3], Body=b"weights")  # what Deploy copies
     for stage, value in values.items():
         metrics_uri = put_json(
             s3,
@@ -91,13 +92,19 @@ def test_gate_names_a_metric_the_results_lack(use_settings, aws, lambda_context)
 
 def test_deploy_creates_then_a_later_run_updates(hf, aws, sagemaker, lambda_context) -> None:
     record_evals(aws, "run-1", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
+    aws.put_object(Bucket=ARTIFACTS_BUCKET, Key=MODEL.split("/", 3)[3], Body=b"weights of run-1")
     first = deploy.handler({"run": a_run()}, lambda_context)
-    assert first["action"] == "create" and first["endpoint_name"] == "forge-hf-endpoint"
+    assert first["action"] == "create" and first["endpoint_name"] == "forge-hf--endpoint"
     assert first["model_uri"] == MODEL
+    # The endpoint serves a copy under deployed/, which no job (the SageMaker role) may overwrite.
+    served = f"s3://{ARTIFACTS_BUCKET}/runs/run-1/deployed/model.tar.gz"
+    assert first["served_model_uri"] == served
+    body = aws.get_object(Bucket=ARTIFACTS_BUCKET, Key="runs/run-1/deployed/model.tar.gz")["Body"].read()
+    assert body == b"weights of run-1"
     status = endpoint_status.handler({"run": a_run(), "endpoint": first}, lambda_context)
     assert status["status"] == "InService" and status["action"] == "create"
-    model = boto3.client("sagemaker").describe_model(ModelName="forge-hf-run-1-model")
-    assert model["PrimaryContainer"]["ModelDataUrl"] == MODEL
+    model = boto3.client("sagemaker").describe_model(ModelName="forge-hf--run-1-model")
+    assert model["PrimaryContainer"]["ModelDataUrl"] == served
     assert model["PrimaryContainer"]["Image"] == SERVE_IMAGE
     assert json.loads(model["PrimaryContainer"]["Environment"]["FORGE_LABELS"]) == [
         "HQ",
@@ -110,7 +117,7 @@ def test_deploy_creates_then_a_later_run_updates(hf, aws, sagemaker, lambda_cont
     second = deploy.handler({"run": a_run("run-2")}, lambda_context)
     assert second["action"] == "update"
     updates = [r for op, r in sagemaker.calls if op == "update_endpoint"]
-    assert updates == [{"EndpointName": "forge-hf-endpoint", "EndpointConfigName": "forge-hf-run-2-epc"}]
+    assert updates == [{"EndpointName": "forge-hf--endpoint", "EndpointConfigName": "forge-hf--run-2-epc"}]
 
 
 def test_open_weights_deploy_defaults_to_the_pytorch_inference_image(
@@ -121,7 +128,8 @@ def test_open_weights_deploy_defaults_to_the_pytorch_inference_image(
     )
     record_evals(aws, "run-1", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
     deploy.handler({"run": a_run()}, lambda_context)
-    container = boto3.client("sagemaker").describe_model(ModelName="forge-hf-run-1-model")["PrimaryContainer"]
+    model = boto3.client("sagemaker").describe_model(ModelName="forge-hf--run-1-model")
+    container = model["PrimaryContainer"]
     assert container["Image"].startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:")
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
     assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
@@ -160,7 +168,7 @@ def test_smoke_parses_the_label(hf, aws, lambda_context) -> None:
     runtime = FakeRuntime({"text": "LQ_EDIT", "label": "LQ_EDIT"})
     clients.override("sagemaker-runtime", runtime)
     result = smoke.handler(
-        {"run": a_run(), "endpoint": {"endpoint_name": "forge-hf-endpoint"}}, lambda_context
+        {"run": a_run(), "endpoint": {"endpoint_name": "forge-hf--endpoint"}}, lambda_context
     )
     assert result["label"] == "LQ_EDIT" and result["question"] == "Q?"
     body = json.loads(runtime.requests[0]["Body"])
@@ -208,7 +216,7 @@ def test_cleanup_deletes_an_endpoint_this_run_left_half_made(hf, aws, sagemaker,
     real_describe = sagemaker._real.describe_endpoint
     sagemaker._real.describe_endpoint = lambda **p: {**real_describe(**p), "EndpointStatus": "Failed"}
     result = cleanup.handler({"run": a_run(), "endpoint": endpoint, "error": {}}, lambda_context)
-    assert result["deleted_endpoint"] == "forge-hf-endpoint"
+    assert result["deleted_endpoint"] == "forge-hf--endpoint"
     assert boto3.client("sagemaker").list_endpoints()["Endpoints"] == []
     keys = [o["Key"] for o in aws.list_objects_v2(Bucket=ARTIFACTS_BUCKET)["Contents"]]
     assert "runs/run-1/eval/eval_rft/results.json" in keys  # artifacts kept
@@ -230,7 +238,7 @@ def test_report_and_notify_carry_the_failure_reason(hf, aws, lambda_context) -> 
         "dataset": "s3://forge-data/incoming/x.csv",
         "jobs": {
             "baseline_eval": {"job_name": "j-b", "status": "Completed", "metrics": {"accuracy": 0.3}},
-            "sft": {"job_name": "forge-hf-run-1-sft-a1", "status": "Failed", "failure_reason": reason},
+            "sft": {"job_name": "forge-hf--run-1-sft-a1", "status": "Failed", "failure_reason": reason},
         },
         "error": {"Error": "JobFailedError", "Cause": reason},
         "status": "FAILED",

@@ -119,7 +119,7 @@ def test_nova_sft_counts_steps_and_sets_lr_in_optim_config() -> None:
         ENV,
         a_run(family="nova"),
         "sft",
-        "forge-nova-run-1-sft-a1",
+        "forge-nova--run-1-sft-a1",
         ModelSource(uri="nova-lite-2/prod"),
     )
     recipe = _recipe(built)
@@ -130,7 +130,7 @@ def test_nova_sft_counts_steps_and_sets_lr_in_optim_config() -> None:
     assert "epochs" not in json.dumps(recipe)
     assert recipe["run"] == {
         **recipe["run"],
-        "name": "forge-nova-run-1-sft-a1",
+        "name": "forge-nova--run-1-sft-a1",
         "replicas": 4,
         "model_name_or_path": "nova-lite-2/prod",
         "model_type": "amazon.nova-2-lite-v1:0:256k",
@@ -247,7 +247,7 @@ def _hf() -> Settings:
 def test_hf_sft_request_follows_the_training_toolkit_contract() -> None:
     settings = _hf()
     built = build_training_job(
-        settings, ENV, a_run(), "sft", "forge-hf-run-1-sft-a1", ModelSource(uri=settings.model.base_model)
+        settings, ENV, a_run(), "sft", "forge-hf--run-1-sft-a1", ModelSource(uri=settings.model.base_model)
     )
     request = built.request
     hyper = request["HyperParameters"]

@@ -102,3 +102,67 @@ def test_unknown_stack_and_missing_flags_are_clear_errors(moto_server, tmp_path)
     assert result.exit_code == 2 and "stack 'Nope'" in result.output
     result = runner.invoke(app, ["report", "r-404", "--stack", STACK])
     assert result.exit_code == 2 and "runs/r-404/report.md does not exist" in result.output
+
+
+def _run(data, run_id: str):
+    arguments = ["run", "--aws", "--stack", STACK, "--data", str(data), "--run-id", run_id]
+    return CliRunner().invoke(app, arguments)
+
+
+def _machine(session) -> str:
+    return session.client("stepfunctions").list_state_machines()["stateMachines"][0]["stateMachineArn"]
+
+
+def test_a_taken_run_id_is_a_clear_error_and_overwrites_nothing(moto_server, tmp_path):
+    first, second = tmp_path / "questions.csv", tmp_path / "other" / "questions.csv"
+    first.write_text("text,rating\nfirst?,HQ\n")
+    second.parent.mkdir()
+    second.write_text("text,rating\nsecond?,LQ_EDIT\n")
+    assert _run(first, "r-1").exit_code == 0
+    again = _run(second, "r-1")
+    assert again.exit_code == 2 and "run 'r-1' already exists" in again.output
+    s3 = moto_server.client("s3")
+    body = s3.get_object(Bucket="forge-test-data", Key="cli/r-1/questions.csv")["Body"].read()
+    assert body == first.read_bytes()
+    executions = moto_server.client("stepfunctions").list_executions(stateMachineArn=_machine(moto_server))
+    assert [e["name"] for e in executions["executions"]] == ["r-1"]
+
+
+def test_an_upload_left_by_an_earlier_start_is_never_overwritten(moto_server, tmp_path):
+    data = tmp_path / "questions.csv"
+    data.write_text("text,rating\nnew?,HQ\n")
+    s3 = moto_server.client("s3")
+    s3.put_object(Bucket="forge-test-data", Key="cli/r-2/questions.csv", Body=b"earlier")
+    result = _run(data, "r-2")
+    assert result.exit_code == 2 and "cli/r-2/questions.csv already exists" in result.output
+    assert s3.get_object(Bucket="forge-test-data", Key="cli/r-2/questions.csv")["Body"].read() == b"earlier"
+
+
+def test_a_name_taken_at_start_removes_the_new_upload(moto_server, tmp_path, monkeypatch):
+    from forge import aws_mode
+
+    data = tmp_path / "questions.csv"
+    data.write_text("text,rating\nnew?,HQ\n")
+    sfn = moto_server.client("stepfunctions")
+    # Another client starts r-3 between the check and the start (the check sees no execution yet).
+    monkeypatch.setattr(aws_mode, "_check_new", lambda *args: sfn.start_execution(
+        stateMachineArn=_machine(moto_server), name="r-3", input="{}"))
+    with pytest.raises(aws_mode.RunIdError, match="run 'r-3' already exists"):
+        aws_mode.start_run(STACK, data, run_id="r-3", session=moto_server)
+    listed = moto_server.client("s3").list_objects_v2(Bucket="forge-test-data", Prefix="cli/r-3/")
+    assert "Contents" not in listed
+
+
+def test_default_run_ids_are_unique_within_a_second_and_valid():
+    from forge import aws_mode
+
+    ids = {aws_mode.new_run_id() for _ in range(50)}
+    assert len(ids) == 50 and all(aws_mode.RUN_ID_PATTERN.match(run_id) for run_id in ids)
+
+
+def test_an_invalid_run_id_is_refused_before_anything_is_written(moto_server, tmp_path):
+    data = tmp_path / "questions.csv"
+    data.write_text("text,rating\nq?,HQ\n")
+    result = _run(data, "../x")
+    assert result.exit_code == 2 and "run id '../x' is invalid" in result.output
+    assert "Contents" not in moto_server.client("s3").list_objects_v2(Bucket="forge-test-data")

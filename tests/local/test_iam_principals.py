@@ -11,6 +11,8 @@ from forge.local.iam.requests import Authorization
 from tests.synth_helpers import synth
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
+EXECUTIONS = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:"
+OWN, OTHER = f"{EXECUTIONS}forge-hf-pipeline:", f"{EXECUTIONS}other-pipeline:"
 PASSED = "iam:PassedToService"
 
 
@@ -55,7 +57,7 @@ def test_launch_creates_jobs_under_its_pipeline_prefix_only(enforcer):
     launch, role = as_function(enforcer, "launch"), sagemaker_role(enforcer)
     assert (
         enforcer.denial(
-            launch, "sagemaker", "CreateTrainingJob", training_job(enforcer, "forge-hf-sft-1", role)
+            launch, "sagemaker", "CreateTrainingJob", training_job(enforcer, "forge-hf--sft-1", role)
         )
         is None
     )
@@ -63,6 +65,10 @@ def test_launch_creates_jobs_under_its_pipeline_prefix_only(enforcer):
         launch, "sagemaker", "CreateTrainingJob", training_job(enforcer, "other-sft-1", role)
     )
     assert denied and denied.authorization.resource.endswith(":training-job/other-sft-1")
+    # A pipeline whose name starts with this one's ("forge-hf-prod") is another pipeline: denied too.
+    assert enforcer.denial(
+        launch, "sagemaker", "CreateTrainingJob", training_job(enforcer, "forge-hf-prod--x-sft-a1", role)
+    )
     assert "is not authorized to perform: sagemaker:CreateTrainingJob" in denied.message
     assert denied.message.startswith(f"User: arn:aws:sts::{ACCOUNT}:assumed-role/Stack-HandlerRolesLaunch")
 
@@ -97,23 +103,32 @@ def test_pass_role_only_the_sagemaker_role_only_to_sagemaker(enforcer, role_of, 
         ("poll", "s3", "PutObject", {"Bucket": "ART", "Key": "code/sft.py"}, False),  # outside runs/
         ("notify", "sns", "Publish", {"TopicArn": "TOPIC", "Message": "m"}, True),  # incl. the topic's key
         ("report", "sns", "Publish", {"TopicArn": "TOPIC", "Message": "m"}, False),
-        ("smoke", "sagemaker-runtime", "InvokeEndpoint", {"EndpointName": "forge-hf-endpoint"}, True),
+        ("smoke", "sagemaker-runtime", "InvokeEndpoint", {"EndpointName": "forge-hf--endpoint"}, True),
         (
             "deploy",
             "sagemaker",
             "CreateEndpoint",
-            {"EndpointName": "forge-hf-ep", "EndpointConfigName": "forge-hf-c"},
+            {"EndpointName": "forge-hf--ep", "EndpointConfigName": "forge-hf--c"},
             True,
         ),
         (
             "deploy",
             "sagemaker",
             "CreateEndpoint",
-            {"EndpointName": "forge-hf-ep", "EndpointConfigName": "other-c"},
+            {"EndpointName": "forge-hf--ep", "EndpointConfigName": "other-c"},
             False,
         ),  # the config is a resource of the request too
-        ("endpoint_status", "sagemaker", "DeleteEndpoint", {"EndpointName": "forge-hf-ep"}, False),
-        ("cleanup", "sagemaker", "StopTrainingJob", {"TrainingJobName": "forge-hf-sft"}, True),
+        ("endpoint_status", "sagemaker", "DeleteEndpoint", {"EndpointName": "forge-hf--ep"}, False),
+        ("cleanup", "sagemaker", "StopTrainingJob", {"TrainingJobName": "forge-hf--sft"}, True),
+        # The abort handler: this machine's execution histories, this pipeline's jobs.
+        ("abort", "stepfunctions", "GetExecutionHistory", {"executionArn": f"{OWN}r1"}, True),
+        ("abort", "stepfunctions", "GetExecutionHistory", {"executionArn": f"{OTHER}r1"}, False),
+        ("cleanup", "stepfunctions", "GetExecutionHistory", {"executionArn": f"{OWN}r1"}, False),
+        ("abort", "sagemaker", "StopTrainingJob", {"TrainingJobName": "forge-hf--r1-sft-a1"}, True),
+        ("abort", "sagemaker", "StopTrainingJob", {"TrainingJobName": "forge-hf-prod--r1-sft-a1"}, False),
+        # Deploy writes the served model copy only.
+        ("deploy", "s3", "PutObject", {"Bucket": "ART", "Key": "runs/r1/deployed/model.tar.gz"}, True),
+        ("deploy", "s3", "PutObject", {"Bucket": "ART", "Key": "runs/r1/artifacts/sft.json"}, False),
     ],
 )
 def test_handler_grants(enforcer, handler, service, operation, params, allowed):

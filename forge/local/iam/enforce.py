@@ -38,6 +38,7 @@ _ERROR_CODES = {
     "sagemaker": ("AccessDeniedException", 400),
     "sagemaker-runtime": ("AccessDeniedException", 400),
     "lambda": ("AccessDeniedException", 403),
+    "stepfunctions": ("AccessDeniedException", 400),
 }
 
 

@@ -213,12 +213,20 @@ def _lambda(facts: StackFacts, operation: str, params: Mapping[str, Any]) -> lis
     return [Authorization("lambda:InvokeFunction", arn)]
 
 
+def _stepfunctions(facts: StackFacts, operation: str, params: Mapping[str, Any]) -> list[Authorization]:
+    # The abort handler reads an execution's history: authorized on the execution ARN.
+    if operation not in ("GetExecutionHistory", "DescribeExecution"):
+        raise UnmappedRequestError(f"stepfunctions {operation}")
+    return [Authorization(f"states:{operation}", params["executionArn"])]
+
+
 _SERVICES = {
     "s3": _s3,
     "sns": _sns,
     "sagemaker": _sagemaker,
     "sagemaker-runtime": _sagemaker_runtime,
     "lambda": _lambda,
+    "stepfunctions": _stepfunctions,
 }
 
 

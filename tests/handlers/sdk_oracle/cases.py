@@ -31,7 +31,7 @@ RUN = {
         "eval": "s3://forge-artifacts/runs/run-1/data/eval/gen_qa.jsonl",
     },
 }
-CHECKPOINT = "s3://customer-escrow-123456789012-smtj-abcd/forge-nova-run-1-sft-a1/step-200/"
+CHECKPOINT = "s3://customer-escrow-123456789012-smtj-abcd/forge-nova--run-1-sft-a1/step-200/"
 
 
 def _settings() -> dict[str, Settings]:
@@ -52,7 +52,7 @@ def our_requests() -> dict[str, dict[str, Any]]:
                 source = ModelSource(uri=CHECKPOINT, from_stage="sft")
             elif stage == "eval_rft":
                 source = ModelSource(uri=CHECKPOINT.replace("sft", "rft"), from_stage="rft")
-            job = f"forge-nova-run-1-{stage.replace('_', '')}-a1"
+            job = f"forge-nova--run-1-{stage.replace('_', '')}-a1"
             built = build_training_job(settings, ENV, RUN, stage, job, source)
             (recipe,) = (json.loads(body) for body in built.uploads.values())
             cases[f"{name}-{stage}"] = {"request": built.request, "recipe": recipe}
