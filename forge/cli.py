@@ -116,6 +116,8 @@ def _print_result(result) -> None:
         shown = ", ".join(f"{key} {metrics[key]:.3f}" for key in ("accuracy", "em", "f1") if key in metrics)
         console.print(f"  {name}: {shown or 'no metrics'}")
     console.print(f"  report: {result.run_dir / 'report.md'} and {result.run_dir / 'report.html'}")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning[/yellow]: {warning}", highlight=False)
 
 
 @app.command()

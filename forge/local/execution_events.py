@@ -13,9 +13,11 @@ here instead of being lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +25,8 @@ from typing import Any
 SOURCE = "aws.states"
 DETAIL_TYPE = "Step Functions Execution Status Change"
 RULE_TYPE = "AWS::Events::Rule"
+EVENTS_PRINCIPAL = "events.amazonaws.com"
+ServiceContext = Callable[[str, str], AbstractContextManager[Any]]
 
 
 class ExecutionEventError(RuntimeError):
@@ -98,8 +102,11 @@ def _rules(events: Any) -> list[dict[str, Any]]:
             return rules
 
 
-def deliver(session: Any, event: dict[str, Any]) -> list[Delivery]:
-    """Invoke the Lambda targets of every enabled rule on the default bus whose pattern matches ``event``."""
+def deliver(session: Any, event: dict[str, Any], as_service: ServiceContext | None = None) -> list[Delivery]:
+    """Invoke the Lambda targets of every enabled rule on the default bus whose pattern matches ``event``.
+
+    ``as_service(principal, rule_arn)``: a context the invokes run in, so local IAM checks them as
+    EventBridge's (the function's resource-based policy), e.g. Enforcer.invoked_by_service."""
     events, functions = session.client("events"), session.client("lambda")
     deliveries = []
     for rule in _rules(events):
@@ -114,7 +121,9 @@ def deliver(session: Any, event: dict[str, Any]) -> list[Delivery]:
                     "delivers the whole event to Lambda functions only"
                 )
             payload = target.get("Input") or json.dumps(event)
-            response = functions.invoke(FunctionName=target["Arn"], Payload=payload.encode())
+            caller = as_service(EVENTS_PRINCIPAL, rule["Arn"]) if as_service else contextlib.nullcontext()
+            with caller:
+                response = functions.invoke(FunctionName=target["Arn"], Payload=payload.encode())
             body = json.loads(response["Payload"].read() or b"null")
             if response.get("FunctionError"):
                 raise ExecutionEventError(
@@ -125,9 +134,11 @@ def deliver(session: Any, event: dict[str, Any]) -> list[Delivery]:
     return deliveries
 
 
-def emit_final_status(session: Any, execution_arn: str) -> list[Delivery]:
+def emit_final_status(
+    session: Any, execution_arn: str, as_service: ServiceContext | None = None
+) -> list[Delivery]:
     """What AWS does once an execution has ended: its status-change event reaches the matching rules."""
-    return deliver(session, status_change_event(session, execution_arn))
+    return deliver(session, status_change_event(session, execution_arn), as_service)
 
 
 def install_rules(session: Any, template: dict[str, Any], resolve: Callable[[Any], Any]) -> list[str]:

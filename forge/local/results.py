@@ -76,9 +76,10 @@ def read_or_build_report(
     state: str | None,
     events: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """The Report step's report.json; after Ctrl-C (or if Report never ran) one built the same way."""
+    """The report the run wrote (the Report step's, or the abort handler's for a stopped or timed-out run);
+    if neither ran (the abort handler failed), one built the same way from the execution history."""
     path = run_dir / "report.json"
-    if path.exists() and status != "ABORTED":
+    if path.exists():
         return json.loads(path.read_text())
     reporting = importlib.import_module("forge_handlers.reporting")  # the Report handler's own logic
     document = last_state_document(events)
@@ -89,6 +90,5 @@ def read_or_build_report(
     report["failure_reason"] = report.get("failure_reason") or f"execution {status} in state {state}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=1, default=str))
-    markdown = reporting.render_markdown(report) + f"\nStopped at state `{state}` ({report_status}).\n"
-    (run_dir / "report.md").write_text(markdown)
+    (run_dir / "report.md").write_text(reporting.render_markdown(report))
     return report

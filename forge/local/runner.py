@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forge.local import results, s3io
+from forge.local import notifications, results, s3io
 from forge.local.cfn import LocalStack, create_in_moto
+from forge.local.execution_events import install_rules
 from forge.local.iam.enforce import Enforcer
 from forge.local.launcher import Launcher, WarmLauncher, cold_launch
 from forge.local.run_ids import LocalModeError, checked_run_id, claim_run_dir, new_run_id
@@ -61,6 +62,7 @@ class RunResult:
     run_dir: Path
     report: dict[str, Any]
     stopped_at: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def synthesize(config: Path, outdir: Path) -> Path:
@@ -132,6 +134,8 @@ class LocalPipeline:
         self._entered: list[str] | None = None
         self._entered_at = 0.0
         self.collected = False
+        self.announced = False  # the end-of-execution event was delivered (_announce_end)
+        self.warnings: list[str] = []  # shown by the CLI after the result
         self.started = time.monotonic()
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -158,7 +162,9 @@ class LocalPipeline:
             self.iam = Enforcer.for_stack(self.stack)
             self._exit.callback(self.iam.install_boto_hooks())
             self._install_handlers()
-            self._subscribe_notifications()
+            # The stack's rules on Step Functions status changes (the abort handler's), as on AWS.
+            install_rules(self.session, self.stack.template, self.stack.resolver)
+            self.notification_queue = notifications.subscribe(self.session, self.env["TOPIC_ARN"])
             self.sagemaker = LocalSageMaker(
                 self.s3, self.out / ".work" / self.run_id, region=REGION, python=self.python,
                 launcher=launcher, base_env=job_env,
@@ -222,32 +228,6 @@ class LocalPipeline:
                 resolve, self.iam.authorize_invoke, runtime=runtime, timeouts=timeouts
             )
         )
-
-    def _subscribe_notifications(self) -> None:
-        """The e-mail stand-in: an SQS queue on the pipeline topic, saved as notifications.json."""
-        sqs = self.session.client("sqs")
-        self.notification_queue = sqs.create_queue(QueueName="forge-local-notifications")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=self.notification_queue, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        self.session.client("sns").subscribe(
-            TopicArn=self.env["TOPIC_ARN"], Protocol="sqs", Endpoint=queue_arn
-        )
-
-    def _save_notifications(self) -> None:
-        sqs = self.session.client("sqs")
-        messages = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=self.notification_queue, MaxNumberOfMessages=10).get(
-                "Messages", []
-            )
-            if not batch:
-                break
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                messages.append({"subject": envelope.get("Subject"), "message": envelope.get("Message")})
-                sqs.delete_message(QueueUrl=self.notification_queue, ReceiptHandle=message["ReceiptHandle"])
-        (self.run_dir / "notifications.json").write_text(json.dumps(messages, indent=1))
 
     # -- the run ----------------------------------------------------------------------------------
     def upload(self) -> dict[str, str]:
@@ -328,18 +308,21 @@ class LocalPipeline:
                 if on_update:
                     on_update(snap)
                 if snap.status in FINAL_STATUSES:
+                    self._announce_end(snap.status)
                     return snap
                 time.sleep(interval)
         except KeyboardInterrupt:
             snap = self.snapshot(fresh=True)
             if snap.status in FINAL_STATUSES:  # it ended just before the interrupt: nothing to stop
+                self._announce_end(snap.status)
                 return snap
             self.sfn.stop_execution(
                 executionArn=self.execution_arn,
                 error="Interrupted",
                 cause=f"stopped by the user (Ctrl-C) during {snap.state}",
             )
-            self.sagemaker.shutdown()
+            self._announce_end("ABORTED")  # the abort handler stops the jobs and reports, as on AWS
+            self.sagemaker.shutdown()  # and whatever local process is left
             return Snapshot(
                 "ABORTED",
                 snap.state,
@@ -350,6 +333,26 @@ class LocalPipeline:
                 snap.elapsed_s,
                 snap.visited,
             )
+
+    def _announce_end(self, status: str) -> None:
+        """What AWS does when an execution ends: its status-change event reaches the stack's rules, whose
+        abort handler stops the run's jobs and reports ABORTED / TIMED_OUT / FAILED runs
+        (forge/local/execution_events.py; moto emits no such event)."""
+        from forge.local.execution_events import ExecutionEventError, emit_final_status
+
+        if status == "SUCCEEDED" or self.announced:
+            return
+        self.announced = True
+        deadline = time.monotonic() + 10  # moto marks a stopped execution ABORTED from its worker thread
+        while self.sfn.describe_execution(executionArn=self.execution_arn)["status"] == "RUNNING":
+            if time.monotonic() > deadline:
+                self.warnings.append("the stopped execution still shows RUNNING; no status-change event sent")
+                return
+            time.sleep(0.1)
+        try:
+            emit_final_status(self.session, self.execution_arn, self.iam.invoked_by_service)
+        except ExecutionEventError as error:  # on AWS this run would have no report: say so loudly
+            self.warnings.append(f"the abort handler failed: {error}")
 
     # -- results ----------------------------------------------------------------------------------
     def collect(self, final: Snapshot) -> RunResult:
@@ -364,14 +367,16 @@ class LocalPipeline:
         results.extract_job_outputs(self.run_dir, EVAL_STAGES)
         (self.run_dir / "settings.json").write_text(self.settings.to_json())
         results.record_endpoint(self.sagemaker, self.run_dir, f"s3://{artifacts}/runs/{self.run_id}/")
-        self._save_notifications()
+        notifications.save(self.session, self.notification_queue, self.run_dir / "notifications.json")
         report = results.read_or_build_report(
             self.run_dir, self.settings, artifacts, final.status, final.state, events
         )
         (self.run_dir / "report.html").write_text(report_html.render(report, self.run_dir), encoding="utf-8")
         stopped_at = final.state if final.status != "SUCCEEDED" else None
         self.collected = True
-        return RunResult(self.run_id, report.get("status", final.status), self.run_dir, report, stopped_at)
+        return RunResult(
+            self.run_id, report.get("status", final.status), self.run_dir, report, stopped_at, self.warnings
+        )
 
     def _remove_workdir(self) -> None:
         """Job dirs hold copies of models and data; logs are already in runs/<run-id>/logs/."""

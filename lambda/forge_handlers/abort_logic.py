@@ -59,12 +59,16 @@ def _history(execution_arn: str) -> list[dict[str, Any]]:
             return events
 
 
-def last_state(execution_arn: str) -> tuple[str | None, dict[str, Any]]:
-    """The newest state document in the history and the state that produced it (None: the input).
+def last_state(execution_arn: str) -> tuple[str | None, dict[str, Any], str | None]:
+    """The newest state document in the history, the state that produced it (None: the input), and the
+    state the execution was in when it ended (the last one entered).
 
     The whole history is read (at most 25,000 events) and ordered by event id here: moto ignores
     reverseOrder, and a state's exit event names the state, its output the document."""
     events = sorted(_history(execution_arn), key=lambda e: int(e.get("id", 0)), reverse=True)
+    current = next(
+        (e["stateEnteredEventDetails"].get("name") for e in events if "stateEnteredEventDetails" in e), None
+    )
     for event in events:
         details = event.get("stateExitedEventDetails") or event.get("executionStartedEventDetails") or {}
         document = details.get("output", details.get("input"))
@@ -73,8 +77,8 @@ def last_state(execution_arn: str) -> tuple[str | None, dict[str, Any]]:
         except (TypeError, json.JSONDecodeError):
             continue
         if isinstance(parsed, dict):
-            return details.get("name"), parsed
-    return None, {}
+            return details.get("name"), parsed, current
+    return None, {}, current
 
 
 def _existing_report(bucket: str, run_id: str) -> dict[str, Any] | None:
@@ -102,7 +106,7 @@ def on_execution_ended(settings: Settings, env: Environment, event: dict[str, An
         return {"status": status, "action": "none"}
     # On AWS the run id is the execution name (Prepare enforces it), so it is known even before Prepare ran.
     run_id = check_run_id(detail["name"])
-    reached, state = last_state(detail["executionArn"])
+    reached, state, stopped_at = last_state(detail["executionArn"])
     run = {**(state.get("run") if isinstance(state.get("run"), dict) else {}), "run_id": run_id}
     cleanup = cleanup_logic.cleanup(
         settings, {"run": run, "jobs": state.get("jobs"), "endpoint": state.get("endpoint")}
@@ -117,6 +121,7 @@ def on_execution_ended(settings: Settings, env: Environment, event: dict[str, An
         "Cause": detail.get("cause") or f"the execution {status} {where}",
     }
     jobs = _mark_stopped(state.get("jobs"), cleanup["stopped_jobs"], status)
-    report_state = {**state, "run": run, "jobs": jobs, "cleanup": cleanup, "error": error}
+    report_state = {**state, "run": run, "jobs": jobs, "cleanup": cleanup, "error": error,
+                    "stopped_at": stopped_at}
     report = reporting.write_report(settings, env.artifacts_bucket, report_state, status)
     return {"status": status, "action": "reported", "reached": reached, "report": report, "cleanup": cleanup}

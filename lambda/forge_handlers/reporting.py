@@ -99,6 +99,7 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
         "cleanup": state.get("cleanup"),
         "failure_reason": failure_reason(state) if status != "SUCCEEDED" else None,
         "error": state.get("error"),
+        "stopped_at": state.get("stopped_at"),  # the state an ABORTED / TIMED_OUT execution was in
     }
 
 
@@ -115,6 +116,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [f"- artifacts: `{report['run_prefix']}`", ""]
     if report.get("failure_reason"):
         lines += ["## Failure", "", f"> {report['failure_reason']}", ""]
+    if report.get("stopped_at"):
+        lines += [f"Stopped at state `{report['stopped_at']}` ({report['status']}).", ""]
     lines += [
         "## Stages",
         "",

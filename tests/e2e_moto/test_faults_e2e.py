@@ -104,7 +104,7 @@ def test_a_poll_that_always_times_out_fails_the_run_and_stops_the_job(pipeline) 
     assert "Sandbox.Timedout" in report["failure_reason"]
     assert "Task timed out after 0.30 seconds" in report["failure_reason"]
     assert _kept(pipeline) == {"sft dataset", "baseline results", "report"}
-    assert f"forge-hf-{RUN}-sft-a1" in pipeline.sagemaker._stopped
+    assert f"forge-hf--{RUN}-sft-a1" in pipeline.sagemaker._stopped
     assert _left_running(pipeline) == []
 
 

@@ -74,3 +74,6 @@ def test_ctrl_c_mid_job_prints_no_traceback_and_reports_the_job_stopped(tiny_mod
     assert report["status"] == "ABORTED"
     baseline_job = report["stages"]["baseline"]["eval_job"]
     assert baseline_job["job_name"] and baseline_job["status"] == "Stopped"
+    # Written by the stack's abort handler (the execution's status-change event), as on AWS.
+    assert report["cleanup"]["stopped_jobs"] == [baseline_job["job_name"]]
+    assert report["stopped_at"].startswith("BaselineEval") and "warning" not in stdout

@@ -103,6 +103,10 @@ def denial_of(error: BaseException | None) -> Denial | None:
 
 
 _current: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("forge_iam_actor", default=None)
+# (service principal, source ARN) while a service, not a role, invokes a function (EventBridge → abort).
+_service: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "forge_iam_service", default=None
+)
 
 
 class Enforcer:
@@ -112,12 +116,16 @@ class Enforcer:
         self.denials: list[Denial] = []  # every denial, in order (tests and the run's diagnostics)
         # (session, action) -> how many were evaluated: shows that a seam is checked, not silently bypassed
         self.checked: Counter[tuple[str, str]] = Counter()
+        # The functions' resource-based policies: who else (a service) may invoke them.
+        self.invoke_permissions: list[dict[str, Any]] = []
 
     @classmethod
     def for_stack(cls, stack: Any) -> Enforcer:
         """From a forge.local.cfn.LocalStack (its template, resolved against what moto created)."""
         region = stack.state_machine_arn.split(":")[3]
-        return cls(principals_from_template(stack.template, stack.resolver, region))
+        enforcer = cls(principals_from_template(stack.template, stack.resolver, region))
+        enforcer.invoke_permissions = function_permissions(stack.template, stack.resolver)
+        return enforcer
 
     # -- decisions ------------------------------------------------------------------------------------
     def _context(self, actor: Actor) -> dict[str, Any]:
@@ -216,8 +224,41 @@ class Enforcer:
         return _Guarded(self, service, target)
 
     # -- the state machine ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def invoked_by_service(self, principal: str, source_arn: str) -> Iterator[None]:
+        """Invokes inside are a service's (e.g. ``events.amazonaws.com`` for a rule): they need the function's
+        resource-based policy (``AWS::Lambda::Permission``), not a role's identity policy."""
+        token = _service.set((principal, source_arn))
+        try:
+            yield
+        finally:
+            _service.reset(token)
+
+    def _authorize_service_invoke(self, function_name: str, principal: str, source_arn: str) -> None:
+        for permission in self.invoke_permissions:
+            if (
+                permission["function"] == function_name
+                and permission["principal"] == principal
+                and permission["action"] in ("lambda:InvokeFunction", "lambda:*")
+                and permission.get("source_arn") in (None, source_arn)
+            ):
+                return
+        message = (
+            f"{principal} (from {source_arn}) is not authorized to perform lambda:InvokeFunction on function "
+            f"{function_name}: no resource-based policy (AWS::Lambda::Permission) in the template allows it"
+        )
+        from moto.core.exceptions import JsonRESTError
+
+        error = JsonRESTError("AccessDeniedException", message)
+        error.code = 403
+        raise error
+
     def authorize_invoke(self, function_name: str) -> None:
-        """forge.moto_lambda's authorize callback: the state machine role invokes the function."""
+        """forge.moto_lambda's authorize callback: the state machine role invokes the function (or, inside
+        ``invoked_by_service``, a service under the function's resource-based policy)."""
+        service = _service.get()
+        if service is not None:
+            return self._authorize_service_invoke(function_name, *service)
         machine = self.principals.state_machine
         if machine is None:
             raise PolicyError("the template's state machine has no role local mode knows")
@@ -297,3 +338,36 @@ class _Guarded:
             return attribute(**params)
 
         return call
+
+
+def function_permissions(template: dict[str, Any], resolve: Any) -> list[dict[str, Any]]:
+    """The template's ``AWS::Lambda::Permission`` grants, resolved: function, principal, action, source."""
+    from forge.moto_lambda import function_name_of
+
+    grants = []
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::Lambda::Permission":
+            continue
+        props = resource.get("Properties", {})
+        grants.append({
+            "function": function_name_of(str(resolve(props.get("FunctionName", "")))),
+            "principal": props.get("Principal"),
+            "action": props.get("Action"),
+            "source_arn": _source_arn(template, resolve, props.get("SourceArn")),
+        })
+    return grants
+
+
+def _source_arn(template: dict[str, Any], resolve: Any, value: Any) -> str | None:
+    """The grant's SourceArn. An EventBridge rule is not a resource local mode creates from the template
+    (forge.local.execution_events.install_rules puts it, under its Name or logical id), so its Arn is built
+    as EventBridge forms it."""
+    if value is None:
+        return None
+    target = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+    rule = template.get("Resources", {}).get(target[0], {}) if target else {}
+    if rule.get("Type") == "AWS::Events::Rule" and target[1] == "Arn":
+        name = rule.get("Properties", {}).get("Name") or target[0]
+        region, account = resolve({"Ref": "AWS::Region"}), resolve({"Ref": "AWS::AccountId"})
+        return f"arn:aws:events:{region}:{account}:rule/{name}"
+    return str(resolve(value))
