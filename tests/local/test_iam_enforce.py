@@ -138,3 +138,25 @@ def test_the_state_machine_role_invokes_only_what_it_may(enforcer):
         "assumed-role/MachineRole/StepFunctions is not authorized to perform: lambda:InvokeFunction"
         in str(denied.value)
     )
+
+
+def test_a_service_invokes_only_under_the_functions_resource_policy(enforcer):
+    """EventBridge's invoke of the abort handler needs an AWS::Lambda::Permission, not the machine's role."""
+    from forge.moto_lambda import run_lambdas_in_process
+
+    rule = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/ended"
+    enforcer.invoke_permissions = [{"function": "forge-abort", "principal": "events.amazonaws.com",
+                                    "action": "lambda:InvokeFunction", "source_arn": rule}]
+    with (
+        mock_aws(config={"lambda": {"use_docker": False}}),
+        run_lambdas_in_process(lambda name: lambda event, context: {"ok": name}, enforcer.authorize_invoke),
+    ):
+        client = boto3.client("lambda", region_name=REGION)
+        with enforcer.invoked_by_service("events.amazonaws.com", rule):
+            assert client.invoke(FunctionName="forge-abort", Payload=b"{}")["StatusCode"] == 200
+            with pytest.raises(ClientError) as other_function:
+                client.invoke(FunctionName="forge-launch", Payload=b"{}")  # no grant for EventBridge
+        with enforcer.invoked_by_service("events.amazonaws.com", rule + "-other"), pytest.raises(ClientError):
+            client.invoke(FunctionName="forge-abort", Payload=b"{}")
+    assert other_function.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "no resource-based policy (AWS::Lambda::Permission)" in str(other_function.value)
