@@ -146,7 +146,7 @@ def prepare_child(code: Path, dataset: str) -> None:
 
     baseline = peak_rss_kb()
     start = time.perf_counter()
-    result = prepare.handler({"dataset": dataset, "run_id": "bench-1"}, Context())
+    result = prepare.handler({"dataset": dataset, "execution_name": "bench-1"}, Context())
     seconds = time.perf_counter() - start
     peak = peak_rss_kb()
     figures = {"baseline_kb": baseline, "peak_kb": peak, "seconds": seconds, "counts": result["counts"]}

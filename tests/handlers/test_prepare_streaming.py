@@ -23,7 +23,7 @@ def test_deeply_nested_jsonl_fails_with_the_record_named(use_settings, aws, lamb
     deep = '{"rating": "HQ", "text": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
     aws.put_object(Bucket=DATA_BUCKET, Key="incoming/deep.jsonl", Body=(good + deep).encode())
     with pytest.raises(DataValidationError) as caught:
-        prepare.handler({"dataset": f"s3://{DATA_BUCKET}/incoming/deep.jsonl", "run_id": "deep-1"},
+        prepare.handler({"dataset": f"s3://{DATA_BUCKET}/incoming/deep.jsonl", "execution_name": "deep-1"},
                         lambda_context)
     message = str(caught.value)
     assert f"s3://{DATA_BUCKET}/incoming/deep.jsonl" in message
@@ -50,7 +50,7 @@ def test_prepare_never_holds_the_dataset_as_bytes(use_settings, aws, lambda_cont
         raise AssertionError(f"Prepare read {uri} into memory")
 
     monkeypatch.setattr(s3io, "get_bytes", refuse)
-    run = prepare.handler({"dataset": f"s3://{DATA_BUCKET}/incoming/so.csv", "run_id": "stream-1"},
+    run = prepare.handler({"dataset": f"s3://{DATA_BUCKET}/incoming/so.csv", "execution_name": "stream-1"},
                           lambda_context)
     assert run["counts"]["sft"] == 12
 
@@ -60,7 +60,7 @@ def test_an_unreadable_dataset_is_named_by_its_uri_and_record(use_settings, aws,
     body = make_csv(30).replace(b"error number 7 ", b"error number \xe9 ")
     aws.put_object(Bucket=DATA_BUCKET, Key="incoming/latin1.csv", Body=body)
     with pytest.raises(DataValidationError) as caught:
-        prepare.handler({"dataset": f"s3://{DATA_BUCKET}/incoming/latin1.csv", "run_id": "enc-2"},
+        prepare.handler({"dataset": f"s3://{DATA_BUCKET}/incoming/latin1.csv", "execution_name": "enc-2"},
                         lambda_context)
     message = str(caught.value)
     assert f"s3://{DATA_BUCKET}/incoming/latin1.csv: record 8" in message and "[text]" in message

@@ -87,7 +87,7 @@ def _prepare_problems(aws, lambda_context, files: dict[str, bytes], run_id: str)
     for name, body in files.items():
         aws.put_object(Bucket=DATA_BUCKET, Key=f"incoming/{name}", Body=body)
         uris.append(f"s3://{DATA_BUCKET}/incoming/{name}")
-    event = {"dataset": uris[0], "run_id": run_id}
+    event = {"dataset": uris[0], "execution_name": run_id}
     if len(uris) > 1:
         event["eval_dataset"] = uris[1]
     with pytest.raises(DataValidationError):
@@ -118,6 +118,6 @@ def test_a_good_dataset_passes_both(tmp_path: Path, use_settings, aws, lambda_co
     )
     assert result.exit_code == 0, result.output
     aws.put_object(Bucket=DATA_BUCKET, Key="incoming/ok.csv", Body=_csv(_rows(60)))
-    event = {"dataset": f"s3://{DATA_BUCKET}/incoming/ok.csv", "run_id": "r-ok"}
+    event = {"dataset": f"s3://{DATA_BUCKET}/incoming/ok.csv", "execution_name": "r-ok"}
     run = prepare.handler(event, lambda_context)
     assert run["counts"]["sft"] == SIZES["split__sft"]
