@@ -1,0 +1,1 @@
+"""The neutral core shared by the stacks, the handlers, the jobs and local mode: stdlib + pydantic only."""
