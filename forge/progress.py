@@ -16,19 +16,6 @@ from rich.text import Text
 
 from forge.local.runner import Snapshot
 
-STEPS = (
-    "Prepare",
-    "baseline_eval",
-    "sft",
-    "eval_sft",
-    "rft",
-    "eval_rft",
-    "Gate",
-    "Deploy",
-    "Smoke",
-    "Report",
-)
-
 
 def _fmt_seconds(seconds: float | None) -> str:
     if seconds is None or seconds < 0:

@@ -7,9 +7,9 @@ import html
 from pathlib import Path
 from typing import Any
 
+from pipeline_core import stages as stage_table
+
 TABLE_METRICS = ("accuracy", "em", "qem", "f1", "f1_score_quasi", "rouge1", "rougeL", "bleu", "macro_f1")
-# Report stage -> the eval job stage whose outputs (plots) belong to it.
-EVAL_STAGE = {"baseline": "baseline_eval", "sft": "eval_sft", "rft": "eval_rft"}
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
@@ -38,8 +38,10 @@ def _stage_table(stages: dict[str, Any]) -> str:
 
 def _plots(run_dir: Path, stages: dict[str, Any]) -> str:
     parts = []
+    # Report section -> the eval job stage whose outputs (plots) belong to it.
+    eval_stage = {section: evaluation for section, (_, evaluation) in stage_table.report_sections().items()}
     for name in stages:
-        folder = run_dir / "eval" / EVAL_STAGE.get(name, name)
+        folder = run_dir / "eval" / eval_stage.get(name, name)
         images = sorted(folder.rglob("*.png")) if folder.exists() else []
         if not images:
             continue

@@ -12,23 +12,18 @@ Pure (pydantic-free, standard library + job_code): it ships in the Lambda bundle
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
-from job_code.hyperparameters import check_room, parse_stage
+from job_code.hyperparameters import STAGE_CLASSES, check_room, parse_stage
 from job_code.sm_contract import HyperparameterError
+from pipeline_core import stages as stage_table
 from stacks import nova_recipe_base
 
 if TYPE_CHECKING:
     from stacks.settings import Settings
 
-# The job kind of each pipeline stage (the eval after SFT and after RFT share the `eval` settings slot).
-STAGE_KINDS = {"baseline_eval": "eval", "sft": "sft", "eval_sft": "eval", "rft": "rft", "eval_rft": "eval"}
-# The settings slot (stages.<slot>) of each pipeline stage, and the Nova method it runs when none is set.
-STAGE_SLOTS = {
-    "baseline_eval": "baseline_eval", "sft": "sft", "eval_sft": "eval", "rft": "rft", "eval_rft": "eval",
-}
-DEFAULT_METHODS = {"eval": "EVAL_GEN_QA", "sft": "SFT_LORA", "rft": "RFT_LORA"}
 
 
 def pipeline_hyperparameters(settings: Settings, stage: str) -> dict[str, Any]:
@@ -37,9 +32,11 @@ def pipeline_hyperparameters(settings: Settings, stage: str) -> dict[str, Any]:
         "labels": json.dumps(settings.data.labels),
         "max_query_tokens": settings.data.max_query_tokens,
     }
-    if STAGE_KINDS[stage] == "eval":
+    spec = stage_table.stage(stage)
+    if spec.is_eval:
         common["stage"] = stage
-    if stage == "rft":
+    # The job type whose hyperparameters take reward weights (RFT) gets the settings' reward.
+    if "reward_weights" in {field.name for field in dataclasses.fields(STAGE_CLASSES[spec.job])}:
         weights = settings.reward.model_dump()
         common["reward_weights"] = json.dumps(weights, sort_keys=True)
     return common
@@ -66,7 +63,7 @@ def check_stage_hyperparameters(settings: Settings) -> None:
     for the first value a stage's job would reject."""
     checked: set[str] = set()
     for stage in settings.stages.enabled_job_stages():
-        slot = STAGE_SLOTS[stage]
+        slot = stage_table.stage(stage).settings_key
         if slot in checked:
             continue
         checked.add(slot)
@@ -79,7 +76,7 @@ def check_stage_hyperparameters(settings: Settings) -> None:
 def _check_hf(settings: Settings, stage: str, slot: str) -> None:
     data = settings.data
     try:
-        params = parse_stage(STAGE_KINDS[stage], stage_hyperparameters(settings, stage))
+        params = parse_stage(stage_table.stage(stage).job, stage_hyperparameters(settings, stage))
         # Rows with their own system prompt (data.system_column) are checked by the job, which reads them.
         check_room(params, system_prompt=data.system_prompt, labels=data.labels)
     except HyperparameterError as error:
@@ -92,7 +89,7 @@ def _check_nova(settings: Settings, stage: str, slot: str) -> None:
     data = settings.data
     try:
         nova_recipe_base.check_overrides(
-            cfg.method or DEFAULT_METHODS[STAGE_KINDS[stage]],
+            cfg.method or stage_table.stage(stage).default_method,
             cfg.recipe_overrides,
             system_prompt=data.system_prompt,
             max_query_tokens=data.max_query_tokens,

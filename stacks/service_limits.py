@@ -28,6 +28,8 @@ import dataclasses
 import re
 from collections.abc import Collection, Mapping
 
+from pipeline_core import stages as stage_table
+
 # The SageMaker Python SDK's local-mode instance type, which local mode also accepts; AWS rejects it.
 LOCAL_INSTANCE_TYPE = "local"
 
@@ -81,8 +83,6 @@ NOVA_MODELS: dict[str, NovaModelLimits] = {
         },
     ),
 }
-# Nova methods by the kind of stage that runs them.
-STAGE_KIND_METHODS = {"eval": ("EVAL_GEN_QA",), "sft": ("SFT_LORA", "SFT_FULL"), "rft": ("RFT_LORA",)}
 
 # SageMaker request limits [API].
 MAX_HYPERPARAMETERS = 100
@@ -238,8 +238,9 @@ def nova_image_kind(image: str) -> str | None:
     repository_tag = image.rsplit("/", 1)[-1].lower()
     if "nova" not in repository_tag:
         return None
-    for kind, marker in (("inference", "inference"), ("eval", "eval"), ("rft", "rft"), ("sft", "sft")):
-        if marker in repository_tag:
+    # The job types of the stage table name the Nova training images ("...:SM-TJ-SFT-V2-latest").
+    for kind in ("inference", *stage_table.job_methods()):
+        if kind in repository_tag:
             return kind
     return None
 
@@ -250,7 +251,7 @@ def check_nova_job(kind: str, instance_type: str, count: int, field: str = "reso
     rules = [
         (limits.display_name, limits.jobs[method])
         for limits in NOVA_MODELS.values()
-        for method in STAGE_KIND_METHODS[kind]
+        for method in stage_table.job_methods()[kind]
         if method in limits.jobs
     ]
     fitting = [rule for _, rule in rules if instance_type in rule.instance_types]

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline_core import stages as stage_table
 from stacks import polling
 from stacks import service_limits as limits
 from stacks.hyperparameters import check_stage_hyperparameters
@@ -31,7 +32,6 @@ CASE_STUDY_SYSTEM_PROMPT = (
 )
 CASE_STUDY_LABELS = ["HQ", "LQ_EDIT", "LQ_CLOSE"]
 
-JOB_STAGES = ("baseline_eval", "sft", "eval_sft", "rft", "eval_rft")
 HyperValue = str | int | float | bool
 
 
@@ -115,22 +115,12 @@ class StagesSettings(_Strict):
     eval: JobStageSettings = JobStageSettings(method="EVAL_GEN_QA")
 
     def enabled_job_stages(self) -> list[str]:
-        """Job stages in pipeline order, disabled ones left out."""
-        order = []
-        if self.baseline_eval.enabled:
-            order.append("baseline_eval")
-        if self.sft.enabled:
-            order += ["sft", "eval_sft"]
-        if self.rft.enabled:
-            order += ["rft", "eval_rft"]
-        return order
+        """Job stages in pipeline order (pipeline_core.stages), disabled ones left out."""
+        return [name for name in stage_table.names() if self.for_stage(stage_table.runs_with(name)).enabled]
 
     def for_stage(self, stage: str) -> JobStageSettings:
-        if stage in ("baseline_eval", "eval_sft", "eval_rft"):
-            return self.baseline_eval if stage == "baseline_eval" else self.eval
-        if stage in ("sft", "rft"):
-            return getattr(self, stage)
-        raise KeyError(f"unknown job stage {stage!r}; expected one of {JOB_STAGES}")
+        """The settings slot a job stage reads (the table's settings_key); KeyError for an unknown stage."""
+        return getattr(self, stage_table.stage(stage).settings_key)
 
 
 class ModelSettings(_Strict):
@@ -293,8 +283,12 @@ def _check_nova_texts(settings: Settings) -> None:
 
 
 # --- service limits (stacks.service_limits) -------------------------------------------------------------
-# Each settings slot of a job stage, and the recipe method it runs when none is set.
-_SLOT_METHODS = {"baseline_eval": "EVAL_GEN_QA", "sft": "SFT_LORA", "rft": "RFT_LORA", "eval": "EVAL_GEN_QA"}
+def _slots() -> dict[str, stage_table.Stage]:
+    """Each settings slot of a job stage -> the first stage that reads it (job type, default method)."""
+    slots: dict[str, stage_table.Stage] = {}
+    for stage in stage_table.job_stages():
+        slots.setdefault(stage.settings_key, stage)
+    return slots
 
 
 def _nova_defaults(raw: Any) -> Any:
@@ -306,7 +300,8 @@ def _nova_defaults(raw: Any) -> Any:
         return raw  # the validators report what is wrong
     table = limits.NOVA_MODELS[model["model_type"]]
     raw, stages = dict(raw), dict(raw.get("stages") or {})
-    for slot, default_method in _SLOT_METHODS.items():
+    for slot, first in _slots().items():
+        default_method = first.default_method
         stage = stages.get(slot, {"method": default_method})
         if not isinstance(stage, dict):
             continue
@@ -334,25 +329,23 @@ def _nova_defaults(raw: Any) -> Any:
 
 
 def _slot_runs(settings: Settings, slot: str) -> bool:
-    stages = settings.stages
-    if slot == "eval":
-        return stages.sft.enabled or stages.rft.enabled
-    return getattr(stages, slot).enabled
+    enabled = settings.stages.enabled_job_stages()
+    return any(stage.settings_key == slot and stage.name in enabled for stage in stage_table.job_stages())
 
 
 def _check_service_limits(settings: Settings) -> None:
     """What AWS would reject at CreateTrainingJob / CreateEndpointConfig, named by settings field."""
     family, model_type = settings.model.family, settings.model.model_type
-    for slot in _SLOT_METHODS:
+    for slot, first in _slots().items():
         if not _slot_runs(settings, slot):
             continue
-        cfg = settings.stages.for_stage("eval_sft" if slot == "eval" else slot)
+        cfg = settings.stages.for_stage(first.name)
         field = f"stages.{slot}"
-        method = cfg.method or _SLOT_METHODS[slot]
-        kind = "eval" if slot in ("baseline_eval", "eval") else slot
-        if family == "nova" and method not in limits.STAGE_KIND_METHODS[kind]:
+        method = cfg.method or first.default_method
+        kind = first.job
+        if family == "nova" and method not in first.methods:
             raise limits.ServiceLimitError(f"{field}.method: {method} does not run a {kind} stage; use one "
-                                           f"of {', '.join(limits.STAGE_KIND_METHODS[kind])}")
+                                           f"of {', '.join(first.methods)}")
         limits.check_job_instance(family, model_type, method, cfg.instance_type, cfg.instance_count,
                                   f"{field}.instance_type")
         # The stage's own hyperparameters (hf) plus the pipeline's; pipeline values not known at synth count

@@ -15,10 +15,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from pipeline_core import stages as stage_table
 from stacks.settings import Settings
 
-STAGE_TITLES = {"baseline_eval": "BaselineEval", "sft": "SFT", "eval_sft": "EvalSFT", "rft": "RFT",
-                "eval_rft": "EvalRFT"}
 # Lambda errorTypes retried with backoff + jitter (docs/contracts.md, lambda/forge_handlers/errors.py).
 RETRIED_ERRORS = [
     "ThrottlingError",
@@ -45,7 +44,7 @@ def state_machine_name(settings: Settings) -> str:
 
 def job_state_names(stage: str) -> dict[str, str]:
     """State names of one job stage (the issue-4/6 code and the tests refer to them)."""
-    title = STAGE_TITLES[stage]
+    title = stage_table.stage(stage).title
     return {part: f"{title} {part.capitalize()}" for part in
             ("start", "launch", "wait", "poll", "status", "relaunch", "failed", "invalid")}
 
@@ -157,8 +156,8 @@ class Workflow(Construct):
         # Build backwards: each job stage continues into the one after it.
         next_state: sfn.IChainable = tail
         for stage in reversed(settings.stages.enabled_job_stages()):
-            job_stage = JobStage(self, f"{STAGE_TITLES[stage]}Stage", stage=stage, launch=functions["launch"],
-                                 poll=functions["poll"], factory=factory,
+            job_stage = JobStage(self, f"{stage_table.stage(stage).title}Stage", stage=stage,
+                                 launch=functions["launch"], poll=functions["poll"], factory=factory,
                                  failure_entry=self.failure_entry, on_completed=next_state)
             next_state = job_stage.start
         # Prepare gets the execution input plus its name (the default run id), merged without extra keys.

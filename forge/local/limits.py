@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipeline_core import stages as stage_table
 from stacks import service_limits as limits
 
 # (code, message, operation) -> the modeled exception (forge.local.sagemaker._ApiModel.error)
@@ -47,7 +48,7 @@ class RequestLimits:
             self._instance_type(instance_type, "TrainingInstanceType", "resourceConfig.instanceType")
             image = (params.get("AlgorithmSpecification") or {}).get("TrainingImage", "")
             kind = limits.nova_image_kind(image)
-            if kind in limits.STAGE_KIND_METHODS:
+            if kind in stage_table.job_methods():
                 limits.check_nova_job(kind, instance_type, count)
 
         self._raise("CreateTrainingJob", check)

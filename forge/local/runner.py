@@ -29,6 +29,7 @@ from forge.local.launcher import Launcher, WarmLauncher, cold_launch
 from forge.local.run_ids import LocalModeError, checked_run_id, claim_run_dir, new_run_id
 from forge.local.sagemaker import LocalSageMaker, LocalSageMakerRuntime
 from forge.local.training import parse_progress
+from pipeline_core import stages as stage_table
 from stacks.bundle import stage_code_channel
 from stacks.job_code_asset import CODE_S3_PREFIX
 from stacks.settings import Settings, load_settings
@@ -37,7 +38,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 REGION = "us-east-1"
-EVAL_STAGES = ("baseline_eval", "eval_sft", "eval_rft")
 HISTORY_REFRESH_SECONDS = 10.0
 
 
@@ -80,12 +80,10 @@ def stage_of_state(state_name: str | None) -> str | None:
     """Map a state name of the workflow ("SFT Poll", "Deploy"…) to the pipeline stage it belongs to."""
     if not state_name:
         return None
-    from stacks.workflow import STAGE_TITLES
-
+    job_stage = stage_table.stage_of_state(state_name)
+    if job_stage is not None:
+        return job_stage
     words = state_name.split(" ")
-    for stage, title in STAGE_TITLES.items():
-        if words[0] == title:
-            return stage
     if "Gate" in words:  # "Gate", "Gate Passed", "Mark Gate Rejected"
         return "Gate"
     if words[0] in ("Deploy", "Endpoint"):
@@ -364,7 +362,7 @@ class LocalPipeline:
         events = self.history()
         (self.run_dir / "execution_history.json").write_text(json.dumps(events, indent=1, default=str))
         results.copy_logs(self.sagemaker, self.run_dir)
-        results.extract_job_outputs(self.run_dir, EVAL_STAGES)
+        results.extract_job_outputs(self.run_dir, tuple(s.name for s in stage_table.eval_stages()))
         (self.run_dir / "settings.json").write_text(self.settings.to_json())
         results.record_endpoint(self.sagemaker, self.run_dir, f"s3://{artifacts}/runs/{self.run_id}/")
         notifications.save(self.session, self.notification_queue, self.run_dir / "notifications.json")

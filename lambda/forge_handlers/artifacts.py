@@ -13,11 +13,10 @@ from forge_handlers import s3io
 from forge_handlers.errors import ArtifactMissingError
 from forge_handlers.naming import artifact_key, s3_uri
 from forge_handlers.training_requests import ModelSource
+from pipeline_core import stages as stage_table
 from stacks.settings import Settings
 
 ArtifactKind = Literal["merged", "adapter", "checkpoint", "eval"]
-# The weights each job stage starts from, given which stages are enabled.
-EVALUATED_STAGE = {"eval_sft": "sft", "eval_rft": "rft"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,11 +57,7 @@ def read_record(bucket: str, run_id: str, stage: str) -> ArtifactRecord:
 
 def source_stage(settings: Settings, stage: str) -> str | None:
     """The earlier stage whose weights ``stage`` starts from (None = the base model)."""
-    if stage in EVALUATED_STAGE:
-        return EVALUATED_STAGE[stage]
-    if stage == "rft" and settings.stages.sft.enabled:
-        return "sft"
-    return None
+    return stage_table.source_stage(stage, settings.stages.enabled_job_stages())
 
 
 def resolve_model_source(settings: Settings, bucket: str, run_id: str, stage: str) -> ModelSource:

@@ -11,6 +11,7 @@ from forge_handlers import artifacts, clients, gating, model_copy
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError, error_code, translate_client_error
 from forge_handlers.naming import endpoint_config_name, endpoint_name, model_name
+from pipeline_core import stages as stage_table
 from stacks import polling
 from stacks.service_limits import ServiceLimitError, endpoint_tier
 from stacks.settings import Settings
@@ -48,7 +49,7 @@ def inference_image(settings: Settings, region: str) -> str:
 def deployed_weights(settings: Settings, bucket: str, run_id: str) -> str:
     """The weights the gate judged: those the candidate eval recorded (never silently the base model)."""
     stage = gating.candidate_eval_stage(settings)
-    if stage == "baseline_eval":
+    if stage_table.stage(stage).evaluates is None:  # the candidate measured the base model
         raise ConfigError(
             "nothing was trained (sft and rft are disabled): this pipeline deploys trained weights only"
         )

@@ -6,13 +6,13 @@ from typing import Any
 
 from forge_handlers import artifacts, s3io
 from forge_handlers.errors import ArtifactMissingError
+from pipeline_core import stages as stage_table
 from stacks.settings import Settings
-
-STAGE_OF_EVAL = {"baseline_eval": "baseline", "eval_sft": "sft", "eval_rft": "rft"}
 
 
 def evaluated_stages(settings: Settings) -> list[str]:
-    return [stage for stage in settings.stages.enabled_job_stages() if stage in STAGE_OF_EVAL]
+    """The enabled evaluation stages, in pipeline order."""
+    return [stage for stage in settings.stages.enabled_job_stages() if stage_table.stage(stage).is_eval]
 
 
 def candidate_eval_stage(settings: Settings) -> str:
@@ -40,8 +40,10 @@ def decide(settings: Settings, bucket: str, run_id: str) -> dict[str, Any]:
     candidate_stage = candidate_eval_stage(settings)
     candidate = read_metric(bucket, run_id, candidate_stage, rule.metric)
     baseline = None
-    if settings.stages.baseline_eval.enabled and candidate_stage != "baseline_eval":
-        baseline = read_metric(bucket, run_id, "baseline_eval", rule.metric)
+    # The evaluation of the base model, if it ran and is not itself the candidate.
+    base_eval = stage_table.base_eval_stage()
+    if base_eval and base_eval.name in evaluated_stages(settings) and candidate_stage != base_eval.name:
+        baseline = read_metric(bucket, run_id, base_eval.name, rule.metric)
     gain = None if baseline is None else candidate - baseline
     reasons = []
     if gain is not None and gain < rule.min_gain_over_baseline:

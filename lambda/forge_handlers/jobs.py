@@ -15,9 +15,10 @@ from forge_handlers.errors import (
     translate_client_error,
 )
 from forge_handlers.naming import eval_results_key, job_name, s3_uri
-from forge_handlers.training_requests import TRAINING_STAGES, build_training_job
+from forge_handlers.training_requests import build_training_job
+from pipeline_core import stages as stage_table
 from stacks import polling
-from stacks.settings import JOB_STAGES, Settings
+from stacks.settings import Settings
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 CAPACITY_ERROR = "CapacityError"
@@ -31,8 +32,8 @@ STATUS_MAP = {
 
 
 def _check_stage(settings: Settings, stage: str) -> None:
-    if stage not in JOB_STAGES:
-        raise ConfigError(f"unknown job stage {stage!r}; expected one of {list(JOB_STAGES)}")
+    if stage not in stage_table.names():
+        raise ConfigError(f"unknown job stage {stage!r}; expected one of {list(stage_table.names())}")
     if stage not in settings.stages.enabled_job_stages():
         raise ConfigError(f"job stage {stage!r} is disabled in settings")
 
@@ -147,7 +148,7 @@ def _finish(
         "job_name": description["TrainingJobName"],
         "base_model": settings.model.base_model,
     }
-    if stage in TRAINING_STAGES:
+    if not stage_table.stage(stage).is_eval:
         record = artifacts.ArtifactRecord(
             **common,
             model_uri=_trained_model_uri(settings, description),

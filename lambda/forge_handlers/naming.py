@@ -14,6 +14,7 @@ import hashlib
 import re
 
 from forge_handlers.errors import ConfigError
+from pipeline_core import stages as stage_table
 from stacks import service_limits
 from stacks.settings import RESOURCE_SEPARATOR
 
@@ -23,13 +24,6 @@ RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 # A run id used as it is in names: lowercase letters/digits with single inner hyphens.
 _SAFE_RUN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _DIGEST_CHARS = 8
-STAGE_TOKENS = {
-    "baseline_eval": "base",
-    "sft": "sft",
-    "eval_sft": "evsft",
-    "rft": "rft",
-    "eval_rft": "evrft",
-}
 
 
 def check_run_id(run_id: str) -> str:
@@ -69,11 +63,11 @@ def scope_pattern(prefix: str) -> str:
 
 
 def job_name(prefix: str, run_id: str, stage: str, attempt: int) -> str:
-    if stage not in STAGE_TOKENS:
-        raise ConfigError(f"unknown job stage {stage!r}; expected one of {sorted(STAGE_TOKENS)}")
+    if stage not in stage_table.names():
+        raise ConfigError(f"unknown job stage {stage!r}; expected one of {sorted(stage_table.names())}")
     if attempt < 1:
         raise ConfigError(f"attempt must be >= 1, got {attempt}")
-    return resource_name(prefix, run_id, f"{STAGE_TOKENS[stage]}-a{attempt}")
+    return resource_name(prefix, run_id, f"{stage_table.stage(stage).token}-a{attempt}")
 
 
 def endpoint_name(prefix: str) -> str:

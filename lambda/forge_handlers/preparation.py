@@ -16,6 +16,7 @@ from forge_handlers import s3io
 from forge_handlers.config import Environment
 from forge_handlers.errors import ArtifactMissingError, ConfigError, DataValidationError
 from forge_handlers.naming import check_run_id, run_prefix, s3_uri, split_s3_uri
+from pipeline_core import stages as stage_table
 from stacks.settings import Settings
 
 
@@ -102,12 +103,13 @@ def read_dataset(uri: str, path: Path) -> Path:
 
 
 def _sizes(settings: Settings, separate_eval: bool) -> dict[str, int]:
-    stages = settings.stages
-    return {
-        "sft": settings.split.sft if stages.sft.enabled else 0,
-        "eval": 0 if separate_eval else settings.split.eval,
-        "rft": settings.split.rft if stages.rft.enabled else 0,
-    }
+    """The split sizes: each training stage's dataset (settings.split.<dataset>; 0 when the stage is off)
+    and the held-out eval set."""
+    enabled = settings.stages.enabled_job_stages()
+    sizes = {stage.dataset: getattr(settings.split, stage.dataset) if stage.name in enabled else 0
+             for stage in stage_table.train_stages()}
+    sizes["eval"] = 0 if separate_eval else settings.split.eval
+    return sizes
 
 
 def run_id_of(event: dict[str, Any]) -> str:

@@ -8,10 +8,9 @@ from typing import Any
 from forge_handlers import s3io
 from forge_handlers.errors import ArtifactMissingError, ConfigError
 from forge_handlers.naming import check_run_id, eval_results_key, run_prefix, s3_uri
-from stacks.settings import JOB_STAGES, Settings
+from pipeline_core import stages as stage_table
+from stacks.settings import Settings
 
-# Report stage -> (its training job stage or None, its eval job stage)
-REPORT_STAGES = {"baseline": (None, "baseline_eval"), "sft": ("sft", "eval_sft"), "rft": ("rft", "eval_rft")}
 TABLE_METRICS = ("accuracy", "em", "qem", "f1", "rouge1", "bleu", "macro_f1")
 STATUSES = ("SUCCEEDED", "FAILED", "GATE_REJECTED", "ABORTED", "TIMED_OUT")
 
@@ -27,7 +26,7 @@ def run_id_of(state: dict[str, Any]) -> str:
 
 def failure_reason(state: dict[str, Any]) -> str | None:
     """The most specific cause: a failed/stopped job's FailureReason, else the caught error's message."""
-    for stage in JOB_STAGES:
+    for stage in stage_table.names():
         job = (state.get("jobs") or {}).get(stage) or {}
         if job.get("status") in ("Failed", "Stopped"):
             reason = job.get("failure_reason") or "no reason given"
@@ -59,7 +58,8 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
     jobs = state.get("jobs") or {}
     enabled = settings.stages.enabled_job_stages()
     stages: dict[str, Any] = {}
-    for name, (train_stage, eval_stage) in REPORT_STAGES.items():
+    # Report section -> (its training job stage or None, its eval job stage), in pipeline order.
+    for name, (train_stage, eval_stage) in stage_table.report_sections().items():
         if eval_stage not in enabled:
             continue
         eval_job = jobs.get(eval_stage) or {}
@@ -77,7 +77,7 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
     timings = {
         stage: (job.get("timings") or {}).get("TrainingTimeInSeconds")
         for stage, job in jobs.items()
-        if isinstance(job, dict) and stage in JOB_STAGES
+        if isinstance(job, dict) and stage in stage_table.names()
     }
     return {
         "run_id": run_id,

@@ -14,6 +14,7 @@ from forge_handlers import nova_recipes
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError
 from forge_handlers.naming import job_output_prefix, s3_uri
+from pipeline_core import stages as stage_table
 from stacks import service_limits
 from stacks.hyperparameters import stage_hyperparameters
 from stacks.settings import JobStageSettings, Settings
@@ -36,22 +37,6 @@ CODE_CHANNEL = "code"
 CODE_DIR = "/opt/ml/input/data/code"
 CODE_S3_PREFIX = "code/"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
-HF_ENTRY_POINTS = {
-    "baseline_eval": "evaluate.py",
-    "eval_sft": "evaluate.py",
-    "eval_rft": "evaluate.py",
-    "sft": "sft.py",
-    "rft": "rft.py",
-}
-TRAINING_STAGES = ("sft", "rft")
-# Which dataset a stage reads, and the channel it arrives on.
-STAGE_DATA = {
-    "baseline_eval": ("eval", "eval"),
-    "eval_sft": ("eval", "eval"),
-    "eval_rft": ("eval", "eval"),
-    "sft": ("sft", "train"),
-    "rft": ("rft", "train"),
-}
 # SageMaker runs these over every log line. transformers 5 logs `{'loss': '4.565', 'grad_norm': ...}` with
 # quoted values (transformers 4 left them bare), so the quote is optional; the group is the number.
 METRIC_DEFINITIONS = [
@@ -148,15 +133,15 @@ def build_hf(
     request = _common(settings, env, run, stage, job, cfg)
     # The pipeline's hyperparameters and the config's own (they win), as the settings checked them at synth.
     hyper = stage_hyperparameters(settings, stage)
-    hyper.update(sagemaker_program=HF_ENTRY_POINTS[stage], sagemaker_submit_directory=CODE_DIR)
+    spec = stage_table.stage(stage)
+    hyper.update(sagemaker_program=spec.entry_point, sagemaker_submit_directory=CODE_DIR)
     hyper["sagemaker_region"] = env.region
     if cfg.instance_count > 1:
         # PyTorch training toolkit: launch the entry point with torchrun across every instance and GPU.
         hyper["sagemaker_torch_distributed_enabled"] = "true"
-    dataset, channel = STAGE_DATA[stage]
     channels = [
         _channel(CODE_CHANNEL, s3_uri(env.artifacts_bucket, CODE_S3_PREFIX)),
-        _channel(channel, _dataset_uri(run, dataset)),
+        _channel(spec.channel, _dataset_uri(run, spec.dataset)),
     ]
     if source.is_base:
         hyper["base_model"] = source.uri
@@ -171,7 +156,7 @@ def build_hf(
         HyperParameters=hyper,
         InputDataConfig=channels,
     )
-    if stage in TRAINING_STAGES:
+    if not spec.is_eval:
         request["CheckpointConfig"] = {
             "S3Uri": request["OutputDataConfig"]["S3OutputPath"] + "checkpoints/",
             "LocalPath": CHECKPOINT_LOCAL_PATH,
@@ -188,13 +173,9 @@ def build_nova(
     settings: Settings, env: Environment, run: dict[str, Any], stage: str, job: str, source: ModelSource
 ) -> BuiltJob:
     cfg = settings.stages.for_stage(stage)
-    method = cfg.method or ("EVAL_GEN_QA" if stage not in TRAINING_STAGES else None)
-    if (
-        stage in TRAINING_STAGES
-        and method == "EVAL_GEN_QA"
-        or stage not in TRAINING_STAGES
-        and method != "EVAL_GEN_QA"
-    ):
+    spec = stage_table.stage(stage)
+    method = cfg.method or (spec.default_method if spec.is_eval else None)
+    if (not spec.is_eval and method == "EVAL_GEN_QA") or (spec.is_eval and method != "EVAL_GEN_QA"):
         raise ConfigError(f"stages.{stage}: method {method!r} does not fit a {stage} stage")
     reward_arn = env.reward_lambda_arn if method == "RFT_LORA" else ""
     recipe = nova_recipes.resolve_recipe(
@@ -213,7 +194,6 @@ def build_nova(
     if reward_arn:
         hyper["reward_lambda_arn"] = reward_arn
     recipe_uri = nova_recipe_uri(env, run, stage, job)
-    dataset, _ = STAGE_DATA[stage]
     request.update(
         AlgorithmSpecification={
             "TrainingImage": nova_recipes.image_uri(method, env.region, settings.images.training),
@@ -222,7 +202,7 @@ def build_nova(
         HyperParameters=hyper,
         InputDataConfig=[
             _channel(nova_recipes.RECIPE_CHANNEL, recipe_uri.rsplit("/", 1)[0] + "/"),
-            _channel("train", _dataset_uri(run, dataset)),
+            _channel("train", _dataset_uri(run, spec.dataset)),
         ],
     )
     # JSON is valid YAML, and the Lambda runtime has no PyYAML: the recipe file is written as JSON.

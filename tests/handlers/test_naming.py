@@ -7,9 +7,10 @@ import fnmatch
 import pytest
 from forge_handlers import naming
 
+from pipeline_core import stages as stage_table
 from stacks.settings import ConfigError, parse_settings
 
-STAGES = tuple(naming.STAGE_TOKENS)
+STAGES = stage_table.names()
 RUN_IDS = ["x", "run-1", "nova-x", "prod-run-1", "Run-1", "run_1", "a--b",
            "b7c9e0d2-5c1f-4f9e-9a51-3c8f0e0d1a2b", "cli-20261202-134501-4f2a", "r" * 80]
 

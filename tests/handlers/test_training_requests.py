@@ -14,8 +14,9 @@ from forge_handlers.errors import ConfigError
 from forge_handlers.naming import NAME_PATTERN, job_name
 from forge_handlers.training_requests import ModelSource, build_training_job, hf_training_image
 
-from stacks.settings import JOB_STAGES, Settings, load_settings
+from pipeline_core import stages as stage_table
 from stacks.settings import ConfigError as SettingsConfigError
+from stacks.settings import Settings, load_settings
 from tests.handlers.conftest import (
     ARTIFACTS_BUCKET,
     CONFIG_FILES,
@@ -303,7 +304,7 @@ def test_hf_image_default_map_and_override() -> None:
     assert hf_training_image("eu-west-1", {"eu-west-1": "mine:1"}) == "mine:1"
 
 
-@pytest.mark.parametrize("stage", JOB_STAGES)
+@pytest.mark.parametrize("stage", stage_table.names())
 def test_missing_dataset_is_a_config_error(stage: str) -> None:
     run = {**a_run(), "datasets": {}}
     with pytest.raises(ConfigError, match="dataset"):
