@@ -243,3 +243,26 @@ def test_one_more_stage_reads_its_settings_slot_and_gates(one_more_stage) -> Non
     assert settings.stages.for_stage(one_more_stage.name) is settings.stages.eval
     assert gating.candidate_eval_stage(settings) == one_more_stage.name
     assert artifacts.source_stage(settings, one_more_stage.name) == one_more_stage.evaluates
+
+
+def test_one_more_stage_runs_in_the_state_machine(one_more_stage, tmp_path) -> None:
+    """The synthesized machine with the extra row runs it (moto's interpreter, fake handlers) after the
+    stages before it, and local mode's progress maps its states to it."""
+    from moto import mock_aws
+
+    from forge.local.runner import stage_of_state
+    from tests.synth_helpers import synth
+    from tests.workflow.conftest import FAST
+    from tests.workflow.fake_pipeline import Scenario, run_pipeline
+
+    # One more job stage counts in the synth-time history quota check (stacks/polling.py) too: with FAST's
+    # 0 s polls its worst case needs longer waits between polls to stay under the quota.
+    synthesized = synth("local", tmp_path, {**FAST, "max_poll_seconds": 900})
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+        result = run_pipeline(synthesized, Scenario())
+    assert result.status == "SUCCEEDED", result.cause
+    visited = list(dict.fromkeys(stage_of_state(name) for name in result.states))
+    assert visited == ["Read Input", "Add Execution Name", "Prepare", *stage_table.names(), "Gate", "Deploy",
+                       "Smoke", "Mark Succeeded", "Report", "Notify Success", "Succeeded"]
+    assert result.fakes.launches[one_more_stage.name] == 1
+    assert result.output["jobs"][one_more_stage.name]["status"] == "Completed"
