@@ -14,8 +14,9 @@ from forge_handlers.errors import (
     error_code,
     translate_client_error,
 )
-from forge_handlers.naming import eval_results_key, job_name, s3_uri
+from forge_handlers.naming import job_name, s3_uri
 from forge_handlers.training_requests import TRAINING_STAGES, build_training_job
+from pipeline_core.layout import eval_results_key
 from stacks import polling
 from stacks.settings import JOB_STAGES, Settings
 

@@ -13,7 +13,8 @@ from typing import Any
 from forge_handlers import nova_recipes
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError
-from forge_handlers.naming import job_output_prefix, s3_uri
+from forge_handlers.naming import s3_uri
+from pipeline_core.layout import CODE_S3_PREFIX, checkpoint_prefix, job_output_prefix, recipe_key
 from stacks import service_limits
 from stacks.hyperparameters import stage_hyperparameters
 from stacks.settings import JobStageSettings, Settings
@@ -34,7 +35,6 @@ PYTORCH_TRAINING_TAG = "pytorch-training:2.8.0-gpu-py312-cu129-ubuntu22.04-sagem
 # job_code package (stacks.bundle.CODE_CHANNEL_LAYOUT), so `from job_code.sft import main` resolves.
 CODE_CHANNEL = "code"
 CODE_DIR = "/opt/ml/input/data/code"
-CODE_S3_PREFIX = "code/"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 HF_ENTRY_POINTS = {
     "baseline_eval": "evaluate.py",
@@ -173,14 +173,14 @@ def build_hf(
     )
     if stage in TRAINING_STAGES:
         request["CheckpointConfig"] = {
-            "S3Uri": request["OutputDataConfig"]["S3OutputPath"] + "checkpoints/",
+            "S3Uri": s3_uri(env.artifacts_bucket, checkpoint_prefix(run["run_id"], stage)),
             "LocalPath": CHECKPOINT_LOCAL_PATH,
         }
     return BuiltJob(request=request, uploads={})
 
 
 def nova_recipe_uri(env: Environment, run: dict[str, Any], stage: str, job: str) -> str:
-    key = f"{job_output_prefix(run['run_id'], stage)}{job}/recipe/recipe.yaml"
+    key = recipe_key(run["run_id"], stage, job)
     return s3_uri(env.artifacts_bucket, key)
 
 

@@ -1,0 +1,1 @@
+"""Neutral core shared by the stacks, the handlers, the jobs and local mode (no CDK, no boto3)."""
