@@ -17,11 +17,9 @@ from typing import Any
 import boto3
 
 from forge.endpoint_client import answer_text, build_request
+from pipeline_core import layout
 from stacks.settings import CASE_STUDY_SYSTEM_PROMPT
 
-# Uploads from the CLI go here, not under incoming/: that prefix triggers the EventBridge rule, which would
-# start a second execution of the same file.
-CLI_UPLOAD_PREFIX = "cli"
 # What Prepare accepts as a run id (forge_handlers.naming.RUN_ID_PATTERN): checked before anything is written.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 
@@ -146,7 +144,7 @@ def start_run(
     uploaded: list[tuple[str, str | None]] = []
     try:
         for key, path in paths.items():
-            object_key = f"{CLI_UPLOAD_PREFIX}/{run_id}/{'eval-' if key == 'eval_dataset' else ''}{path.name}"
+            object_key = layout.upload_key(layout.CLI_UPLOAD_PREFIX, run_id, key, path.name)
             uploaded.append((object_key, _upload_new(s3, stack, path, object_key, run_id)))
             execution_input[key] = f"s3://{stack.data_bucket}/{object_key}"
         arn = sfn.start_execution(
@@ -188,7 +186,7 @@ def _read(session: Any, bucket: str, key: str) -> bytes:
 def read_report(stack_name: str, run_id: str, session: Any | None = None) -> str:
     session = _session(session)
     stack = find_stack(stack_name, session)
-    return _read(session, stack.artifacts_bucket, f"runs/{run_id}/report.md").decode("utf-8")
+    return _read(session, stack.artifacts_bucket, layout.report_markdown_key(run_id)).decode("utf-8")
 
 
 def ask(
@@ -201,7 +199,7 @@ def ask(
     """One question to the endpoint a run deployed (its name is in the run's report.json)."""
     session = _session(session)
     stack = find_stack(stack_name, session)
-    report = json.loads(_read(session, stack.artifacts_bucket, f"runs/{run_id}/report.json"))
+    report = json.loads(_read(session, stack.artifacts_bucket, layout.report_key(run_id)))
     endpoint = (report.get("endpoint") or {}).get("endpoint_name")
     if not endpoint:
         raise StackLookupError(f"run {run_id} deployed no endpoint")

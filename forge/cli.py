@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from pipeline_core import layout  # stdlib only: cheap at CLI start
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LOCAL_CONFIG = PROJECT_ROOT / "config" / "local.yaml"
 DEMO_CONFIG = PROJECT_ROOT / "config" / "local-demo.yaml"
@@ -115,7 +117,7 @@ def _print_result(result) -> None:
         metrics = stage.get("metrics") or {}
         shown = ", ".join(f"{key} {metrics[key]:.3f}" for key in ("accuracy", "em", "f1") if key in metrics)
         console.print(f"  {name}: {shown or 'no metrics'}")
-    console.print(f"  report: {result.run_dir / 'report.md'} and {result.run_dir / 'report.html'}")
+    console.print(f"  report: {result.run_dir / layout.REPORT_MD} and {result.run_dir / 'report.html'}")
     for warning in result.warnings:
         console.print(f"[yellow]warning[/yellow]: {warning}", highlight=False)
 
@@ -263,7 +265,7 @@ def status(
         for row in rows:
             console.print(f"{row['name']}  {row['status']}  {row['start']}", markup=False)
         return
-    for report_file in sorted(out.glob("*/report.json")):
+    for report_file in sorted(out.glob(f"*/{layout.REPORT_JSON}")):
         # One unreadable report (a run killed mid-write, a stray file) must not hide the other runs.
         try:
             report = json.loads(report_file.read_bytes())
@@ -294,7 +296,7 @@ def report(
         except aws_mode.StackLookupError as error:
             raise _fail(str(error)) from None
         return
-    path = out / run_name / "report.md"
+    path = out / run_name / layout.REPORT_MD
     if not path.is_file():
         raise _fail(f"no report at {path}")
     typer.echo(path.read_text())

@@ -19,7 +19,9 @@ from stacks.settings import Settings
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE_NAME = "settings.json"
 # (source relative to the project root, destination inside the bundle)
-_COPIED_TREES = (("lambda/forge_handlers", "forge_handlers"), ("job_code", "job_code"), ("pipeline_core", "pipeline_core"))
+_COPIED_TREES = (
+    ("lambda/forge_handlers", "forge_handlers"), ("job_code", "job_code"), ("pipeline_core", "pipeline_core")
+)
 _COPIED_FILES = (("stacks/__init__.py", "stacks/__init__.py"), ("stacks/settings.py", "stacks/settings.py"))
 _COPIED_FILES += (("stacks/service_limits.py", "stacks/service_limits.py"),  # imported by settings.py
                   ("stacks/polling.py", "stacks/polling.py"),

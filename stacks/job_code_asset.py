@@ -9,8 +9,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
-# The prefix the launch handler's `code` channel reads (forge_handlers.training_requests.CODE_S3_PREFIX).
-CODE_S3_PREFIX = "code/"
+from pipeline_core.layout import CODE_S3_PREFIX
 
 
 class JobCodeAsset(Construct):

@@ -16,6 +16,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import IConstruct
 
+from pipeline_core import layout
+
+_RUNS, _CODE, _DEPLOYED = layout.RUNS_PREFIX, layout.CODE_S3_PREFIX, layout.DEPLOYED_DIR
+_ARTIFACTS_ARN = r"^<StorageArtifactsBucket[0-9A-F]+\.Arn>/"
+
 # Actions IAM accepts only with Resource "*" (no resource-level permissions), and why this stack uses them.
 UNSCOPABLE_ACTIONS = {
     "xray:PutTraceSegments": "X-Ray tracing",
@@ -34,13 +39,15 @@ UNSCOPABLE_ACTIONS = {
 }
 # (pattern over the rendered resource, reason). First match wins. "*" itself is handled per policy.
 WILDCARD_REASONS: list[tuple[str, str]] = [
-    (r"/runs/\*$", "Objects under the artifacts bucket's runs/ prefix: each run writes under runs/<run-id>/, "
-                   "and run ids are only known at execution time."),
-    (r"^<StorageArtifactsBucket[0-9A-F]+\.Arn>/runs/\*/deployed/\*$",
-     "Served model copies under runs/<run-id>/deployed/: Deploy writes them, endpoints read them; the run id "
-     "is only known at execution time and the bucket policy denies the SageMaker role any write there."),
-    (r"^<StorageArtifactsBucket[0-9A-F]+\.Arn>/code/\*$",
-     "The open-weights jobs' code channel: the SageMaker role reads the job code deployed under code/."),
+    ("/" + re.escape(layout.RUN_OBJECTS) + "$",
+     f"Objects under the artifacts bucket's {_RUNS} prefix: each run writes under {_RUNS}<run-id>/, "
+     "and run ids are only known at execution time."),
+    (_ARTIFACTS_ARN + re.escape(layout.SERVED_MODELS) + "$",
+     f"Served model copies under {_RUNS}<run-id>/{_DEPLOYED}: Deploy writes them, endpoints read them; "
+     "the run id is only known at execution time and the bucket policy denies the SageMaker role any write "
+     "there."),
+    (_ARTIFACTS_ARN + re.escape(layout.CODE_OBJECTS) + "$",
+     f"The open-weights jobs' code channel: the SageMaker role reads the job code deployed under {_CODE}."),
     (r"^arn:<AWS::Partition>:s3:::customer-escrow-<AWS::AccountId>\*(/\*)?$",
      "Nova writes trained checkpoints to an AWS-owned escrow bucket whose name suffix AWS chooses; the "
      "SageMaker role reads them for the next stage and the endpoint (as the Nova Forge SDK's role does)."),
@@ -65,7 +72,7 @@ PLUGIN = "AwsSolutions"
 BUCKET_DEPLOYMENT_HANDLER = "Custom::CDKBucketDeployment"
 _READ = "read of the asset / destination"
 _DEPLOYMENT_GRANT = ("aws-cdk-lib's BucketDeployment grants {what} with this action group; its handler only "
-                     "reads the code asset and writes s3://<artifacts>/code/ (prune=False).")
+                     f"reads the code asset and writes s3://<artifacts>/{_CODE} (prune=False).")
 BUCKET_DEPLOYMENT_FINDINGS = {
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]":
         "The BucketDeployment handler's role (created by aws-cdk-lib) only writes its own CloudWatch logs "
@@ -88,7 +95,7 @@ BUCKET_DEPLOYMENT_RESOURCES: list[tuple[str, str]] = [
      "hash, known only after synthesis)."),
     (r"^<StorageArtifactsBucket[0-9A-F]+\.Arn>/\*$",
      "BucketDeployment grants on the destination bucket's objects (no prefix-scoped grant); it writes "
-     "only under code/ (destination_key_prefix)."),
+     f"only under {_CODE} (destination_key_prefix)."),
 ]
 RUNTIME_REASON = ("python3.12 is pinned on purpose: the AWS-managed Powertools v3 layer used here is the "
                   "python312 build, and the job code is tested on the same minor version.")

@@ -12,14 +12,13 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.job_code_asset import CODE_S3_PREFIX
+from pipeline_core import layout
 from stacks.permissions import DATA_BUCKET_READERS, HANDLER_NAMES, HANDLER_PERMISSIONS
 from stacks.settings import RESOURCE_SEPARATOR, Settings
-from stacks.storage import SERVED_MODELS, Storage
+from stacks.storage import Storage
 from stacks.workflow import state_machine_name
 
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
-RUNS_PREFIX = "runs/"
 # ECR repositories of AWS's own images the jobs and endpoints pull, per model family. Configured
 # `image_repositories` and the repositories of `images.*` URIs are added to these.
 DEFAULT_IMAGE_REPOSITORIES = {
@@ -63,15 +62,17 @@ class SageMakerExecutionRole(Construct):
             description=f"{settings.name}: SageMaker training jobs and endpoints",
         )
         artifacts = storage.artifacts_bucket
-        self._add("RunObjects", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                  [artifacts.arn_for_objects(f"{RUNS_PREFIX}*")])
         hf = settings.model.family == "hf"
-        listed = [f"{RUNS_PREFIX}*", f"{CODE_S3_PREFIX}*"] if hf else [f"{RUNS_PREFIX}*"]
+        # The layout's job prefixes: read and written (the runs), read only (hf: the `code` channel).
+        reads = layout.job_reads(code_channel=hf)
+        self._add("RunObjects", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                  [artifacts.arn_for_objects(pattern) for pattern in layout.JOB_WRITES])
         self._add("RunListing", ["s3:ListBucket"], [artifacts.bucket_arn],
-                  conditions={"StringLike": {"s3:prefix": listed}})
-        if hf:  # the `code` channel of every open-weights job
-            self._add("CodeChannel", ["s3:GetObject"], [artifacts.arn_for_objects(f"{CODE_S3_PREFIX}*")])
-        else:
+                  conditions={"StringLike": {"s3:prefix": list(reads)}})
+        read_only = [pattern for pattern in reads if pattern not in layout.JOB_WRITES]
+        if read_only:
+            self._add("CodeChannel", ["s3:GetObject"], [artifacts.arn_for_objects(p) for p in read_only])
+        if not hf:
             escrow = NOVA_ESCROW_BUCKET_PATTERN.format(account=stack.account)
             self._add("NovaEscrowRead", ["s3:GetObject", "s3:ListBucket"],
                       [f"arn:{stack.partition}:s3:::{escrow}", f"arn:{stack.partition}:s3:::{escrow}/*"])
@@ -158,12 +159,12 @@ class HandlerRoles(Construct):
         endpoints = [self._sagemaker("endpoint")]
         endpoint_configs = [self._sagemaker("endpoint-config")]
         models = [self._sagemaker("model")]
+        writes = layout.DEPLOY_WRITES if handler == "deploy" else layout.HANDLER_WRITES
         scopes: dict[str, list[str]] = {
-            "s3:GetObject": [artifacts.arn_for_objects(f"{RUNS_PREFIX}*")]
-            + ([data.arn_for_objects("*")] if reads_data else []),
+            "s3:GetObject": [artifacts.arn_for_objects(p) for p in layout.HANDLER_READS]
+            + ([data.arn_for_objects(layout.DATA_OBJECTS)] if reads_data else []),
             # Deploy writes only the served model copies; every other writer only under runs/.
-            "s3:PutObject": [artifacts.arn_for_objects(SERVED_MODELS if handler == "deploy"
-                                                       else f"{RUNS_PREFIX}*")],
+            "s3:PutObject": [artifacts.arn_for_objects(p) for p in writes],
             "s3:ListBucket": [artifacts.bucket_arn] + ([data.bucket_arn] if reads_data else []),
             "kms:Decrypt": [self._storage.key.key_arn],
             "kms:GenerateDataKey": [self._storage.key.key_arn],

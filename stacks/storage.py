@@ -8,10 +8,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from pipeline_core import layout
+
 NONCURRENT_VERSION_DAYS = 90
-# Served model copies, runs/<run-id>/deployed/ (forge_handlers.naming.deployed_model_key; a test pins that
-# its keys match): the SageMaker role may not write there.
-SERVED_MODELS = "runs/*/deployed/*"
+# Served model copies (pipeline_core.layout.deployed_model_key): the SageMaker role may not write there.
+SERVED_MODELS = layout.SERVED_MODELS
 SERVED_MODEL_WRITES = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectTagging",
                        "s3:RestoreObject"]
 
@@ -59,7 +60,7 @@ class Storage(Construct):
             encryption_key=self.key,
             bucket_key_enabled=True,
             server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix="data/",
+            server_access_logs_prefix=layout.DATA_ACCESS_LOGS_PREFIX,
             **common,
         )
         # EventBridge notifications through the L1 property: `event_bridge_enabled=True` would add a
@@ -75,7 +76,7 @@ class Storage(Construct):
             encryption_key=self.key,
             bucket_key_enabled=True,
             server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix="artifacts/",
+            server_access_logs_prefix=layout.ARTIFACTS_ACCESS_LOGS_PREFIX,
             **common,
         )
 

@@ -13,9 +13,9 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from pipeline_core.layout import INCOMING_PREFIX
 from stacks.settings import Settings
 
-INCOMING_PREFIX = "incoming/"
 # The formats Prepare reads (job_code.formats); an upload of any of them starts a run.
 DATASET_SUFFIXES = (".csv", ".jsonl")
 # The execution ends the abort handler cleans up after (forge_handlers.abort_logic: the same values; a test

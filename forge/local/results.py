@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from forge.local.sagemaker import LocalSageMaker
+from pipeline_core import layout
 from stacks.settings import Settings
 
 
@@ -46,9 +47,10 @@ def record_endpoint(sagemaker: LocalSageMaker, run_dir: Path, run_uri_prefix: st
 
 def extract_job_outputs(run_dir: Path, eval_stages: tuple[str, ...]) -> None:
     """Each job's output.tar.gz → eval/<stage>/ (results, inference outputs, plots) or outputs/<stage>/."""
-    for archive in run_dir.glob("jobs/*/*/output/output.tar.gz"):
+    for archive in run_dir.glob(layout.JOB_OUTPUT_ARCHIVES):
         stage = archive.parents[2].name
-        target = run_dir / ("eval" if stage in eval_stages else "outputs") / stage
+        # Beside the eval results the jobs handler copied there (layout.eval_results_path).
+        target = run_dir / (layout.EVAL_DIR if stage in eval_stages else "outputs") / stage
         target.mkdir(parents=True, exist_ok=True)
         with tarfile.open(archive) as tar:
             tar.extractall(target, filter="data")
@@ -78,7 +80,7 @@ def read_or_build_report(
 ) -> dict[str, Any]:
     """The report the run wrote (the Report step's, or the abort handler's for a stopped or timed-out run);
     if neither ran (the abort handler failed), one built the same way from the execution history."""
-    path = run_dir / "report.json"
+    path = run_dir / layout.REPORT_JSON
     if path.exists():
         return json.loads(path.read_text())
     reporting = importlib.import_module("forge_handlers.reporting")  # the Report handler's own logic
@@ -90,5 +92,5 @@ def read_or_build_report(
     report["failure_reason"] = report.get("failure_reason") or f"execution {status} in state {state}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=1, default=str))
-    (run_dir / "report.md").write_text(reporting.render_markdown(report))
+    (run_dir / layout.REPORT_MD).write_text(reporting.render_markdown(report))
     return report

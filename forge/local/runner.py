@@ -29,9 +29,9 @@ from forge.local.launcher import Launcher, WarmLauncher, cold_launch
 from forge.local.run_ids import LocalModeError, checked_run_id, claim_run_dir, new_run_id
 from forge.local.sagemaker import LocalSageMaker, LocalSageMakerRuntime
 from forge.local.training import parse_progress
+from pipeline_core import layout
 from pipeline_core import stages as stage_table
 from stacks.bundle import stage_code_channel
-from stacks.job_code_asset import CODE_S3_PREFIX
 from stacks.settings import Settings, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -234,11 +234,11 @@ class LocalPipeline:
         artifacts, data_bucket = self.env["ARTIFACTS_BUCKET"], self.env["DATA_BUCKET"]
         with tempfile.TemporaryDirectory(prefix="forge-code-") as staging:
             code_dir = stage_code_channel(Path(staging) / "code")
-            s3io.upload_dir(self.s3, code_dir, f"s3://{artifacts}/{CODE_S3_PREFIX}")
+            s3io.upload_dir(self.s3, code_dir, f"s3://{artifacts}/{layout.CODE_S3_PREFIX}")
         execution_input = {"run_id": self.run_id}
         for key, path in (("dataset", self.data), ("eval_dataset", self.eval_data)):
             if path:
-                object_key = f"incoming/{self.run_id}/{'eval-' if key == 'eval_dataset' else ''}{path.name}"
+                object_key = layout.upload_key(layout.INCOMING_PREFIX, self.run_id, key, path.name)
                 self.s3.upload_file(str(path), data_bucket, object_key)
                 execution_input[key] = f"s3://{data_bucket}/{object_key}"
         return execution_input
@@ -358,13 +358,14 @@ class LocalPipeline:
         from forge import report_html
 
         artifacts = self.env["ARTIFACTS_BUCKET"]
-        s3io.download_prefix(self.s3, f"s3://{artifacts}/runs/{self.run_id}/", self.run_dir)
+        run_uri = f"s3://{artifacts}/{layout.run_prefix(self.run_id)}"
+        s3io.download_prefix(self.s3, run_uri, self.run_dir)
         events = self.history()
         (self.run_dir / "execution_history.json").write_text(json.dumps(events, indent=1, default=str))
         results.copy_logs(self.sagemaker, self.run_dir)
         results.extract_job_outputs(self.run_dir, tuple(s.name for s in stage_table.eval_stages()))
         (self.run_dir / "settings.json").write_text(self.settings.to_json())
-        results.record_endpoint(self.sagemaker, self.run_dir, f"s3://{artifacts}/runs/{self.run_id}/")
+        results.record_endpoint(self.sagemaker, self.run_dir, run_uri)
         notifications.save(self.session, self.notification_queue, self.run_dir / "notifications.json")
         report = results.read_or_build_report(
             self.run_dir, self.settings, artifacts, final.status, final.state, events

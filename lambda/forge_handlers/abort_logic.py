@@ -15,7 +15,8 @@ from typing import Any
 from forge_handlers import cleanup_logic, clients, reporting, s3io
 from forge_handlers.config import Environment
 from forge_handlers.errors import ArtifactMissingError, ConfigError, translate_client_error
-from forge_handlers.naming import check_run_id, run_prefix, s3_uri
+from forge_handlers.naming import check_run_id, s3_uri
+from pipeline_core.layout import report_key
 from stacks.settings import Settings
 
 # The rule's pattern (stacks/triggers.py holds the same values; tests/handlers/test_abort.py pins them).
@@ -83,7 +84,7 @@ def last_state(execution_arn: str) -> tuple[str | None, dict[str, Any], str | No
 
 def _existing_report(bucket: str, run_id: str) -> dict[str, Any] | None:
     try:
-        report = s3io.get_json(s3_uri(bucket, f"{run_prefix(run_id)}report.json"), "run report")
+        report = s3io.get_json(s3_uri(bucket, report_key(run_id)), "run report")
     except ArtifactMissingError:
         return None
     return report if isinstance(report, dict) else None

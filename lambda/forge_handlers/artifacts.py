@@ -11,9 +11,10 @@ from typing import Any, Literal
 
 from forge_handlers import s3io
 from forge_handlers.errors import ArtifactMissingError
-from forge_handlers.naming import artifact_key, s3_uri
+from forge_handlers.naming import s3_uri
 from forge_handlers.training_requests import ModelSource
 from pipeline_core import stages as stage_table
+from pipeline_core.layout import artifact_key
 from stacks.settings import Settings
 
 ArtifactKind = Literal["merged", "adapter", "checkpoint", "eval"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from forge_handlers import clients
 from forge_handlers.errors import ArtifactMissingError, ConfigError, error_code, translate_client_error
-from forge_handlers.naming import RUNS_ROOT, deployed_model_key, s3_uri, split_s3_uri
+from forge_handlers.naming import s3_uri, split_s3_uri
+from pipeline_core.layout import deployed_model_key, is_run_key
 
 # CopyObject copies at most 5 GiB in one request.
 MAX_COPY_BYTES = 5 * 1024**3
@@ -21,7 +22,7 @@ def protected_copy(artifacts_bucket: str, run_id: str, weights: str) -> str:
     """The URI to serve ``weights`` from: a copy under deployed/ if they are a run's artifact, else as is
     (e.g. Nova checkpoints, which live in the AWS-owned escrow bucket the SageMaker role only reads)."""
     bucket, key = split_s3_uri(weights)
-    if bucket != artifacts_bucket or not key.startswith(RUNS_ROOT):
+    if bucket != artifacts_bucket or not is_run_key(key):
         return weights
     target = deployed_model_key(run_id, key)
     s3 = clients.s3()

@@ -1,4 +1,4 @@
-"""Deterministic resource names and S3 locations of a run.
+"""Deterministic resource names of a run (its S3 keys: pipeline_core/layout.py).
 
 SageMaker names must match ``[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}``. Every name is
 ``<pipeline>--<run>-<suffix>``: the pipeline name cannot contain "--" (stacks/settings.py), so the first
@@ -83,19 +83,6 @@ def endpoint_config_name(prefix: str, run_id: str) -> str:
     return resource_name(prefix, run_id, "epc")
 
 
-RUNS_ROOT = "runs/"
-
-
-def run_prefix(run_id: str) -> str:
-    return f"{RUNS_ROOT}{run_id}/"
-
-
-def deployed_model_key(run_id: str, source_key: str) -> str:
-    """Where Deploy copies the served model (forge_handlers.model_copy; stacks/storage.py's SERVED_MODELS
-    pattern, which the SageMaker role may not write, matches it)."""
-    return f"{run_prefix(run_id)}deployed/{source_key.rsplit('/', 1)[-1]}"
-
-
 def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
@@ -105,15 +92,3 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     if not match:
         raise ConfigError(f"not an s3:// URI: {uri!r}")
     return match.group(1), match.group(2)
-
-
-def artifact_key(run_id: str, stage: str) -> str:
-    return f"{run_prefix(run_id)}artifacts/{stage}.json"
-
-
-def eval_results_key(run_id: str, stage: str) -> str:
-    return f"{run_prefix(run_id)}eval/{stage}/results.json"
-
-
-def job_output_prefix(run_id: str, stage: str) -> str:
-    return f"{run_prefix(run_id)}jobs/{stage}/"

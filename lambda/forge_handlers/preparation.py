@@ -15,7 +15,8 @@ from typing import Any
 from forge_handlers import s3io
 from forge_handlers.config import Environment
 from forge_handlers.errors import ArtifactMissingError, ConfigError, DataValidationError
-from forge_handlers.naming import check_run_id, run_prefix, s3_uri, split_s3_uri
+from forge_handlers.naming import check_run_id, s3_uri, split_s3_uri
+from pipeline_core import layout
 from pipeline_core import stages as stage_table
 from stacks.settings import Settings
 
@@ -135,8 +136,7 @@ def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict
     run_id = run_id_of(event)
     if not event.get("dataset"):
         raise ConfigError("prepare: the execution input has no 'dataset' (s3:// URI of the CSV)")
-    prefix = run_prefix(run_id)
-    report_uri = s3_uri(env.artifacts_bucket, f"{prefix}data/validation.json")
+    report_uri = s3_uri(env.artifacts_bucket, layout.validation_report_key(run_id))
     rules = validation_rules(settings)
     # The same checks as `forge validate` (job_code.dataset_checks.check_dataset), on the S3 objects.
     checked = check_dataset(
@@ -156,7 +156,7 @@ def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict
     for kind, rows in sets.items():
         if not rows:
             continue
-        key = f"{prefix}data/{kind}/{dataset_filename(settings.model.family, kind)}"
+        key = layout.dataset_key(run_id, kind, dataset_filename(settings.model.family, kind))
         records = format_records(rows, settings.model.family, kind, settings.data.system_prompt)
         datasets[kind] = s3io.put_text(
             s3_uri(env.artifacts_bucket, key), dumps_jsonl(records), "application/jsonl"
@@ -164,7 +164,7 @@ def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict
     counts = {**splits.counts(), "eval": len(sets["eval"])}
     return {
         "run_id": run_id,
-        "run_prefix": prefix,
+        "run_prefix": layout.run_prefix(run_id),
         "datasets": datasets,
         "counts": counts,
         "report_uri": report_uri,

@@ -7,8 +7,9 @@ from typing import Any
 
 from forge_handlers import s3io
 from forge_handlers.errors import ArtifactMissingError, ConfigError
-from forge_handlers.naming import check_run_id, eval_results_key, run_prefix, s3_uri
+from forge_handlers.naming import check_run_id, s3_uri
 from pipeline_core import stages as stage_table
+from pipeline_core.layout import eval_results_key, report_key, report_markdown_key, run_prefix
 from stacks.settings import Settings
 
 TABLE_METRICS = ("accuracy", "em", "qem", "f1", "rouge1", "bleu", "macro_f1")
@@ -168,10 +169,9 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def write_report(settings: Settings, bucket: str, state: dict[str, Any], status: str) -> dict[str, Any]:
     report = build_report(settings, bucket, state, status)
-    prefix = run_prefix(report["run_id"])
-    report_uri = s3io.put_json(s3_uri(bucket, f"{prefix}report.json"), report)
+    report_uri = s3io.put_json(s3_uri(bucket, report_key(report["run_id"])), report)
     markdown_uri = s3io.put_text(
-        s3_uri(bucket, f"{prefix}report.md"), render_markdown(report), "text/markdown"
+        s3_uri(bucket, report_markdown_key(report["run_id"])), render_markdown(report), "text/markdown"
     )
     return {
         "report_uri": report_uri,

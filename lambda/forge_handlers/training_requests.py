@@ -13,8 +13,9 @@ from typing import Any
 from forge_handlers import nova_recipes
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError
-from forge_handlers.naming import job_output_prefix, s3_uri
+from forge_handlers.naming import s3_uri
 from pipeline_core import stages as stage_table
+from pipeline_core.layout import CODE_S3_PREFIX, checkpoint_prefix, job_output_prefix, recipe_key
 from stacks import service_limits
 from stacks.hyperparameters import stage_hyperparameters
 from stacks.settings import JobStageSettings, Settings
@@ -35,7 +36,6 @@ PYTORCH_TRAINING_TAG = "pytorch-training:2.8.0-gpu-py312-cu129-ubuntu22.04-sagem
 # job_code package (stacks.bundle.CODE_CHANNEL_LAYOUT), so `from job_code.sft import main` resolves.
 CODE_CHANNEL = "code"
 CODE_DIR = "/opt/ml/input/data/code"
-CODE_S3_PREFIX = "code/"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 # SageMaker runs these over every log line. transformers 5 logs `{'loss': '4.565', 'grad_norm': ...}` with
 # quoted values (transformers 4 left them bare), so the quote is optional; the group is the number.
@@ -158,14 +158,14 @@ def build_hf(
     )
     if not spec.is_eval:
         request["CheckpointConfig"] = {
-            "S3Uri": request["OutputDataConfig"]["S3OutputPath"] + "checkpoints/",
+            "S3Uri": s3_uri(env.artifacts_bucket, checkpoint_prefix(run["run_id"], stage)),
             "LocalPath": CHECKPOINT_LOCAL_PATH,
         }
     return BuiltJob(request=request, uploads={})
 
 
 def nova_recipe_uri(env: Environment, run: dict[str, Any], stage: str, job: str) -> str:
-    key = f"{job_output_prefix(run['run_id'], stage)}{job}/recipe/recipe.yaml"
+    key = recipe_key(run["run_id"], stage, job)
     return s3_uri(env.artifacts_bucket, key)
 
 

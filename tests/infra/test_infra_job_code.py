@@ -6,10 +6,9 @@ import zipfile
 from pathlib import Path
 
 from aws_cdk.assertions import Match, Template
-from forge_handlers.training_requests import CODE_S3_PREFIX as LAUNCH_CODE_PREFIX
 
 from forge.local import runner
-from stacks.job_code_asset import CODE_S3_PREFIX
+from pipeline_core.layout import CODE_S3_PREFIX
 
 
 def test_hf_stack_deploys_the_code_channel_to_the_launch_prefix(synthesized):
@@ -21,14 +20,14 @@ def test_hf_stack_deploys_the_code_channel_to_the_launch_prefix(synthesized):
         "Custom::CDKBucketDeployment",
         {
             "DestinationBucketName": {"Ref": artifacts[0]},
-            "DestinationBucketKeyPrefix": LAUNCH_CODE_PREFIX,
+            "DestinationBucketKeyPrefix": CODE_S3_PREFIX,
             "Prune": False,
             "RetainOnDelete": True,
             "SystemMetadata": {"sse": "aws:kms", "sse-kms-key-id": {"Ref": next(iter(key))}},
             "SourceObjectKeys": Match.any_value(),
         },
     )
-    assert CODE_S3_PREFIX == LAUNCH_CODE_PREFIX == runner.CODE_S3_PREFIX == "code/"
+    assert CODE_S3_PREFIX == "code/"
 
 
 def test_the_deployed_asset_is_the_staged_code_channel(synthesized, tmp_path):

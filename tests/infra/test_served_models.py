@@ -7,8 +7,8 @@ import json
 
 import pytest
 from aws_cdk.assertions import Template
-from forge_handlers import naming
 
+from pipeline_core import layout
 from stacks import storage
 
 
@@ -40,7 +40,7 @@ def _actions(statement: dict) -> list[str]:
 
 
 def test_the_protected_pattern_covers_the_served_copies_and_nothing_else_of_a_run() -> None:
-    served = naming.deployed_model_key("run-1", "runs/run-1/jobs/rft/j/output/model.tar.gz")
+    served = layout.deployed_model_key("run-1", "runs/run-1/jobs/rft/j/output/model.tar.gz")
     assert served == "runs/run-1/deployed/model.tar.gz" and fnmatch.fnmatchcase(served, storage.SERVED_MODELS)
     assert not fnmatch.fnmatchcase("runs/run-1/jobs/rft/j/output/model.tar.gz", storage.SERVED_MODELS)
 

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from forge.local.runner import LocalPipeline
+from pipeline_core.layout import CODE_S3_PREFIX, RUN_OBJECTS
 from stacks import roles
-from stacks.job_code_asset import CODE_S3_PREFIX
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = PROJECT_ROOT / "examples" / "data" / "so_sample.csv"
@@ -59,7 +59,7 @@ def without_code_grant(monkeypatch):
         if sid == "CodeChannel":
             return None
         if sid == "RunListing":
-            conditions = {"StringLike": {"s3:prefix": [f"{roles.RUNS_PREFIX}*"]}}
+            conditions = {"StringLike": {"s3:prefix": [RUN_OBJECTS]}}
         return original(self, sid, actions, resources, conditions)
 
     monkeypatch.setattr(roles.SageMakerExecutionRole, "_add", _add)
