@@ -16,7 +16,7 @@ Standard library + pydantic only: it ships in the Lambda bundle beside stages.py
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -71,7 +71,8 @@ class ArtifactRecord(BaseModel):
 
 
 class JobRecord(_Part):
-    """``$.jobs.<stage>``: Launch's output, then Poll's (which adds the fields after ``wait_seconds``)."""
+    """``$.jobs.<stage>``: Launch's output (through ``source_model_uri``), then Poll's (``reused`` and
+    ``source_model_uri`` dropped, the fields after them added)."""
 
     stage: NonEmpty
     job_name: NonEmpty
@@ -251,6 +252,10 @@ def _describe(annotation: Any) -> str:
         return {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false"}.get(
             annotation.__name__, annotation.__name__
         )
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(repr(value) for value in get_args(annotation))
+    if get_origin(annotation) is dict:
+        return f"an object ({str(annotation).replace('typing.', '')})"
     return str(annotation).replace("typing.", "")
 
 
