@@ -6,40 +6,25 @@ ArtifactMissingError naming the record.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Literal
+from typing import Any
 
 from forge_handlers import s3io
 from forge_handlers.errors import ArtifactMissingError
 from forge_handlers.naming import s3_uri
 from forge_handlers.training_requests import ModelSource
 from pipeline_core import stages as stage_table
+from pipeline_core import state
 from pipeline_core.layout import artifact_key
+from pipeline_core.state import ArtifactRecord  # the typed record (jobs.py builds it from here)
 from stacks.settings import Settings
 
-ArtifactKind = Literal["merged", "adapter", "checkpoint", "eval"]
 
-
-@dataclasses.dataclass(frozen=True)
-class ArtifactRecord:
-    stage: str
-    job_name: str
-    model_uri: str  # training: the weights it produced; eval: the weights it evaluated
-    base_model: str
-    kind: ArtifactKind
-    source_model_uri: str  # the weights the job started from
-    metrics_uri: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str) -> ArtifactRecord:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        missing = sorted(f for f in fields - {"metrics_uri"} if not data.get(f))
-        if missing:
-            raise ArtifactMissingError(f"artifact record {where} lacks {', '.join(missing)}")
-        return cls(**{k: v for k, v in data.items() if k in fields})
+def parse_record(data: Any, where: str) -> ArtifactRecord:
+    """A stored artifact record, or ArtifactMissingError naming the record and its missing field."""
+    try:
+        return state.parse(ArtifactRecord, data, f"artifact record {where}")
+    except state.StateDocumentError as error:
+        raise ArtifactMissingError(str(error)) from None
 
 
 def record_uri(bucket: str, run_id: str, stage: str) -> str:
@@ -53,7 +38,7 @@ def write_record(bucket: str, run_id: str, record: ArtifactRecord) -> str:
 def read_record(bucket: str, run_id: str, stage: str) -> ArtifactRecord:
     uri = record_uri(bucket, run_id, stage)
     data = s3io.get_json(uri, what=f"artifact record of stage '{stage}'")
-    return ArtifactRecord.from_dict(data, uri)
+    return parse_record(data, uri)
 
 
 def source_stage(settings: Settings, stage: str) -> str | None:

@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from forge_handlers import cleanup_logic, config
+from forge_handlers import cleanup_logic, config, events
+from pipeline_core import state
 
 logger = Logger()
 tracer = Tracer()
@@ -16,7 +17,8 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        return cleanup_logic.cleanup(config.load(), event)
+        document = events.parse(state.StateDocument, event, "cleanup").dump()
+        return cleanup_logic.cleanup(config.load(), document)
     except Exception:
         logger.exception("cleanup failed")
         raise

@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from forge_handlers import config, deployment
+from forge_handlers import config, deployment, events
+from pipeline_core import state
 
 logger = Logger()
 tracer = Tracer()
@@ -16,7 +17,8 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        return deployment.deploy(config.load(), config.environment(), event["run"])
+        run = events.parse(state.RunEvent, event, "deploy").run
+        return deployment.deploy(config.load(), config.environment(), run.dump())
     except Exception:
         logger.exception("deploy failed")
         raise

@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from forge_handlers import config, deployment
+from forge_handlers import config, deployment, events
+from pipeline_core import state
 
 logger = Logger()
 tracer = Tracer()
@@ -16,7 +17,8 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        return deployment.endpoint_status(config.load(), event["endpoint"])
+        endpoint = events.parse(state.EndpointStatusEvent, event, "endpoint_status").endpoint
+        return deployment.endpoint_status(config.load(), endpoint.dump())
     except Exception:
         logger.exception("endpoint_status failed")
         raise

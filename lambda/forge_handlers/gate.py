@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from forge_handlers import config, gating
+from forge_handlers import config, events, gating
+from pipeline_core import state
 
 logger = Logger()
 tracer = Tracer()
@@ -16,7 +17,8 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        return gating.decide(config.load(), config.environment().artifacts_bucket, event["run"]["run_id"])
+        run = events.parse(state.RunEvent, event, "gate").run
+        return gating.decide(config.load(), config.environment().artifacts_bucket, run.run_id)
     except Exception:
         logger.exception("gate failed")
         raise

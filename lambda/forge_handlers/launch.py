@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from forge_handlers import config, jobs
+from forge_handlers import config, events, jobs
+from pipeline_core import state
 
 logger = Logger()
 tracer = Tracer()
@@ -16,8 +17,9 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
+        parsed = events.parse(state.LaunchEvent, event, "launch")
         return jobs.launch(
-            config.load(), config.environment(), event["stage"], event["run"], int(event.get("attempt") or 1)
+            config.load(), config.environment(), parsed.stage, parsed.run.dump(), parsed.attempt
         )
     except Exception:
         logger.exception("launch failed")

@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from forge_handlers import config, notification
+from forge_handlers import config, events, notification
+from pipeline_core import state
 
 logger = Logger()
 tracer = Tracer()
@@ -16,7 +17,8 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        return notification.notify(config.load(), config.environment().topic_arn, event)
+        document = events.parse(state.StateDocument, event, "notify").dump()
+        return notification.notify(config.load(), config.environment().topic_arn, document)
     except Exception:
         logger.exception("notify failed")
         raise

@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from forge_handlers import config, jobs
+from forge_handlers import config, events, jobs
+from pipeline_core import state
 
 logger = Logger()
 tracer = Tracer()
@@ -16,7 +17,10 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        return jobs.poll(config.load(), config.environment(), event["stage"], event["run"], event["job"])
+        parsed = events.parse(state.PollEvent, event, "poll")
+        return jobs.poll(
+            config.load(), config.environment(), parsed.stage, parsed.run.dump(), parsed.job.dump()
+        )
     except Exception:
         logger.exception("poll failed")
         raise

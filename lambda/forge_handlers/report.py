@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from forge_handlers import config, reporting
+from forge_handlers import config, events, reporting
+from pipeline_core import state
 
 logger = Logger()
 tracer = Tracer()
@@ -16,9 +17,9 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        state = {key: value for key, value in event.items() if key != "status"}
+        parsed = events.parse(state.ReportEvent, event, "report")
         return reporting.write_report(
-            config.load(), config.environment().artifacts_bucket, state, event["status"]
+            config.load(), config.environment().artifacts_bucket, parsed.dump("status"), parsed.status
         )
     except Exception:
         logger.exception("report failed")

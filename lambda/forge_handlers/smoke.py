@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from forge_handlers import config, smoke_test
+from forge_handlers import config, events, smoke_test
+from pipeline_core import state
 
 logger = Logger()
 tracer = Tracer()
@@ -16,7 +17,8 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        return smoke_test.smoke(config.load(), event["run"], event["endpoint"]["endpoint_name"])
+        parsed = events.parse(state.SmokeEvent, event, "smoke")
+        return smoke_test.smoke(config.load(), parsed.run.dump(), parsed.endpoint.endpoint_name)
     except Exception:
         logger.exception("smoke failed")
         raise
