@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 # The typed, bounded hyperparameters (shared with the settings' check at synth).
 from job_code.hyperparameters import RftHyperparameters, check_room
@@ -61,14 +60,7 @@ def run_rft(params: RftHyperparameters, paths: JobPaths) -> dict:
     from job_code.chat import labels_from_rows, parse_labels_hyperparameter, read_chat_rows
     from job_code.models import load_model_and_tokenizer, resolve_model_dir
     from job_code.sm_contract import configure_cpu_threads, trainer_progress_callback
-    from job_code.training import (
-        is_main_process,
-        last_checkpoint,
-        lora_config,
-        save_merged,
-        score_only_target_positions,
-        write_train_metrics,
-    )
+    from job_code.training import lora_config, score_only_target_positions, train_and_save
 
     configure_cpu_threads()
     score_only_target_positions()
@@ -116,28 +108,8 @@ def run_rft(params: RftHyperparameters, paths: JobPaths) -> dict:
         peft_config=peft_config,
         callbacks=[trainer_progress_callback("rft", completions_per_step)],
     )
-    resume_from = last_checkpoint(paths.checkpoint_dir)
-    if resume_from:
-        print(f"resuming RFT from checkpoint {resume_from}", flush=True)
-    started = time.monotonic()
-    trainer.train(resume_from_checkpoint=resume_from)
-    seconds = time.monotonic() - started
-    summary = {}
-    if is_main_process():
-        save_merged(trainer.model, tokenizer, paths.model_dir, labels)
-        summary = write_train_metrics(
-            paths.output_data_dir / "train_metrics.json",
-            trainer.state.log_history,
-            {
-                "stage": "rft",
-                "rows": len(rows),
-                "steps": trainer.state.global_step,
-                "train_seconds": round(seconds, 2),
-                "resumed_from": resume_from,
-                "use_lora": params.use_lora,
-            },
-        )
-    return summary
+    return train_and_save(trainer, tokenizer, paths, labels, stage="rft", rows=len(rows),
+                          use_lora=params.use_lora)
 
 
 def main(argv: list[str] | None = None) -> int:

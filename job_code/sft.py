@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 # The typed, bounded hyperparameters (shared with the settings' check at synth).
 from job_code.hyperparameters import SftHyperparameters, check_room
@@ -54,14 +53,7 @@ def run_sft(params: SftHyperparameters, paths: JobPaths) -> dict:
     from job_code.models import load_model_and_tokenizer, resolve_model_dir
     from job_code.prefix_training import prefix_sharing_sft_trainer
     from job_code.sm_contract import configure_cpu_threads, trainer_progress_callback
-    from job_code.training import (
-        is_main_process,
-        last_checkpoint,
-        lora_config,
-        save_merged,
-        score_only_target_positions,
-        write_train_metrics,
-    )
+    from job_code.training import lora_config, score_only_target_positions, train_and_save
 
     configure_cpu_threads()
     score_only_target_positions()
@@ -115,28 +107,8 @@ def run_sft(params: SftHyperparameters, paths: JobPaths) -> dict:
         peft_config=peft_config,
         callbacks=[progress],
     )
-    resume_from = last_checkpoint(paths.checkpoint_dir)
-    if resume_from:
-        print(f"resuming SFT from checkpoint {resume_from}", flush=True)
-    started = time.monotonic()
-    trainer.train(resume_from_checkpoint=resume_from)
-    seconds = time.monotonic() - started
-    summary = {}
-    if is_main_process():
-        save_merged(trainer.model, tokenizer, paths.model_dir, labels)
-        summary = write_train_metrics(
-            paths.output_data_dir / "train_metrics.json",
-            trainer.state.log_history,
-            {
-                "stage": "sft",
-                "rows": len(rows),
-                "steps": trainer.state.global_step,
-                "train_seconds": round(seconds, 2),
-                "resumed_from": resume_from,
-                "use_lora": params.use_lora,
-            },
-        )
-    return summary
+    return train_and_save(trainer, tokenizer, paths, labels, stage="sft", rows=len(rows),
+                          use_lora=params.use_lora)
 
 
 def main(argv: list[str] | None = None) -> int:

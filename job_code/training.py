@@ -1,4 +1,4 @@
-"""What SFT and RFT share: LoRA config, spot-resume checkpoints, saving a merged model, train metrics.
+"""What SFT and RFT share: LoRA config, spot-resume checkpoints, the train → save-merged → metrics tail.
 
 Scale-out (both trainers): the scripts are plain transformers/TRL Trainer scripts, so the same code runs
 data-parallel when started by torchrun. On SageMaker the launch handler asks the PyTorch training image to
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 
@@ -128,3 +129,28 @@ def write_train_metrics(path: Path, history: list[dict], extra: dict) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def train_and_save(
+    trainer, tokenizer, paths, labels: list[str], *, stage: str, rows: int, use_lora: bool
+) -> dict:
+    """Resume from the newest checkpoint, train, and (rank 0 only) save the merged model and
+    ``train_metrics.json``. ``paths`` is the job's JobPaths. Returns the summary, {} on other ranks."""
+    resume_from = last_checkpoint(paths.checkpoint_dir)
+    if resume_from:
+        print(f"resuming {stage.upper()} from checkpoint {resume_from}", flush=True)
+    started = time.monotonic()
+    trainer.train(resume_from_checkpoint=resume_from)
+    seconds = time.monotonic() - started
+    if not is_main_process():
+        return {}
+    save_merged(trainer.model, tokenizer, paths.model_dir, labels)
+    facts = {
+        "stage": stage,
+        "rows": rows,
+        "steps": trainer.state.global_step,
+        "train_seconds": round(seconds, 2),
+        "resumed_from": resume_from,
+        "use_lora": use_lora,
+    }
+    return write_train_metrics(paths.output_data_dir / "train_metrics.json", trainer.state.log_history, facts)
