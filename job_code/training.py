@@ -1,4 +1,5 @@
-"""What SFT and RFT share: LoRA config, spot-resume checkpoints, the train → save-merged → metrics tail.
+"""What SFT and RFT share: the run's head, LoRA and trainer arguments, and the resume → train →
+save-merged → metrics tail.
 
 Scale-out (both trainers): the scripts are plain transformers/TRL Trainer scripts, so the same code runs
 data-parallel when started by torchrun. On SageMaker the launch handler asks the PyTorch training image to
@@ -129,6 +130,51 @@ def write_train_metrics(path: Path, history: list[dict], extra: dict) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def start_run(params, paths) -> tuple[list, list[str]]:
+    """The head SFT and RFT share: CPU threads, the fused-head patch, the seed; then the train rows and the
+    labels (the ``labels`` hyperparameter, else the data's)."""
+    from transformers import set_seed
+
+    from job_code.chat import labels_from_rows, parse_labels_hyperparameter, read_chat_rows
+    from job_code.sm_contract import configure_cpu_threads
+
+    configure_cpu_threads()
+    score_only_target_positions()
+    set_seed(params.seed)
+    rows = read_chat_rows(paths.require_channel("train"), limit=params.max_samples)
+    return rows, parse_labels_hyperparameter(params.labels) or labels_from_rows(rows)
+
+
+def peft_config_of(params, model):
+    """The LoRA config the hyperparameters ask for, or None (full fine-tuning)."""
+    if not params.use_lora:
+        return None
+    return lora_config(
+        params.lora_r, params.lora_alpha, params.lora_dropout, params.lora_target_modules,
+        top_layers=params.lora_layers, model=model,
+    )
+
+
+def shared_trainer_args(params, paths) -> dict:
+    """The TrainingArguments both trainers set alike: schedule, checkpoints (kept 2), logging, precision."""
+    import torch
+
+    return {
+        "output_dir": str(paths.checkpoint_dir),
+        "learning_rate": params.learning_rate,
+        "max_steps": params.max_steps,
+        "logging_steps": params.logging_steps,
+        "save_strategy": "steps",
+        "save_steps": params.save_steps,
+        "save_total_limit": 2,
+        "report_to": "none",
+        "seed": params.seed,
+        "bf16": params.bf16 and torch.cuda.is_available(),
+        "gradient_checkpointing": params.gradient_checkpointing,
+        "disable_tqdm": True,
+    }
 
 
 def train_and_save(
