@@ -16,9 +16,7 @@ from typing import Any
 
 import boto3
 
-from forge.endpoint_client import answer_text, build_request
-from pipeline_core import layout
-from stacks.settings import CASE_STUDY_SYSTEM_PROMPT
+from pipeline_core import endpoint, layout
 
 # What Prepare accepts as a run id (forge_handlers.naming.RUN_ID_PATTERN): checked before anything is written.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
@@ -189,25 +187,23 @@ def read_report(stack_name: str, run_id: str, session: Any | None = None) -> str
     return _read(session, stack.artifacts_bucket, layout.report_markdown_key(run_id)).decode("utf-8")
 
 
-def ask(
-    stack_name: str,
-    run_id: str,
-    question: str,
-    session: Any | None = None,
-    system_prompt: str = CASE_STUDY_SYSTEM_PROMPT,
-) -> str:
-    """One question to the endpoint a run deployed (its name is in the run's report.json)."""
+def ask(stack_name: str, run_id: str, question: str, session: Any | None = None) -> str:
+    """One question to the endpoint a run deployed, with the run's own system prompt and model family
+    (both, and the endpoint's name, are in the run's report.json)."""
     session = _session(session)
     stack = find_stack(stack_name, session)
-    report = json.loads(_read(session, stack.artifacts_bucket, layout.report_key(run_id)))
-    endpoint = (report.get("endpoint") or {}).get("endpoint_name")
-    if not endpoint:
+    key = layout.report_key(run_id)
+    report = json.loads(_read(session, stack.artifacts_bucket, key))
+    endpoint_name = (report.get("endpoint") or {}).get("endpoint_name")
+    if not endpoint_name:
         raise StackLookupError(f"run {run_id} deployed no endpoint")
-    body = build_request(question, system_prompt)
-    response = session.client("sagemaker-runtime").invoke_endpoint(
-        EndpointName=endpoint,
-        ContentType="application/json",
-        Accept="application/json",
-        Body=json.dumps(body).encode(),
-    )
-    return answer_text(json.loads(response["Body"].read()), endpoint)
+    system_prompt = report.get("system_prompt")
+    family = (report.get("model") or {}).get("family")
+    if not isinstance(system_prompt, str) or not family:
+        # Never a default prompt: the model was trained on the run's own, and another one skews its answers.
+        raise StackLookupError(
+            f"s3://{stack.artifacts_bucket}/{key} lacks 'system_prompt' or 'model.family' "
+            "(a report written before forge recorded them): cannot ask the way the run was trained"
+        )
+    messages = endpoint.question_messages(question, system_prompt)
+    return endpoint.invoke(session.client("sagemaker-runtime"), endpoint_name, messages, family)

@@ -1,4 +1,4 @@
-"""Run Lambda invocations in-process under moto, and turn a synthesized template into runnable ASL.
+"""Run Lambda invocations in-process under moto (templates are read by forge/local/cfn.py).
 
 moto's Docker-less Lambda backend only echoes its input. This module is the ONE place that patches it
 (``moto.awslambda_simple.models.LambdaSimpleBackend.invoke``) so that Step Functions executions in moto
@@ -47,10 +47,6 @@ class MotoInternalsChanged(RuntimeError):
 
 class UnknownFunctionError(LookupError):
     """A Lambda function name has no in-process handler (the resolver raised or returned None)."""
-
-
-class TemplateError(ValueError):
-    """The synthesized template lacks what local execution needs (state machine, functions)."""
 
 
 @dataclass
@@ -234,57 +230,3 @@ def run_lambdas_in_process(
             yield log
     finally:
         backend_class.invoke = original
-
-
-# --- the synthesized template, made runnable in moto -------------------------------------------------
-
-
-def _resources(template: dict, resource_type: str) -> dict[str, dict]:
-    return {
-        logical_id: resource
-        for logical_id, resource in template.get("Resources", {}).items()
-        if resource.get("Type") == resource_type
-    }
-
-
-def lambda_functions(template: dict) -> dict[str, dict[str, str]]:
-    """``{logical id: {"name": FunctionName, "handler": Handler}}`` of every function with a fixed name."""
-    functions = {}
-    for logical_id, resource in _resources(template, "AWS::Lambda::Function").items():
-        properties = resource.get("Properties", {})
-        if isinstance(properties.get("FunctionName"), str):
-            functions[logical_id] = {"name": properties["FunctionName"], "handler": properties["Handler"]}
-    return functions
-
-
-def state_machine_definition(
-    template: dict, *, account: str = FAKE_ACCOUNT, region: str = FAKE_REGION, partition: str = "aws"
-) -> str:
-    """The state machine's ASL with every reference resolved (function ARNs from their fixed names)."""
-    machines = _resources(template, "AWS::StepFunctions::StateMachine")
-    if len(machines) != 1:
-        raise TemplateError(f"expected exactly one state machine in the template, found {len(machines)}")
-    (machine,) = machines.values()
-    functions = lambda_functions(template)
-    pseudo = {
-        "AWS::Partition": partition,
-        "AWS::Region": region,
-        "AWS::AccountId": account,
-        "AWS::URLSuffix": "amazonaws.com",
-    }
-
-    def resolve(value: Any) -> str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, dict) and "Fn::Join" in value:
-            delimiter, parts = value["Fn::Join"]
-            return delimiter.join(resolve(part) for part in parts)
-        if isinstance(value, dict) and "Ref" in value and value["Ref"] in pseudo:
-            return pseudo[value["Ref"]]
-        if isinstance(value, dict) and "Fn::GetAtt" in value:
-            logical_id, attribute = value["Fn::GetAtt"]
-            if logical_id in functions and attribute == "Arn":
-                return f"arn:{partition}:lambda:{region}:{account}:function:{functions[logical_id]['name']}"
-        raise TemplateError(f"cannot resolve {value!r} in the state machine definition")
-
-    return resolve(machine["Properties"]["DefinitionString"])

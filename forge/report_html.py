@@ -7,9 +7,9 @@ import html
 from pathlib import Path
 from typing import Any
 
+from pipeline_core import report_table
 from pipeline_core import stages as stage_table
 
-TABLE_METRICS = ("accuracy", "em", "qem", "f1", "f1_score_quasi", "rouge1", "rougeL", "bleu", "macro_f1")
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
@@ -26,13 +26,11 @@ def _fmt(value: Any) -> str:
 
 
 def _stage_table(stages: dict[str, Any]) -> str:
-    shown = [m for m in TABLE_METRICS if any(m in (s.get("metrics") or {}) for s in stages.values())]
-    rows = ["<tr><th>stage</th>" + "".join(f"<th>{m}</th>" for m in shown) + "<th>eval job</th></tr>"]
-    for name, stage in stages.items():
-        metrics = stage.get("metrics") or {}
-        cells = "".join(f"<td>{_fmt(metrics.get(m))}</td>" for m in shown)
-        job = (stage.get("eval_job") or {}).get("job_name")
-        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}<td>{_fmt(job)}</td></tr>")
+    columns = report_table.metric_columns(stages)
+    rows = ["<tr><th>stage</th>" + "".join(f"<th>{m}</th>" for m in columns) + "<th>eval job</th></tr>"]
+    for row in report_table.stage_rows(stages, columns):
+        cells = "".join(f"<td>{_fmt(value)}</td>" for value in row.values)
+        rows.append(f"<tr><td>{html.escape(row.section)}</td>{cells}<td>{_fmt(row.eval_job_name)}</td></tr>")
     return "<table>" + "".join(rows) + "</table>"
 
 
@@ -55,16 +53,11 @@ def _plots(run_dir: Path, stages: dict[str, Any]) -> str:
 
 
 def _timings(stages: dict[str, Any]) -> str:
-    items = []
-    for name, stage in stages.items():
-        for kind in ("training_job", "eval_job"):
-            job = stage.get(kind) or {}
-            if job.get("job_name"):
-                seconds = (job.get("timings") or {}).get("TrainingTimeInSeconds")
-                items.append(
-                    f"<li>{html.escape(name)} {kind.replace('_', ' ')} <code>{_fmt(job['job_name'])}</code>: "
-                    f"{_fmt(job.get('status'))}, {_fmt(seconds)} s</li>"
-                )
+    items = [
+        f"<li>{html.escape(job.section)} {job.kind} <code>{_fmt(job.job_name)}</code>: "
+        f"{_fmt(job.status)}, {_fmt(job.seconds)} s</li>"
+        for job in report_table.job_rows(stages)
+    ]
     return "<ul>" + "".join(items) + "</ul>" if items else "<p>no jobs ran</p>"
 
 

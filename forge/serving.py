@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from forge.endpoint_client import build_request
 from forge.local.endpoints import ServerProcess, default_serve_command, start_server
+from pipeline_core import endpoint
 from stacks.settings import Settings, parse_settings
 
 SERVE_STATE = "serve.json"
@@ -134,18 +134,19 @@ def _running_url(run_dir: Path) -> str | None:
 
 
 def post_question(url: str, question: str, settings: Settings) -> str:
-    body = json.dumps(build_request(question, settings.data.system_prompt)).encode()
+    body = endpoint.request_body(endpoint.question_messages(question, settings.data.system_prompt))
     request = urllib.request.Request(
         url + "/invocations", data=body, method="POST", headers={"Content-Type": "application/json"}
     )
     try:
         with urllib.request.urlopen(request, timeout=300) as response:
-            payload = json.loads(response.read())
+            raw = response.read()
     except urllib.error.HTTPError as error:
         raise ServingError(f"the model server answered {error.code}: {error.read()[:300]!r}") from None
-    if "text" not in payload:
-        raise ServingError(f"the model server's answer lacks 'text': {str(payload)[:300]}")
-    return str(payload["text"])
+    try:
+        return endpoint.parse_answer(raw, settings.model.family, f"{url}/invocations")
+    except endpoint.EndpointAnswerError as error:
+        raise ServingError(str(error)) from None
 
 
 def ask_run(run_dir: Path, question: str) -> str:

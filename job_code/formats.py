@@ -114,6 +114,14 @@ def _system(example: Example, system_prompt: str) -> str:
     return example.system if example.system else system_prompt
 
 
+def _question(example: Example, system_prompt: str) -> list[dict[str, str]]:
+    """The system + user turns the OpenAI-style chat formats (Nova RFT, open-weights chat) share."""
+    return [
+        {"role": "system", "content": _system(example, system_prompt)},
+        {"role": "user", "content": example.query},
+    ]
+
+
 def sft_converse_record(example: Example, system_prompt: str) -> dict[str, Any]:
     """Nova SFT: one Bedrock Converse record, the label as the assistant's whole answer."""
     return {
@@ -130,10 +138,7 @@ def rft_record(example: Example, system_prompt: str) -> dict[str, Any]:
     """Nova RFT (OpenAI reinforcement fine-tuning format); the reward Lambda reads reference_answer."""
     return {
         "id": example.id,
-        "messages": [
-            {"role": "system", "content": _system(example, system_prompt)},
-            {"role": "user", "content": example.query},
-        ],
+        "messages": _question(example, system_prompt),
         "reference_answer": example.label,
     }
 
@@ -147,11 +152,7 @@ def chat_record(example: Example, system_prompt: str) -> dict[str, Any]:
     """Open-weights chat format (docs/contracts.md); the last message is the target answer."""
     return {
         "id": example.id,
-        "messages": [
-            {"role": "system", "content": _system(example, system_prompt)},
-            {"role": "user", "content": example.query},
-            {"role": "assistant", "content": example.label},
-        ],
+        "messages": [*_question(example, system_prompt), {"role": "assistant", "content": example.label}],
         "label": example.label,
     }
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 # The typed, bounded hyperparameters (shared with the settings' check at synth).
 from job_code.hyperparameters import RftHyperparameters, check_room
@@ -54,27 +53,13 @@ def reward_function(params: RftHyperparameters, labels: list[str]):
 
 
 def run_rft(params: RftHyperparameters, paths: JobPaths) -> dict:
-    import torch
-    from transformers import set_seed
     from trl import GRPOConfig, GRPOTrainer
 
-    from job_code.chat import labels_from_rows, parse_labels_hyperparameter, read_chat_rows
     from job_code.models import load_model_and_tokenizer, resolve_model_dir
-    from job_code.sm_contract import configure_cpu_threads, trainer_progress_callback
-    from job_code.training import (
-        is_main_process,
-        last_checkpoint,
-        lora_config,
-        save_merged,
-        score_only_target_positions,
-        write_train_metrics,
-    )
+    from job_code.sm_contract import trainer_progress_callback
+    from job_code.training import peft_config_of, shared_trainer_args, start_run, train_and_save
 
-    configure_cpu_threads()
-    score_only_target_positions()
-    set_seed(params.seed)
-    rows = read_chat_rows(paths.require_channel("train"), limit=params.max_samples)
-    labels = parse_labels_hyperparameter(params.labels) or labels_from_rows(rows)
+    rows, labels = start_run(params, paths)
     check_room(params, labels=labels)  # the labels of the data, when no labels hyperparameter names them
     reward = reward_function(params, labels)
     model_dir = resolve_model_dir(paths.channel("model"), params.base_model, paths.scratch_dir())
@@ -83,61 +68,24 @@ def run_rft(params: RftHyperparameters, paths: JobPaths) -> dict:
 
     completions_per_step = params.prompts_per_step * params.num_generations
     config = GRPOConfig(
-        output_dir=str(paths.checkpoint_dir),
+        **shared_trainer_args(params, paths),
         per_device_train_batch_size=completions_per_step,
         num_generations=params.num_generations,
         max_completion_length=params.max_completion_length,
         temperature=params.temperature,
         beta=params.beta,
-        learning_rate=params.learning_rate,
-        max_steps=params.max_steps,
-        logging_steps=params.logging_steps,
-        save_strategy="steps",
-        save_steps=params.save_steps,
-        save_total_limit=2,
-        report_to="none",
-        seed=params.seed,
-        bf16=params.bf16 and torch.cuda.is_available(),
-        disable_tqdm=True,
-        gradient_checkpointing=params.gradient_checkpointing,
     )
-    peft_config = None
-    if params.use_lora:
-        peft_config = lora_config(
-            params.lora_r, params.lora_alpha, params.lora_dropout, params.lora_target_modules,
-            top_layers=params.lora_layers, model=model,
-        )
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=[reward],
         args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=peft_config,
+        peft_config=peft_config_of(params, model),
         callbacks=[trainer_progress_callback("rft", completions_per_step)],
     )
-    resume_from = last_checkpoint(paths.checkpoint_dir)
-    if resume_from:
-        print(f"resuming RFT from checkpoint {resume_from}", flush=True)
-    started = time.monotonic()
-    trainer.train(resume_from_checkpoint=resume_from)
-    seconds = time.monotonic() - started
-    summary = {}
-    if is_main_process():
-        save_merged(trainer.model, tokenizer, paths.model_dir, labels)
-        summary = write_train_metrics(
-            paths.output_data_dir / "train_metrics.json",
-            trainer.state.log_history,
-            {
-                "stage": "rft",
-                "rows": len(rows),
-                "steps": trainer.state.global_step,
-                "train_seconds": round(seconds, 2),
-                "resumed_from": resume_from,
-                "use_lora": params.use_lora,
-            },
-        )
-    return summary
+    return train_and_save(trainer, tokenizer, paths, labels, stage="rft", rows=len(rows),
+                          use_lora=params.use_lora)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 # The typed, bounded hyperparameters (shared with the settings' check at synth).
 from job_code.hyperparameters import SftHyperparameters, check_room
@@ -46,28 +45,14 @@ def build_sft_dataset(rows, tokenizer, max_query_tokens: int):
 
 
 def run_sft(params: SftHyperparameters, paths: JobPaths) -> dict:
-    import torch
-    from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
-    from job_code.chat import labels_from_rows, parse_labels_hyperparameter, read_chat_rows
     from job_code.models import load_model_and_tokenizer, resolve_model_dir
     from job_code.prefix_training import prefix_sharing_sft_trainer
-    from job_code.sm_contract import configure_cpu_threads, trainer_progress_callback
-    from job_code.training import (
-        is_main_process,
-        last_checkpoint,
-        lora_config,
-        save_merged,
-        score_only_target_positions,
-        write_train_metrics,
-    )
+    from job_code.sm_contract import trainer_progress_callback
+    from job_code.training import peft_config_of, shared_trainer_args, start_run, train_and_save
 
-    configure_cpu_threads()
-    score_only_target_positions()
-    set_seed(params.seed)
-    rows = read_chat_rows(paths.require_channel("train"), limit=params.max_samples)
-    labels = parse_labels_hyperparameter(params.labels) or labels_from_rows(rows)
+    rows, labels = start_run(params, paths)
     # The data's longest system prompt and its labels must fit max_length: checked before the model loads.
     longest_system = max((row.system or "" for row in rows), key=len, default="")
     check_room(params, system_prompt=longest_system, labels=labels)
@@ -76,67 +61,29 @@ def run_sft(params: SftHyperparameters, paths: JobPaths) -> dict:
     dataset = build_sft_dataset(rows, tokenizer, params.max_query_tokens)
 
     config = SFTConfig(
-        output_dir=str(paths.checkpoint_dir),
+        **shared_trainer_args(params, paths),
         num_train_epochs=params.epochs,
-        max_steps=params.max_steps,
         per_device_train_batch_size=params.per_device_batch_size,
         gradient_accumulation_steps=params.gradient_accumulation_steps,
-        learning_rate=params.learning_rate,
         warmup_steps=params.warmup_ratio,
         lr_scheduler_type="linear",
         max_length=params.max_length,
         train_sampling_strategy="group_by_length",
-        logging_steps=params.logging_steps,
         logging_first_step=True,
-        save_strategy="steps",
-        save_steps=params.save_steps,
-        save_total_limit=2,
-        report_to="none",
-        seed=params.seed,
-        bf16=params.bf16 and torch.cuda.is_available(),
         dataloader_num_workers=0,
-        gradient_checkpointing=params.gradient_checkpointing,
-        disable_tqdm=True,
     )
     samples_per_step = params.per_device_batch_size * params.gradient_accumulation_steps
-    progress = trainer_progress_callback("sft", samples_per_step)
-    peft_config = None
-    if params.use_lora:
-        peft_config = lora_config(
-            params.lora_r, params.lora_alpha, params.lora_dropout, params.lora_target_modules,
-            top_layers=params.lora_layers, model=model,
-        )
     trainer_class = prefix_sharing_sft_trainer(SFTTrainer) if params.share_prefix else SFTTrainer
     trainer = trainer_class(
         model=model,
         args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=[progress],
+        peft_config=peft_config_of(params, model),
+        callbacks=[trainer_progress_callback("sft", samples_per_step)],
     )
-    resume_from = last_checkpoint(paths.checkpoint_dir)
-    if resume_from:
-        print(f"resuming SFT from checkpoint {resume_from}", flush=True)
-    started = time.monotonic()
-    trainer.train(resume_from_checkpoint=resume_from)
-    seconds = time.monotonic() - started
-    summary = {}
-    if is_main_process():
-        save_merged(trainer.model, tokenizer, paths.model_dir, labels)
-        summary = write_train_metrics(
-            paths.output_data_dir / "train_metrics.json",
-            trainer.state.log_history,
-            {
-                "stage": "sft",
-                "rows": len(rows),
-                "steps": trainer.state.global_step,
-                "train_seconds": round(seconds, 2),
-                "resumed_from": resume_from,
-                "use_lora": params.use_lora,
-            },
-        )
-    return summary
+    return train_and_save(trainer, tokenizer, paths, labels, stage="sft", rows=len(rows),
+                          use_lora=params.use_lora)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""What SFT and RFT share: LoRA config, spot-resume checkpoints, saving a merged model, train metrics.
+"""What SFT and RFT share: the run's head, LoRA and trainer arguments, and the resume → train →
+save-merged → metrics tail.
 
 Scale-out (both trainers): the scripts are plain transformers/TRL Trainer scripts, so the same code runs
 data-parallel when started by torchrun. On SageMaker the launch handler asks the PyTorch training image to
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 
@@ -128,3 +130,73 @@ def write_train_metrics(path: Path, history: list[dict], extra: dict) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def start_run(params, paths) -> tuple[list, list[str]]:
+    """The head SFT and RFT share: CPU threads, the fused-head patch, the seed; then the train rows and the
+    labels (the ``labels`` hyperparameter, else the data's)."""
+    from transformers import set_seed
+
+    from job_code.chat import labels_from_rows, parse_labels_hyperparameter, read_chat_rows
+    from job_code.sm_contract import configure_cpu_threads
+
+    configure_cpu_threads()
+    score_only_target_positions()
+    set_seed(params.seed)
+    rows = read_chat_rows(paths.require_channel("train"), limit=params.max_samples)
+    return rows, parse_labels_hyperparameter(params.labels) or labels_from_rows(rows)
+
+
+def peft_config_of(params, model):
+    """The LoRA config the hyperparameters ask for, or None (full fine-tuning)."""
+    if not params.use_lora:
+        return None
+    return lora_config(
+        params.lora_r, params.lora_alpha, params.lora_dropout, params.lora_target_modules,
+        top_layers=params.lora_layers, model=model,
+    )
+
+
+def shared_trainer_args(params, paths) -> dict:
+    """The TrainingArguments both trainers set alike: schedule, checkpoints (kept 2), logging, precision."""
+    import torch
+
+    return {
+        "output_dir": str(paths.checkpoint_dir),
+        "learning_rate": params.learning_rate,
+        "max_steps": params.max_steps,
+        "logging_steps": params.logging_steps,
+        "save_strategy": "steps",
+        "save_steps": params.save_steps,
+        "save_total_limit": 2,
+        "report_to": "none",
+        "seed": params.seed,
+        "bf16": params.bf16 and torch.cuda.is_available(),
+        "gradient_checkpointing": params.gradient_checkpointing,
+        "disable_tqdm": True,
+    }
+
+
+def train_and_save(
+    trainer, tokenizer, paths, labels: list[str], *, stage: str, rows: int, use_lora: bool
+) -> dict:
+    """Resume from the newest checkpoint, train, and (rank 0 only) save the merged model and
+    ``train_metrics.json``. ``paths`` is the job's JobPaths. Returns the summary, {} on other ranks."""
+    resume_from = last_checkpoint(paths.checkpoint_dir)
+    if resume_from:
+        print(f"resuming {stage.upper()} from checkpoint {resume_from}", flush=True)
+    started = time.monotonic()
+    trainer.train(resume_from_checkpoint=resume_from)
+    seconds = time.monotonic() - started
+    if not is_main_process():
+        return {}
+    save_merged(trainer.model, tokenizer, paths.model_dir, labels)
+    facts = {
+        "stage": stage,
+        "rows": rows,
+        "steps": trainer.state.global_step,
+        "train_seconds": round(seconds, 2),
+        "resumed_from": resume_from,
+        "use_lora": use_lora,
+    }
+    return write_train_metrics(paths.output_data_dir / "train_metrics.json", trainer.state.log_history, facts)

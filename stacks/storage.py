@@ -53,15 +53,16 @@ class Storage(Construct):
         self.access_logs_bucket = s3.Bucket(
             self, "AccessLogsBucket", encryption=s3.BucketEncryption.S3_MANAGED, **common
         )
-        self.data_bucket = s3.Bucket(
-            self,
-            "DataBucket",
+        # The data and artifacts buckets alike: SSE-KMS with the stack's key, logged under their own prefix.
+        logged = dict(
+            common,
             encryption=s3.BucketEncryption.KMS,
             encryption_key=self.key,
             bucket_key_enabled=True,
             server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix=layout.DATA_ACCESS_LOGS_PREFIX,
-            **common,
+        )
+        self.data_bucket = s3.Bucket(
+            self, "DataBucket", server_access_logs_prefix=layout.DATA_ACCESS_LOGS_PREFIX, **logged
         )
         # EventBridge notifications through the L1 property: `event_bridge_enabled=True` would add a
         # custom-resource Lambda (with an AWS-managed policy) just to flip this switch.
@@ -70,14 +71,7 @@ class Storage(Construct):
             event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True)
         )
         self.artifacts_bucket = s3.Bucket(
-            self,
-            "ArtifactsBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix=layout.ARTIFACTS_ACCESS_LOGS_PREFIX,
-            **common,
+            self, "ArtifactsBucket", server_access_logs_prefix=layout.ARTIFACTS_ACCESS_LOGS_PREFIX, **logged
         )
 
     def protect_served_models(self, sagemaker_role_arn: str) -> None:

@@ -137,6 +137,10 @@ class Resolver:
         return re.sub(r"\$\{([^}!]+)\}", replace, text)
 
 
+def function_arn(name: str, region: str) -> str:
+    return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
+
+
 def _bucket_name(stack: str, logical: str) -> str:
     return re.sub(r"[^a-z0-9-]", "-", f"{stack}-{logical}".lower())[:63].strip("-")
 
@@ -266,8 +270,7 @@ def _create_functions(
     for logical in logicals:
         props = resources[logical].get("Properties", {})
         name = resolve(props.get("FunctionName")) or f"{stack_name}-{logical}"[:64]
-        arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
-        physical[logical] = Physical(name, {"Arn": arn})
+        physical[logical] = Physical(name, {"Arn": function_arn(name, region)})
     zips: dict[Path, bytes] = {}
     functions = {}
     assets = _file_assets(outdir)

@@ -386,11 +386,12 @@ class LocalPipeline:
 
     def invoke(self, question: str) -> str:
         """One answer from the run's live endpoint (the smoke request shape of serve.py)."""
-        from forge.endpoint_client import ask
+        from pipeline_core import endpoint as endpoint_call
 
         endpoint = next(iter(self.sagemaker.endpoints), None)
         if endpoint is None:
             raise LocalModeError(
                 "this run has no endpoint (deploy disabled, gate rejected or the run failed)"
             )
-        return ask(self.runtime, endpoint, question, self.settings)
+        messages = endpoint_call.question_messages(question, self.settings.data.system_prompt)
+        return endpoint_call.invoke(self.runtime, endpoint, messages, self.settings.model.family)

@@ -8,11 +8,11 @@ from typing import Any
 from forge_handlers import s3io
 from forge_handlers.errors import ArtifactMissingError, ConfigError
 from forge_handlers.naming import check_run_id, s3_uri
+from pipeline_core import report_table
 from pipeline_core import stages as stage_table
 from pipeline_core.layout import eval_results_key, report_key, report_markdown_key, run_prefix
 from stacks.settings import Settings
 
-TABLE_METRICS = ("accuracy", "em", "qem", "f1", "rouge1", "bleu", "macro_f1")
 STATUSES = ("SUCCEEDED", "FAILED", "GATE_REJECTED", "ABORTED", "TIMED_OUT")
 
 
@@ -84,6 +84,8 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
         "run_id": run_id,
         "pipeline": settings.resource_prefix,
         "model": {"family": settings.model.family, "base_model": settings.model.base_model},
+        # What `forge ask --stack` sends with a question: the prompt the run trained and evaluated with.
+        "system_prompt": settings.data.system_prompt,
         "status": status,
         "dataset": state.get("dataset"),
         "run_prefix": s3_uri(bucket, run_prefix(run_id)),
@@ -119,16 +121,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["## Failure", "", f"> {report['failure_reason']}", ""]
     if report.get("stopped_at"):
         lines += [f"Stopped at state `{report['stopped_at']}` ({report['status']}).", ""]
+    columns = report_table.metric_columns(report["stages"])
     lines += [
         "## Stages",
         "",
-        "| stage | " + " | ".join(TABLE_METRICS) + " | eval job |",
-        "|---" * (len(TABLE_METRICS) + 2) + "|",
+        "| stage | " + " | ".join(columns) + " | eval job |",
+        "|---" * (len(columns) + 2) + "|",
     ]
-    for name, stage in report["stages"].items():
-        metrics = stage.get("metrics") or {}
-        cells = [_cell(metrics.get(metric)) for metric in TABLE_METRICS]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_cell(stage['eval_job'].get('job_name'))} |")
+    for row in report_table.stage_rows(report["stages"], columns):
+        cells = [_cell(value) for value in row.values]
+        lines.append(f"| {row.section} | " + " | ".join(cells) + f" | {_cell(row.eval_job_name)} |")
     gate = report.get("gate")
     lines += ["", "## Gate", ""]
     if gate:
@@ -158,12 +160,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         if cleanup.get("deleted_endpoint"):
             lines.append(f"- deleted the half-made endpoint `{cleanup['deleted_endpoint']}`")
     lines += ["", "## Timings (seconds of training)", ""]
-    for name, stage in report["stages"].items():
-        for kind in ("training_job", "eval_job"):
-            job = stage.get(kind) or {}
-            seconds = (job.get("timings") or {}).get("TrainingTimeInSeconds")
-            if job.get("job_name"):
-                lines.append(f"- {name} {kind.replace('_', ' ')} `{job['job_name']}`: {_cell(seconds)}")
+    for job in report_table.job_rows(report["stages"]):
+        lines.append(f"- {job.section} {job.kind} `{job.job_name}`: {_cell(job.seconds)}")
     return "\n".join(lines) + "\n"
 
 

@@ -8,9 +8,8 @@ from typing import Any
 from forge_handlers import clients, s3io
 from forge_handlers.errors import ArtifactMissingError, SmokeTestError, translate_client_error
 from job_code.formats import jsonl_lines
+from pipeline_core import endpoint
 from stacks.settings import Settings
-
-MAX_TOKENS = 32
 
 
 def first_eval_sample(settings: Settings, eval_uri: str) -> tuple[list[dict[str, str]], str]:
@@ -28,18 +27,6 @@ def first_eval_sample(settings: Settings, eval_uri: str) -> tuple[list[dict[str,
     return [{"role": "system", "content": system}, *messages], str(row.get("response", ""))
 
 
-def answer_text(settings: Settings, payload: dict[str, Any]) -> str:
-    """serve.py answers {"text", "label"}; Nova's container answers a chat completion."""
-    if settings.model.family == "hf":
-        if "text" not in payload:
-            raise SmokeTestError(f"endpoint answer lacks 'text': {str(payload)[:300]}")
-        return str(payload["text"])
-    try:
-        return str(payload["choices"][0]["message"]["content"])
-    except (KeyError, IndexError, TypeError):
-        raise SmokeTestError(f"endpoint answer is not a chat completion: {str(payload)[:300]}") from None
-
-
 def smoke(settings: Settings, run: dict[str, Any], endpoint_name: str) -> dict[str, Any]:
     from job_code.labels import parse_label
 
@@ -47,25 +34,19 @@ def smoke(settings: Settings, run: dict[str, Any], endpoint_name: str) -> dict[s
     if not eval_uri:
         raise ArtifactMissingError("run has no eval dataset to take a smoke-test sample from")
     messages, expected = first_eval_sample(settings, eval_uri)
-    request = {"messages": messages, "max_tokens": MAX_TOKENS, "temperature": 0}
+    # The call stays here, through the client seam: the IAM derivation (tests/handlers/api_calls.py) sees it.
+    params = endpoint.invoke_params(endpoint_name, messages)
     try:
-        response = clients.sagemaker_runtime().invoke_endpoint(
-            EndpointName=endpoint_name,
-            ContentType="application/json",
-            Accept="application/json",
-            Body=json.dumps(request).encode(),
-        )
+        response = clients.sagemaker_runtime().invoke_endpoint(**params)
     except Exception as error:
         translated = translate_client_error(error)
         if translated is error:
             raise SmokeTestError(f"invoking {endpoint_name} failed: {error}") from error
         raise translated from error
-    raw = response["Body"].read()
     try:
-        payload = json.loads(raw)
-    except json.JSONDecodeError:
-        raise SmokeTestError(f"endpoint {endpoint_name} answered non-JSON: {raw[:300]!r}") from None
-    text = answer_text(settings, payload)
+        text = endpoint.parse_answer(response["Body"].read(), settings.model.family, endpoint_name)
+    except endpoint.EndpointAnswerError as error:
+        raise SmokeTestError(str(error)) from None
     label = parse_label(text, settings.data.labels)
     if label is None:
         raise SmokeTestError(

@@ -22,8 +22,9 @@ from forge_handlers import clients, config
 
 from forge.lambda_surface import LambdaRuntime
 from forge.local.execution_events import Delivery, emit_final_status, install_rules
-from forge.moto_lambda import lambda_functions, run_lambdas_in_process, state_machine_definition
+from forge.moto_lambda import run_lambdas_in_process
 from tests.handlers.scripted import ScriptedSageMaker
+from tests.template_readers import lambda_functions, state_machine_definition
 
 REGION = "us-east-1"
 DATA_BUCKET, ARTIFACTS_BUCKET = "e2e-data", "e2e-artifacts"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from forge_handlers import cleanup, clients, deploy, endpoint_status, gate, notify, report, smoke
+from forge_handlers import cleanup, clients, config, deploy, endpoint_status, gate, notify, report, smoke
 from forge_handlers.errors import ArtifactMissingError, SmokeTestError
 
 from stacks.settings import load_settings
@@ -248,6 +248,7 @@ def test_report_and_notify_carry_the_failure_reason(hf, aws, lambda_context) -> 
         aws.get_object(Bucket=ARTIFACTS_BUCKET, Key="runs/run-1/report.json")["Body"].read()
     )
     assert document["status"] == "FAILED" and reason in document["failure_reason"]
+    assert document["system_prompt"] == config.load().data.system_prompt  # what `forge ask --stack` sends
     assert document["stages"]["baseline"]["metrics"]["accuracy"] == 0.3
     markdown = aws.get_object(Bucket=ARTIFACTS_BUCKET, Key="runs/run-1/report.md")["Body"].read().decode()
     assert reason in markdown and "| baseline | 0.3000 |" in markdown

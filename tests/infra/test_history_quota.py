@@ -64,7 +64,7 @@ def test_shipped_configs_fit_the_quota(config: str) -> None:
 
 def test_every_poll_wait_takes_its_length_from_the_handler(synthesized) -> None:
     """The Waits read $.jobs.<stage>.wait_seconds / $.endpoint.wait_seconds: no fixed interval is left."""
-    from forge.moto_lambda import state_machine_definition
+    from tests.template_readers import state_machine_definition
 
     states = json.loads(state_machine_definition(synthesized["open-weights"]["template"]))["States"]
     waits = {name: state for name, state in states.items() if state["Type"] == "Wait"}

@@ -24,7 +24,7 @@ from job_code.sm_contract import (
     parse_hyperparameters,
     parse_progress,
 )
-from job_code.training import last_checkpoint
+from job_code.training import last_checkpoint, train_and_save
 
 
 @dataclass
@@ -165,6 +165,47 @@ def test_last_checkpoint_picks_the_newest_complete_one(tmp_path):
     for step in (5, 10):
         (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     assert Path(last_checkpoint(tmp_path)).name == "checkpoint-10"  # 20 was cut off mid-save
+
+
+class _Saved:
+    def save_pretrained(self, folder):
+        (Path(folder) / f"{type(self).__name__}.saved").write_text("x")
+
+
+class _FakeTrainer:
+    """What train_and_save uses of a transformers Trainer: train(), model, state."""
+
+    def __init__(self):
+        self.model, self.resumed_from = _Saved(), "not called"
+        self.state = type("State", (), {"global_step": 7, "log_history": [{"loss": 2.0}, {"loss": 1.5}]})()
+
+    def train(self, resume_from_checkpoint=None):
+        self.resumed_from = resume_from_checkpoint
+
+
+def test_train_and_save_resumes_trains_and_writes_model_and_metrics_on_rank_0(paths, monkeypatch):
+    """The tail SFT and RFT share (issue 13): one function, so both resume and save the same way."""
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("SM_CHECKPOINT_DIR", raising=False)
+    (paths.checkpoint_dir / "checkpoint-4").mkdir(parents=True)
+    (paths.checkpoint_dir / "checkpoint-4" / "trainer_state.json").write_text("{}")
+    trainer = _FakeTrainer()
+    summary = train_and_save(trainer, _Saved(), paths, ["HQ", "LQ"], stage="rft", rows=3, use_lora=True)
+    assert Path(trainer.resumed_from).name == "checkpoint-4"
+    written = json.loads((paths.output_data_dir / "train_metrics.json").read_text())
+    assert written == summary
+    assert (summary["stage"], summary["rows"], summary["steps"], summary["use_lora"]) == ("rft", 3, 7, True)
+    assert (summary["first_loss"], summary["last_loss"]) == (2.0, 1.5)
+    assert summary["resumed_from"] == trainer.resumed_from
+    assert (paths.model_dir / "_Saved.saved").is_file() and (paths.model_dir / "forge_labels.json").is_file()
+
+
+def test_train_and_save_writes_nothing_on_other_ranks(paths, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    trainer = _FakeTrainer()
+    assert train_and_save(trainer, _Saved(), paths, ["HQ"], stage="sft", rows=1, use_lora=False) == {}
+    assert trainer.resumed_from is None
+    assert not (paths.output_data_dir / "train_metrics.json").exists()
 
 
 @pytest.mark.parametrize(

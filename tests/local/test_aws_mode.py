@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import urllib.request
@@ -166,3 +167,60 @@ def test_an_invalid_run_id_is_refused_before_anything_is_written(moto_server, tm
     result = _run(data, "../x")
     assert result.exit_code == 2 and "run id '../x' is invalid" in result.output
     assert "Contents" not in moto_server.client("s3").list_objects_v2(Bucket="forge-test-data")
+
+
+class _Runtime:
+    """A sagemaker-runtime stand-in that records the request and answers like serve.py."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+
+    def invoke_endpoint(self, **params):
+        self.requests.append({**params, "Body": json.loads(params["Body"])})
+        return {"Body": io.BytesIO(json.dumps({"text": "HQ", "label": "HQ"}).encode())}
+
+
+class _Session:
+    """The moto session, but with the recording runtime (moto cannot host an endpoint)."""
+
+    def __init__(self, session, runtime):
+        self._session, self._runtime = session, runtime
+
+    def client(self, name, **kwargs):
+        return self._runtime if name == "sagemaker-runtime" else self._session.client(name, **kwargs)
+
+
+def _put_report(session, run_id: str, report: dict) -> None:
+    session.client("s3").put_object(
+        Bucket="forge-test-artifacts", Key=f"runs/{run_id}/report.json", Body=json.dumps(report).encode()
+    )
+
+
+def test_ask_on_aws_uses_the_runs_own_system_prompt(moto_server):
+    """Issue 13: `forge ask --stack` sent the case-study system prompt whatever the run was trained with."""
+    from forge import aws_mode
+
+    _put_report(moto_server, "r-9", {
+        "model": {"family": "hf", "base_model": "m"},
+        "system_prompt": "Rate the ticket: HQ or LQ.",
+        "endpoint": {"endpoint_name": "forge-test-endpoint"},
+    })
+    runtime = _Runtime()
+    answer = aws_mode.ask(STACK, "r-9", "is this good?", session=_Session(moto_server, runtime))
+    assert answer == "HQ"
+    [request] = runtime.requests
+    assert request["EndpointName"] == "forge-test-endpoint"
+    assert request["Body"]["messages"] == [
+        {"role": "system", "content": "Rate the ticket: HQ or LQ."},
+        {"role": "user", "content": "is this good?"},
+    ]
+
+
+def test_ask_on_aws_refuses_a_report_without_the_system_prompt(moto_server):
+    from forge import aws_mode
+
+    _put_report(moto_server, "r-8", {"model": {"family": "hf"}, "endpoint": {"endpoint_name": "e"}})
+    runtime = _Runtime()
+    with pytest.raises(aws_mode.StackLookupError, match=r"runs/r-8/report.json lacks 'system_prompt'"):
+        aws_mode.ask(STACK, "r-8", "q?", session=_Session(moto_server, runtime))
+    assert runtime.requests == []

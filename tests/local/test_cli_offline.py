@@ -81,3 +81,19 @@ def test_report_html_has_the_stage_table_failure_and_embedded_plots(tmp_path):
     assert "r&lt;1&gt;" in page and "AlgorithmError: boom" in page
     assert "<td>0.5000</td><td>0.2500</td>" in page
     assert page.count("data:image/png;base64,") == 1
+
+
+def test_report_md_and_html_show_the_same_metric_columns(tmp_path):
+    """Issue 13: report.md and report.html listed different metrics (f1_score_quasi, rougeL only in HTML)."""
+    from forge_handlers.reporting import render_markdown
+
+    metrics = {"accuracy": 0.5, "f1_score_quasi": 0.25, "rougeL": 0.125}
+    report = {
+        "run_id": "r1", "status": "SUCCEEDED", "pipeline": "forge", "run_prefix": "s3://a/runs/r1/",
+        "model": {"family": "hf", "base_model": "m"},
+        "stages": {"baseline": {"metrics": metrics, "eval_job": {"job_name": "j"}}},
+    }
+    assert "| stage | accuracy | f1_score_quasi | rougeL | eval job |" in render_markdown(report)
+    assert "| baseline | 0.5000 | 0.2500 | 0.1250 | j |" in render_markdown(report)
+    page = render(report, tmp_path)
+    assert "<th>accuracy</th><th>f1_score_quasi</th><th>rougeL</th><th>eval job</th>" in page

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import boto3
 
-from forge.moto_lambda import lambda_functions, run_lambdas_in_process, state_machine_definition
+from forge.moto_lambda import run_lambdas_in_process
+from tests.template_readers import lambda_functions, state_machine_definition
 
 # Errors are matched by class name (Lambda errorType), exactly as the real handlers' errors are.
 

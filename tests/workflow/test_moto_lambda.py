@@ -9,7 +9,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from forge import moto_lambda
 from forge.moto_lambda import UnknownFunctionError, function_name_of, run_lambdas_in_process
 
 
@@ -72,39 +71,6 @@ def test_invoke_runs_the_callable_and_surfaces_exceptions_as_function_errors():
             assert payload["errorType"] == UnknownFunctionError.__name__
     assert log.names() == ["f", "f", "missing"]
     assert [call.error_type for call in log.calls] == [None, "ResourceLimitError", "UnknownFunctionError"]
-
-
-def test_definition_from_template_resolves_function_arns():
-    template = {
-        "Resources": {
-            "Fn1": {
-                "Type": "AWS::Lambda::Function",
-                "Properties": {"FunctionName": "p-prepare", "Handler": "forge_handlers.prepare.handler"},
-            },
-            "Sm": {
-                "Type": "AWS::StepFunctions::StateMachine",
-                "Properties": {
-                    "DefinitionString": {
-                        "Fn::Join": [
-                            "",
-                            [
-                                '{"Resource":"',
-                                {"Fn::GetAtt": ["Fn1", "Arn"]},
-                                '","P":"',
-                                {"Ref": "AWS::Partition"},
-                                '"}',
-                            ],
-                        ]
-                    }
-                },
-            },
-        }
-    }
-    definition = json.loads(moto_lambda.state_machine_definition(template))
-    assert definition == {"Resource": "arn:aws:lambda:us-east-1:123456789012:function:p-prepare", "P": "aws"}
-    template["Resources"]["Sm"]["Properties"]["DefinitionString"]["Fn::Join"][1].append({"Ref": "Unknown"})
-    with pytest.raises(moto_lambda.TemplateError, match="Unknown"):
-        moto_lambda.state_machine_definition(template)
 
 
 def test_a_handler_past_its_timeout_fails_as_lambda_reports_it():

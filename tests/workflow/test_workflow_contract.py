@@ -7,8 +7,8 @@ import sys
 
 from forge_handlers import errors
 
-from forge.moto_lambda import lambda_functions
 from stacks import workflow
+from tests.template_readers import lambda_functions
 
 
 def test_error_names_agree_with_the_handler_exceptions():
