@@ -18,7 +18,7 @@ import boto3
 
 from forge.endpoint_client import answer_text, build_request
 from pipeline_core import layout
-from stacks.settings import CASE_STUDY_SYSTEM_PROMPT
+from pipeline_core.settings import CASE_STUDY_SYSTEM_PROMPT
 
 # What Prepare accepts as a run id (forge_handlers.naming.RUN_ID_PATTERN): checked before anything is written.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 MAX_TOKENS = 32
 

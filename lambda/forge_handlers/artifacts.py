@@ -15,7 +15,7 @@ from forge_handlers.naming import s3_uri
 from forge_handlers.training_requests import ModelSource
 from pipeline_core import stages as stage_table
 from pipeline_core.layout import artifact_key
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 ArtifactKind = Literal["merged", "adapter", "checkpoint", "eval"]
 

@@ -10,7 +10,7 @@ from forge_handlers.errors import ArtifactMissingError, ConfigError
 from forge_handlers.naming import check_run_id, s3_uri
 from pipeline_core import stages as stage_table
 from pipeline_core.layout import eval_results_key, report_key, report_markdown_key, run_prefix
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 TABLE_METRICS = ("accuracy", "em", "qem", "f1", "rouge1", "bleu", "macro_f1")
 STATUSES = ("SUCCEEDED", "FAILED", "GATE_REJECTED", "ABORTED", "TIMED_OUT")

@@ -8,7 +8,7 @@ from typing import Any
 from forge_handlers import clients, s3io
 from forge_handlers.errors import ArtifactMissingError, SmokeTestError, translate_client_error
 from job_code.formats import jsonl_lines
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 MAX_TOKENS = 32
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from job_code import serve, serving_code
+from pipeline_core.settings import CASE_STUDY_LABELS
 from stacks.bundle import CODE_CHANNEL_LAYOUT, stage_code_channel
-from stacks.settings import CASE_STUDY_LABELS
 
 ENTRY_POINTS = ("evaluate.py", "sft.py", "rft.py")
 
