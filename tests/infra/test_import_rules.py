@@ -155,3 +155,10 @@ def test_the_lambda_bundle_holds_every_project_package_its_modules_import(tmp_pa
 
     settings = load_settings(PROJECT_ROOT / "config" / "local.yaml")
     assert _unresolved_project_imports(stage_lambda_bundle(settings, tmp_path / "bundle")) == []
+
+
+def test_the_serving_code_in_a_model_holds_every_project_package_its_modules_import(tmp_path: Path) -> None:
+    """The inference image runs code/inference.py from model.tar.gz with that code/ directory only."""
+    from job_code.serving_code import add_serving_code
+
+    assert _unresolved_project_imports(add_serving_code(tmp_path / "model")) == []
