@@ -19,9 +19,9 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from pipeline_core.settings import load_settings
 from stacks.bundle import stage_code_channel, stage_lambda_bundle
 from stacks.pipeline_stack import PipelineStack
-from stacks.settings import load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = "config/nova.yaml"

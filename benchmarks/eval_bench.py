@@ -41,7 +41,7 @@ WORDS = ("python list index error function return value class object loop string
 
 def synthetic_rows(count: int, seed: int) -> list[dict]:
     """Case-study-like rows: the real system prompt and questions of varied length (20-180 words)."""
-    from stacks.settings import CASE_STUDY_SYSTEM_PROMPT
+    from pipeline_core.settings import CASE_STUDY_SYSTEM_PROMPT
 
     rng = random.Random(seed)
     rows = []

@@ -32,7 +32,7 @@ def case_study_rows(data: Path | None, count: int, seed: int) -> list[dict]:
     """Chat rows with the case study's system prompt: from a text,rating CSV, or synthetic questions."""
     from eval_bench import synthetic_rows
 
-    from stacks.settings import CASE_STUDY_SYSTEM_PROMPT
+    from pipeline_core.settings import CASE_STUDY_SYSTEM_PROMPT
 
     if data is None:
         rows = synthetic_rows(count, seed)

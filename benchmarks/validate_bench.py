@@ -162,7 +162,7 @@ def prepare_memory(path: Path, code: Path) -> dict:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
 
-    from stacks.settings import load_settings
+    from pipeline_core.settings import load_settings
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

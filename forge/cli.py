@@ -158,7 +158,7 @@ def run(
     _quiet_jsii_exit()  # before anything imports aws_cdk (which starts the jsii kernel)
     _handlers_importable()
     from forge.local.runner import LocalModeError
-    from stacks.settings import ConfigError
+    from pipeline_core.settings import ConfigError
 
     try:
         result, _ = run_local(config, data or DEMO_DATA, out, eval_data, run_id)
@@ -201,7 +201,7 @@ def validate(
     """The checks Prepare runs on a dataset (and the config's own checks), without running anything."""
     _handlers_importable()
     from forge.validate import validate_dataset
-    from stacks.settings import ConfigError, load_settings
+    from pipeline_core.settings import ConfigError, load_settings
 
     try:
         report = validate_dataset(file, load_settings(config), eval_data)

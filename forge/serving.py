@@ -15,7 +15,7 @@ from pathlib import Path
 
 from forge.local.endpoints import ServerProcess, default_serve_command, start_server
 from pipeline_core import endpoint
-from stacks.settings import Settings, parse_settings
+from pipeline_core.settings import Settings, parse_settings
 
 SERVE_STATE = "serve.json"
 START_TIMEOUT_SECONDS = 300

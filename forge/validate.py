@@ -2,7 +2,7 @@
 
 Both call job_code.dataset_checks.check_dataset with the config's rules and plan, so a file one rejects the
 other rejects too, with the same issue codes. The config's hyperparameters were already checked when the
-settings were loaded (stacks/hyperparameters.py).
+settings were loaded (pipeline_core/hyperparameters.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 
 def validate_dataset(path: Path, settings: Settings, eval_path: Path | None = None) -> Any:

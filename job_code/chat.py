@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from job_code.sm_contract import ChannelError
+from pipeline_core.job_hyperparameters import HyperparameterError, labels_of
 
 
 class ChatDataError(ValueError):
@@ -114,17 +115,14 @@ def labels_from_rows(rows: list[ChatRow]) -> list[str]:
 
 
 def parse_labels_hyperparameter(value: str) -> list[str]:
-    """`labels` as a JSON list ('["HQ","LQ_EDIT"]') or comma-separated ('HQ,LQ_EDIT'); '' → []."""
-    value = value.strip()
-    if not value:
-        return []
-    if value.startswith("["):
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as error:
-            raise ChatDataError(f"hyperparameter labels={value!r} is not a JSON list: {error.msg}") from None
-        return [str(item) for item in parsed]
-    return [item.strip() for item in value.split(",") if item.strip()]
+    """`labels` as a JSON list ('["HQ","LQ_EDIT"]') or comma-separated ('HQ,LQ_EDIT'); '' → [].
+
+    The parse is the settings' (pipeline_core.job_hyperparameters.labels_of); a job reports a bad value as
+    the data error it is for the job."""
+    try:
+        return labels_of(value)
+    except HyperparameterError as error:
+        raise ChatDataError(str(error)) from None
 
 
 LABELS_FILE = "forge_labels.json"

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from job_code.formats import CONVERSE_SCHEMA_VERSION, Example
 from job_code.split import SplitError, Splits, split_examples
-from job_code.validation import Issue, ValidationReport, excerpt, reserved_keywords_in
+from job_code.validation import Issue, ValidationReport, excerpt
+from pipeline_core.nova_keywords import reserved_keywords_in
 
 # What Prepare reads. The table reader knows more (.tsv, .ndjson, ...), but the pipeline's contract
 # (docs/contracts.md) is CSV or JSONL.

@@ -18,9 +18,10 @@ import json
 import sys
 import time
 
-# The typed, bounded hyperparameters (shared with the settings' check at synth).
-from job_code.hyperparameters import EvalHyperparameters, check_room
 from job_code.sm_contract import JobPaths, parse_hyperparameters, run_job
+
+# The typed, bounded hyperparameters (shared with the settings' check at synth).
+from pipeline_core.job_hyperparameters import EvalHyperparameters, check_room
 
 __all__ = ["EvalHyperparameters", "evaluate_answers", "main", "run_evaluation"]
 

@@ -91,7 +91,7 @@ def build_tiny_model(dest_dir: str | Path, *, seed: int = 0, vocab_size: int = 5
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from stacks.settings import CASE_STUDY_LABELS, CASE_STUDY_SYSTEM_PROMPT
+    from pipeline_core.settings import CASE_STUDY_LABELS, CASE_STUDY_SYSTEM_PROMPT
 
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ class RewardInputError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class RewardWeights:
-    """Same field names and defaults as stacks.settings.RewardSettings."""
+    """Same field names and defaults as pipeline_core.settings.RewardSettings."""
 
     correct_label: float = 1.0
     exact_format: float = 0.5

@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import sys
 
-# The typed, bounded hyperparameters (shared with the settings' check at synth).
-from job_code.hyperparameters import SftHyperparameters, check_room
 from job_code.sm_contract import JobPaths, parse_hyperparameters, run_job
+
+# The typed, bounded hyperparameters (shared with the settings' check at synth).
+from pipeline_core.job_hyperparameters import SftHyperparameters, check_room
 
 __all__ = ["SftHyperparameters", "build_sft_dataset", "main", "run_sft"]
 

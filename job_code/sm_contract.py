@@ -14,8 +14,9 @@ Paths (each env var wins; otherwise it is derived from the prefix ``SM_BASE_DIR`
 | hyperparameters.json (CLI flags override it) | ``SM_INPUT_CONFIG_DIR`` | ``<input>/config`` |
 
 Hyperparameters arrive as strings (SageMaker stringifies them, sometimes JSON-quoted); each script declares
-a dataclass whose field types drive parsing. Unknown names are rejected with a message naming them, except
-the ``sagemaker_*`` names SageMaker itself injects (e.g. ``sagemaker_program``).
+a dataclass whose field types drive parsing (pipeline_core.job_hyperparameters.parse_mapping). Unknown
+names are rejected with a message naming them, except the ``sagemaker_*`` names SageMaker itself injects
+(e.g. ``sagemaker_program``).
 
 Progress lines: every script prints lines of the form (one line, space-separated key=value, stable order)::
 
@@ -34,26 +35,15 @@ import os
 import sys
 import time
 import traceback
-import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline_core.job_hyperparameters import HyperparameterError, parse_mapping
+
 PROGRESS_PREFIX = "progress "
 T = typing.TypeVar("T")
-
-
-class HyperparameterError(ValueError):
-    """A hyperparameter is unknown or has a value that does not parse as its declared type.
-
-    ``field`` is the hyperparameter's name (the first unknown one for unknown names), so the settings can
-    name ``stages.<stage>.hyperparameters.<field>`` in their own error.
-    """
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class ChannelError(FileNotFoundError):
@@ -112,56 +102,6 @@ def job_paths() -> JobPaths:
 
 # ---------------------------------------------------------------- hyperparameters
 
-def _unquote(raw: str) -> str:
-    # The SageMaker SDK JSON-encodes string values ('"abc"'); plain strings come through as they are.
-    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return raw
-    return raw
-
-
-def _parse_value(name: str, raw: object, annotation: object) -> object:
-    """Parse one hyperparameter value into the field's type; raise HyperparameterError naming it."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")):
-            return None
-        annotation = options[0]
-    text = _unquote(str(raw)).strip() if not isinstance(raw, bool | int | float) else raw
-    try:
-        if annotation is bool:
-            if isinstance(text, bool):
-                return text
-            lowered = str(text).lower()
-            if lowered in ("true", "1", "yes"):
-                return True
-            if lowered in ("false", "0", "no"):
-                return False
-            raise ValueError
-        if annotation is int:
-            try:
-                return int(text)
-            except ValueError:
-                as_float = float(text)  # accept "1e3" / "8.0", reject "8.5"
-                if not as_float.is_integer():
-                    raise
-                return int(as_float)
-        if annotation is float:
-            value = float(text)
-            if value != value:  # NaN
-                raise ValueError
-            return value
-        return str(text)
-    except (TypeError, ValueError):
-        type_name = getattr(annotation, "__name__", str(annotation))
-        raise HyperparameterError(
-            f"hyperparameter {name}={raw!r} is not a valid {type_name}", name
-        ) from None
-
-
 def read_hyperparameters_file(path: Path) -> dict[str, object]:
     if not path.is_file():
         return {}
@@ -189,34 +129,6 @@ def parse_hyperparameters(cls: type[T], argv: list[str] | None, paths: JobPaths)
         raise HyperparameterError(f"unknown command-line arguments: {' '.join(unknown)}")
     raw.update({name: value for name, value in vars(namespace).items() if value is not None})
     return parse_mapping(cls, raw)
-
-
-def parse_mapping(cls: type[T], raw: typing.Mapping[str, object]) -> T:
-    """Build `cls` from name -> value (strings as SageMaker sends them, or YAML values), then validate it.
-
-    The one typed parse of a job's hyperparameters: the job scripts use it (parse_hyperparameters) and so do
-    the settings at synth, before any job starts (stacks/hyperparameters.py)."""
-    hints = typing.get_type_hints(cls)
-    fields = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown_names = sorted(key for key in raw if key not in fields and not key.startswith("sagemaker_"))
-    if unknown_names:
-        raise HyperparameterError(
-            f"unknown hyperparameter(s) {', '.join(unknown_names)}; known: {', '.join(sorted(fields))}",
-            unknown_names[0],
-        )
-    values = {name: _parse_value(name, raw[name], hints[name]) for name in fields if name in raw}
-    instance = cls(**values)
-    validate = getattr(instance, "validate", None)
-    if callable(validate):
-        validate()
-    return instance
-
-
-def positive(name: str, value: float, *, allow_zero: bool = False) -> None:
-    """Shared bound check for hyperparameter dataclasses' validate()."""
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise HyperparameterError(f"hyperparameter {name}={value!r} must be {bound}", name)
 
 
 # ---------------------------------------------------------------- failure file + entry point

@@ -54,7 +54,7 @@ def lora_config(r: int, alpha: int, dropout: float, target_modules: str, *, top_
     """
     from peft import LoraConfig
 
-    from job_code.sm_contract import HyperparameterError
+    from pipeline_core.job_hyperparameters import HyperparameterError
 
     targets: str | list[str] = target_modules
     if target_modules != "all-linear":

@@ -27,14 +27,8 @@ from job_code.validation_report import (  # noqa: F401
     ValidationReport,
     excerpt,
 )
+from pipeline_core.nova_keywords import reserved_keywords_in
 
-# Nova's reserved keywords: a message containing one fails the training job. The list and its
-# case-sensitive match are the Nova Forge SDK's dataset validator's (amzn-nova-forge, checked 2026-12):
-# "user:" in a question is fine, "User:" is not.
-NOVA_RESERVED_KEYWORDS = (
-    "System:", "SYSTEM:", "User:", "USER:", "Bot:", "BOT:", "Assistant:", "ASSISTANT:", "Thought:",
-    "[EOS]", "<image>", "<video>", "<unk>",
-)
 
 @dataclass(frozen=True, slots=True)
 class ValidationRules:
@@ -58,11 +52,6 @@ class ValidationRules:
 
 
 # ---------------------------------------------------------------- input tables
-
-
-def reserved_keywords_in(text: str) -> list[str]:
-    """Nova's reserved keywords found in ``text``, matched case-sensitively as Nova does."""
-    return [keyword for keyword in NOVA_RESERVED_KEYWORDS if keyword in text]
 
 
 def _check_header(columns: list[str], kind: str, rules: ValidationRules) -> list[Issue]:

@@ -1,10 +1,11 @@
 """Stage the asset directories: the Lambda bundle, and the SageMaker code channel of the open-weights jobs.
 
-Lambda bundle: handler code, job code, the settings model and settings.json.
+Lambda bundle: handler code, job code, the neutral core (pipeline_core: the settings model, the stage table,
+the S3 layout) and settings.json. Nothing of stacks/ ships: the handlers and the jobs never import it.
 
 No Docker: the handlers need only what the Lambda runtime and the Powertools layer provide (boto3,
-pydantic, Powertools; stacks/lambda_runtime.py lists it). `stacks.settings` imports PyYAML only to read YAML
-configs, which the handlers never do. Local mode runs the handlers within that surface for this same
+pydantic, Powertools; stacks/lambda_runtime.py lists it). `pipeline_core.settings` imports PyYAML only to read
+YAML configs, which the handlers never do. Local mode runs the handlers within that surface for this same
 directory (forge/lambda_surface.py), so what runs offline is what CDK uploads.
 """
 
@@ -14,7 +15,7 @@ import shutil
 import tomllib
 from pathlib import Path
 
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE_NAME = "settings.json"
@@ -22,19 +23,14 @@ SETTINGS_FILE_NAME = "settings.json"
 _COPIED_TREES = (
     ("lambda/forge_handlers", "forge_handlers"), ("job_code", "job_code"), ("pipeline_core", "pipeline_core")
 )
-_COPIED_FILES = (("stacks/__init__.py", "stacks/__init__.py"), ("stacks/settings.py", "stacks/settings.py"))
-_COPIED_FILES += (("stacks/service_limits.py", "stacks/service_limits.py"),  # imported by settings.py
-                  ("stacks/polling.py", "stacks/polling.py"),
-                  # imported by settings.py: the stage hyperparameter checks and the Nova base recipes
-                  ("stacks/hyperparameters.py", "stacks/hyperparameters.py"),
-                  ("stacks/nova_recipe_base.py", "stacks/nova_recipe_base.py"))
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache")
 
 
-# The SageMaker code channel (s3://<artifacts>/code/): the job_code package plus the entry shims at its top
-# level, because the training toolkit runs `python <sagemaker_program>` in the channel directory, which
-# puts that directory (and only it) on sys.path. (source relative to the project root, destination).
-CODE_CHANNEL_LAYOUT = (("job_code", "job_code"), ("sagemaker_entry", ""))
+# The SageMaker code channel (s3://<artifacts>/code/): the job_code package, the pipeline_core package it
+# imports (the jobs' typed hyperparameters, Nova's reserved keywords) and the entry shims at its top level,
+# because the training toolkit runs `python <sagemaker_program>` in the channel directory, which puts that
+# directory (and only it) on sys.path. (source relative to the project root, destination).
+CODE_CHANNEL_LAYOUT = (("job_code", "job_code"), ("pipeline_core", "pipeline_core"), ("sagemaker_entry", ""))
 # What the job code imports beyond the PyTorch training image; pins come from pyproject.toml. The
 # toolkit pip-installs requirements.txt from the code directory before it starts the entry point.
 JOB_REQUIREMENTS = (
@@ -68,9 +64,6 @@ def stage_lambda_bundle(settings: Settings, dest_dir: str | Path) -> Path:
     The content depends only on the sources and the settings, so CDK's asset hash is stable.
     """
     dest = _fresh_copy_of_trees(dest_dir, _COPIED_TREES, "Lambda bundle")
-    for source, target in _COPIED_FILES:
-        (dest / target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PROJECT_ROOT / source, dest / target)
     (dest / SETTINGS_FILE_NAME).write_text(settings.to_json() + "\n", encoding="utf-8")
     return dest
 

@@ -11,9 +11,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from pipeline_core.settings import Settings
 from stacks import lambda_runtime
 from stacks.permissions import HANDLER_NAMES, REWARD_HANDLER
-from stacks.settings import Settings
 from stacks.storage import Storage
 
 # lambda_runtime.RUNTIME_NAME: the runtime whose import surface stacks/lambda_runtime.py writes down (and

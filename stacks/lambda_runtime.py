@@ -35,7 +35,7 @@ RUNTIME_NAME = "python3.12"
 ARCHITECTURE = "x86_64"
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"  # AWS's account publishing the public Powertools layers
 POWERTOOLS_LAYER_NAME = f"AWSLambdaPowertoolsPythonV3-{RUNTIME_NAME.replace('.', '')}-{ARCHITECTURE}"
-SETTING = "powertools_layer_version"  # the settings field that pins the layer (stacks/settings.py)
+SETTING = "powertools_layer_version"  # the settings field that pins the layer (pipeline_core/settings.py)
 
 # boto3 and its dependency closure, as the python3.12 runtime provides them (the layer build removes
 # exactly these because "already available in Lambda Runtime").

@@ -8,11 +8,11 @@ from aws_cdk import RemovalPolicy, Stack, Tags
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from pipeline_core.settings import Settings
 from stacks.handlers import RETENTION, Handlers
 from stacks.job_code_asset import JobCodeAsset
 from stacks.nag import acknowledge_findings
 from stacks.roles import HandlerRoles, SageMakerExecutionRole
-from stacks.settings import Settings
 from stacks.storage import Storage
 from stacks.triggers import Notifications, Triggers
 from stacks.workflow import Workflow

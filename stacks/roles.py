@@ -13,8 +13,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from pipeline_core import layout
+from pipeline_core.settings import RESOURCE_SEPARATOR, Settings
 from stacks.permissions import DATA_BUCKET_READERS, HANDLER_NAMES, HANDLER_PERMISSIONS
-from stacks.settings import RESOURCE_SEPARATOR, Settings
 from stacks.storage import Storage
 from stacks.workflow import state_machine_name
 

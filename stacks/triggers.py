@@ -14,7 +14,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from pipeline_core.layout import INCOMING_PREFIX
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 # The formats Prepare reads (job_code.formats); an upload of any of them starts a run.
 DATASET_SUFFIXES = (".csv", ".jsonl")

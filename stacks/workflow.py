@@ -16,7 +16,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from pipeline_core import stages as stage_table
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 # Lambda errorTypes retried with backoff + jitter (docs/contracts.md, lambda/forge_handlers/errors.py).
 RETRIED_ERRORS = [
@@ -84,7 +84,8 @@ class _TaskFactory:
 
 
 def _wait(scope: Construct, name: str, seconds_path: str) -> sfn.Wait:
-    """A Wait whose length the handler before it chose (stacks/polling.py: it grows with the job's age)."""
+    """A Wait whose length the handler before it chose (pipeline_core/polling.py: it grows with the job's
+    age)."""
     return sfn.Wait(scope, name, time=sfn.WaitTime.seconds_path(seconds_path))
 
 

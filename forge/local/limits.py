@@ -2,8 +2,8 @@
 
 botocore's parameter validator checks types, required members and minimum lengths only. AWS also rejects
 over-long or malformed names, too many or too long hyperparameters, unknown instance types, and Nova jobs or
-endpoints outside what the Nova recipes and inference container support: stacks/service_limits.py has the
-table, and this module applies it to the requests, raising the modeled ValidationException.
+endpoints outside what the Nova recipes and inference container support: pipeline_core/service_limits.py
+has the table, and this module applies it to the requests, raising the modeled ValidationException.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipeline_core import service_limits as limits
 from pipeline_core import stages as stage_table
-from stacks import service_limits as limits
 
 # (code, message, operation) -> the modeled exception (forge.local.sagemaker._ApiModel.error)
 ErrorFactory = Callable[[str, str, str], ClientError]

@@ -12,7 +12,7 @@ from typing import Any
 
 from forge.local.sagemaker import LocalSageMaker
 from pipeline_core import layout
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 
 def copy_logs(sagemaker: LocalSageMaker, run_dir: Path) -> None:

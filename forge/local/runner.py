@@ -31,8 +31,8 @@ from forge.local.sagemaker import LocalSageMaker, LocalSageMakerRuntime
 from forge.local.training import parse_progress
 from pipeline_core import layout
 from pipeline_core import stages as stage_table
+from pipeline_core.settings import Settings, load_settings
 from stacks.bundle import stage_code_channel
-from stacks.settings import Settings, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}

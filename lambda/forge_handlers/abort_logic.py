@@ -17,7 +17,7 @@ from forge_handlers.config import Environment
 from forge_handlers.errors import ArtifactMissingError, ConfigError, translate_client_error
 from forge_handlers.naming import check_run_id, s3_uri
 from pipeline_core.layout import report_key
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 # The rule's pattern (stacks/triggers.py holds the same values; tests/handlers/test_abort.py pins them).
 EVENT_SOURCE = "aws.states"

@@ -15,8 +15,8 @@ from forge_handlers.training_requests import ModelSource
 from pipeline_core import stages as stage_table
 from pipeline_core import state
 from pipeline_core.layout import artifact_key
+from pipeline_core.settings import Settings
 from pipeline_core.state import ArtifactRecord  # the typed record (jobs.py builds it from here)
-from stacks.settings import Settings
 
 
 def parse_record(data: Any, where: str) -> ArtifactRecord:

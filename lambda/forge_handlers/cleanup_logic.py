@@ -7,7 +7,7 @@ from typing import Any
 from forge_handlers import clients, deployment, jobs
 from forge_handlers.errors import translate_client_error
 from forge_handlers.naming import endpoint_config_name, endpoint_name, job_name
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 RUNNING = ("InProgress",)
 

@@ -1,7 +1,8 @@
 """Settings and environment of the handlers, loaded once per container.
 
 Settings come from ``settings.json`` in the bundle (``FORGE_SETTINGS_FILE``), parsed into the one model
-``stacks.settings.Settings``. The environment (bucket names, role and topic ARNs) is a validated model too.
+``pipeline_core.settings.Settings``. The environment (bucket names, role and topic ARNs) is a validated model
+too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from stacks.settings import ConfigError, Settings, parse_settings
+from pipeline_core.settings import ConfigError, Settings, parse_settings
 
 _DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "settings.json"
 

@@ -11,10 +11,10 @@ from forge_handlers import artifacts, clients, gating, model_copy
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError, error_code, translate_client_error
 from forge_handlers.naming import endpoint_config_name, endpoint_name, model_name
+from pipeline_core import polling
 from pipeline_core import stages as stage_table
-from stacks import polling
-from stacks.service_limits import ServiceLimitError, endpoint_tier
-from stacks.settings import Settings
+from pipeline_core.service_limits import ServiceLimitError, endpoint_tier
+from pipeline_core.settings import Settings
 
 VARIANT = "AllTraffic"
 # Nova inference container per region (AWS docs: deploying Nova models on SageMaker endpoints).
@@ -68,7 +68,7 @@ def model_request(settings: Settings, env: Environment, run_id: str, weights: st
             }
         }
         # The inference container's configuration must fit one of the instance type's tiers, or endpoint
-        # creation fails: the settings' values, checked (and completed) against stacks.service_limits.
+        # creation fails: the settings' values, checked (and completed) against pipeline_core.service_limits.
         deploy = settings.deploy
         try:
             tier = endpoint_tier(settings.model.model_type, deploy.instance_type, deploy.context_length,
@@ -166,7 +166,7 @@ def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[st
         "status": "Creating" if action == "create" else "Updating",
         "model_uri": weights,
         "served_model_uri": served,
-        # When this deploy began, for the waits between status polls (stacks/polling.py).
+        # When this deploy began, for the waits between status polls (pipeline_core/polling.py).
         "started_at": datetime.now(UTC).isoformat(),
         "wait_seconds": settings.endpoint_poll_seconds,
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stacks.settings import ConfigError  # re-exported: a bad settings.json fails as ConfigError too
+from pipeline_core.settings import ConfigError  # re-exported: a bad settings.json fails as ConfigError too
 
 __all__ = [
     "ArtifactMissingError",

@@ -7,7 +7,7 @@ from typing import Any
 from forge_handlers import artifacts, s3io
 from forge_handlers.errors import ArtifactMissingError
 from pipeline_core import stages as stage_table
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 
 def evaluated_stages(settings: Settings) -> list[str]:

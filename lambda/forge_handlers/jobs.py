@@ -16,10 +16,10 @@ from forge_handlers.errors import (
 )
 from forge_handlers.naming import job_name, s3_uri
 from forge_handlers.training_requests import build_training_job
+from pipeline_core import polling
 from pipeline_core import stages as stage_table
 from pipeline_core.layout import eval_results_key
-from stacks import polling
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 CAPACITY_ERROR = "CapacityError"

@@ -1,9 +1,9 @@
 """Deterministic resource names of a run (its S3 keys: pipeline_core/layout.py).
 
 SageMaker names must match ``[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}``. Every name is
-``<pipeline>--<run>-<suffix>``: the pipeline name cannot contain "--" (stacks/settings.py), so the first
-"--" ends it, and IAM's ``<pipeline>--*`` (stacks/roles.py) matches this pipeline's names only. The run part
-is the run id itself when it is already a name-safe lowercase slug; any other id (upper case, '_', "--",
+``<pipeline>--<run>-<suffix>``: the pipeline name cannot contain "--" (pipeline_core/settings.py), so the
+first "--" ends it, and IAM's ``<pipeline>--*`` (stacks/roles.py) matches this pipeline's names only. The run
+part is the run id itself when it is already a name-safe lowercase slug; any other id (upper case, '_', "--",
 too long) is cut and suffixed with a hash of the full id, so two run ids never share a name. A retried
 create of the same stage and attempt finds its own job.
 """
@@ -14,9 +14,9 @@ import hashlib
 import re
 
 from forge_handlers.errors import ConfigError
+from pipeline_core import service_limits
 from pipeline_core import stages as stage_table
-from stacks import service_limits
-from stacks.settings import RESOURCE_SEPARATOR
+from pipeline_core.settings import RESOURCE_SEPARATOR
 
 MAX_NAME = service_limits.MAX_NAME_CHARS
 NAME_PATTERN = re.compile(service_limits.NAME_PATTERN + "$")

@@ -6,7 +6,7 @@ from typing import Any
 
 from forge_handlers import clients, reporting, s3io
 from forge_handlers.errors import ArtifactMissingError, ConfigError, translate_client_error
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 
 def compose(settings: Settings, event: dict[str, Any]) -> tuple[str, str]:

@@ -1,8 +1,8 @@
 """Nova 2 Lite recipes for SageMaker training jobs: the recipe a job runs (base recipe + run fields +
 validated overrides) and the image per method and region.
 
-The base recipes and the override check live in stacks/nova_recipe_base.py, which the settings also run at
-synth, so a bad override fails before any job.
+The base recipes and the override check live in pipeline_core/nova_recipe_base.py, which the settings also
+run at synth, so a bad override fails before any job.
 """
 
 from __future__ import annotations
@@ -11,7 +11,13 @@ import copy
 from typing import Any
 
 from forge_handlers.errors import ConfigError
-from stacks.nova_recipe_base import BASE_RECIPES, OverrideError, check_overrides, flatten, override_keys
+from pipeline_core.nova_recipe_base import (
+    BASE_RECIPES,
+    OverrideError,
+    check_overrides,
+    flatten,
+    override_keys,
+)
 
 __all__ = ["BASE_RECIPES", "allowed_override_keys", "flatten", "image_uri", "resolve_recipe"]
 

@@ -18,7 +18,7 @@ from forge_handlers.errors import ArtifactMissingError, ConfigError, DataValidat
 from forge_handlers.naming import check_run_id, s3_uri, split_s3_uri
 from pipeline_core import layout
 from pipeline_core import stages as stage_table
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 
 def validation_rules(settings: Settings) -> Any:

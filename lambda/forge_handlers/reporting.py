@@ -11,7 +11,7 @@ from forge_handlers.naming import check_run_id, s3_uri
 from pipeline_core import report_table
 from pipeline_core import stages as stage_table
 from pipeline_core.layout import eval_results_key, report_key, report_markdown_key, run_prefix
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 STATUSES = ("SUCCEEDED", "FAILED", "GATE_REJECTED", "ABORTED", "TIMED_OUT")
 

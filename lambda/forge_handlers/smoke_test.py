@@ -9,7 +9,7 @@ from forge_handlers import clients, s3io
 from forge_handlers.errors import ArtifactMissingError, SmokeTestError, translate_client_error
 from job_code.formats import jsonl_lines
 from pipeline_core import endpoint
-from stacks.settings import Settings
+from pipeline_core.settings import Settings
 
 
 def first_eval_sample(settings: Settings, eval_uri: str) -> tuple[list[dict[str, str]], str]:

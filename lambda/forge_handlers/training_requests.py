@@ -14,11 +14,11 @@ from forge_handlers import nova_recipes
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError
 from forge_handlers.naming import s3_uri
+from pipeline_core import service_limits
 from pipeline_core import stages as stage_table
+from pipeline_core.hyperparameters import stage_hyperparameters
 from pipeline_core.layout import CODE_S3_PREFIX, checkpoint_prefix, job_output_prefix, recipe_key
-from stacks import service_limits
-from stacks.hyperparameters import stage_hyperparameters
-from stacks.settings import JobStageSettings, Settings
+from pipeline_core.settings import JobStageSettings, Settings
 
 # AWS Deep Learning Containers account per region (the DLC "available images" list); most use 763104351884.
 DLC_ACCOUNTS = {
@@ -216,7 +216,8 @@ def build_training_job(
     """The CreateTrainingJob request for ``stage`` of this run, by model family."""
     builder = build_nova if settings.model.family == "nova" else build_hf
     built = builder(settings, env, run, stage, job, source)
-    # What botocore's validator does not check and CreateTrainingJob would reject (stacks.service_limits).
+    # What botocore's validator does not check and CreateTrainingJob would reject
+    # (pipeline_core.service_limits).
     try:
         service_limits.check_name("TrainingJobName", built.request["TrainingJobName"])
         service_limits.check_hyperparameters(built.request["HyperParameters"])

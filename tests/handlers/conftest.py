@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from forge_handlers import clients, config
 
-from stacks.settings import Settings, load_settings, parse_settings
+from pipeline_core.settings import Settings, load_settings, parse_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_FILES = sorted((PROJECT_ROOT / "config").glob("*.yaml"))

@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 from forge_handlers.naming import split_s3_uri
 
 # moto's CreateEndpointConfig accepts only instance types older than g5/g6/p5 (the real ones are checked
-# against stacks/service_limits.py by the settings and the local runtime); it is given this one instead.
+# against pipeline_core/service_limits.py by the settings and the local runtime); it is given this one
+# instead.
 MOTO_ENDPOINT_INSTANCE_TYPE = "ml.g4dn.xlarge"
 IN_PROGRESS = {"TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}
 COMPLETED = {"TrainingJobStatus": "Completed", "SecondaryStatus": "Completed"}

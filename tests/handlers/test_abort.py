@@ -10,8 +10,8 @@ import pytest
 from forge_handlers import abort, abort_logic, clients
 from forge_handlers.errors import ConfigError
 
+from pipeline_core.settings import load_settings
 from stacks import triggers
-from stacks.settings import load_settings
 from tests.handlers.conftest import ARTIFACTS_BUCKET, CONFIG_FILES, REGION, a_run, derive, put_json
 from tests.handlers.scripted import IN_PROGRESS, ScriptedSageMaker
 

@@ -10,7 +10,7 @@ import pytest
 from forge_handlers import clients, config, launch, poll
 from forge_handlers.errors import ArtifactMissingError, JobNotFoundError, ResourceLimitError, ThrottlingError
 
-from stacks.settings import load_settings
+from pipeline_core.settings import load_settings
 from tests.handlers.conftest import ARTIFACTS_BUCKET, CONFIG_FILES, REGION, a_run, derive
 from tests.handlers.scripted import COMPLETED, IN_PROGRESS, ScriptedSageMaker, failed
 

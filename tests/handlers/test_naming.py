@@ -8,7 +8,7 @@ import pytest
 from forge_handlers import naming
 
 from pipeline_core import stages as stage_table
-from stacks.settings import ConfigError, parse_settings
+from pipeline_core.settings import ConfigError, parse_settings
 
 STAGES = stage_table.names()
 RUN_IDS = ["x", "run-1", "nova-x", "prod-run-1", "Run-1", "run_1", "a--b",

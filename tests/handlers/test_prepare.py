@@ -11,7 +11,7 @@ import pytest
 from forge_handlers import prepare
 from forge_handlers.errors import ConfigError, DataValidationError
 
-from stacks.settings import load_settings
+from pipeline_core.settings import load_settings
 from tests.handlers.conftest import ARTIFACTS_BUCKET, CONFIG_FILES, DATA_BUCKET, derive
 
 CONFIG_DIR = Path(CONFIG_FILES[0]).parent

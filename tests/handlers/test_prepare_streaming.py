@@ -9,7 +9,7 @@ import pytest
 from forge_handlers import prepare, s3io
 from forge_handlers.errors import ArtifactMissingError, DataValidationError
 
-from stacks.settings import load_settings
+from pipeline_core.settings import load_settings
 from tests.handlers.conftest import DATA_BUCKET, derive
 from tests.handlers.test_prepare import CONFIG_DIR, SIZES, make_csv
 

@@ -1,5 +1,5 @@
-"""The request builders honour stacks/service_limits.py: endpoint tiers in CreateModel, request limits in
-CreateTrainingJob, and the pipeline's own hyperparameters as the settings count them."""
+"""The request builders honour pipeline_core/service_limits.py: endpoint tiers in CreateModel, request limits
+in CreateTrainingJob, and the pipeline's own hyperparameters as the settings count them."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from forge_handlers import deployment
 from forge_handlers.errors import ConfigError
 from forge_handlers.training_requests import ModelSource, build_training_job
 
-from stacks import service_limits as limits
-from stacks.settings import load_settings
+from pipeline_core import service_limits as limits
+from pipeline_core.settings import load_settings
 from tests.handlers.conftest import CONFIG_FILES, a_run, derive
 from tests.handlers.test_training_requests import ENV, VARIANTS, _source
 

@@ -11,7 +11,7 @@ import pytest
 from forge_handlers import cleanup, clients, config, deploy, endpoint_status, gate, notify, report, smoke
 from forge_handlers.errors import ArtifactMissingError, SmokeTestError
 
-from stacks.settings import load_settings
+from pipeline_core.settings import load_settings
 from tests.handlers.conftest import ARTIFACTS_BUCKET, CONFIG_FILES, REGION, a_run, derive, put_json
 from tests.handlers.scripted import ScriptedSageMaker
 

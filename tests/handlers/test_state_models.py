@@ -29,7 +29,7 @@ from forge_handlers.artifacts import parse_record
 from forge_handlers.errors import ArtifactMissingError, ConfigError
 
 from pipeline_core import state
-from stacks.settings import load_settings
+from pipeline_core.settings import load_settings
 from tests.handlers.conftest import ARTIFACTS_BUCKET, CONFIG_FILES, REGION, a_run, derive
 from tests.handlers.scripted import COMPLETED, ScriptedSageMaker
 from tests.handlers.test_stages import record_evals

@@ -15,8 +15,8 @@ from forge_handlers.naming import NAME_PATTERN, job_name
 from forge_handlers.training_requests import ModelSource, build_training_job, hf_training_image
 
 from pipeline_core import stages as stage_table
-from stacks.settings import ConfigError as SettingsConfigError
-from stacks.settings import Settings, load_settings
+from pipeline_core.settings import ConfigError as SettingsConfigError
+from pipeline_core.settings import Settings, load_settings
 from tests.handlers.conftest import (
     ARTIFACTS_BUCKET,
     CONFIG_FILES,

@@ -16,7 +16,7 @@ from forge_handlers.errors import DataValidationError
 from typer.testing import CliRunner
 
 from forge.cli import app
-from stacks.settings import Settings, load_settings
+from pipeline_core.settings import Settings, load_settings
 from tests.handlers.conftest import ARTIFACTS_BUCKET, CONFIG_FILES, DATA_BUCKET, derive
 from tests.handlers.test_prepare import LABELS, SIZES, make_csv
 

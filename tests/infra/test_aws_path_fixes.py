@@ -115,7 +115,7 @@ def test_nova_model_runs_network_isolated(family: str, isolated) -> None:
     from forge_handlers.config import Environment
     from forge_handlers.deployment import model_request
 
-    from stacks.settings import parse_settings
+    from pipeline_core.settings import parse_settings
 
     nova = {"family": "nova", "base_model": "nova-lite-2/prod", "model_type": "amazon.nova-2-lite-v1:0:256k"}
     model = nova if family == "nova" else {"family": "hf", "base_model": "x"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.settings import ConfigError, load_settings
+from pipeline_core.settings import ConfigError, load_settings
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 LOCAL = CONFIG_DIR / "local.yaml"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stacks import polling
-from stacks.settings import ConfigError, load_settings, parse_settings
+from pipeline_core import polling
+from pipeline_core.settings import ConfigError, load_settings, parse_settings
 from tests.synth_helpers import CONFIG_DIR
 
 HF = {"family": "hf", "base_model": "x"}
@@ -73,7 +73,7 @@ def test_every_poll_wait_takes_its_length_from_the_handler(synthesized) -> None:
 
 
 def test_poll_reports_a_longer_wait_for_an_older_job() -> None:
-    from stacks.polling import next_wait
+    from pipeline_core.polling import next_wait
 
     settings = parse_settings({"model": HF})  # poll_seconds 60, fraction 0.1, max 600
     now = datetime.now(UTC)

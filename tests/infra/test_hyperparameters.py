@@ -10,9 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from forge.cli import app
-from job_code.hyperparameters import parse_stage
-from job_code.sm_contract import HyperparameterError
-from stacks.settings import ConfigError, load_settings
+from pipeline_core.job_hyperparameters import HyperparameterError, parse_stage
+from pipeline_core.settings import ConfigError, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = PROJECT_ROOT / "config"

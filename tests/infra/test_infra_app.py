@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import PROJECT_ROOT, build_app, cfn_validation_requested, resolve_config, stack_id
-from stacks.settings import ConfigError
+from pipeline_core.settings import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline_core.settings import Settings
 from stacks import handlers, lambda_runtime
 from stacks.lambda_runtime import UnknownLayerVersionError
-from stacks.settings import Settings
 from tests.synth_helpers import synth
 
 PINNED = Settings.model_fields["powertools_layer_version"].default

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from pipeline_core import layout
+from pipeline_core.settings import load_settings
 from stacks.permissions import DATA_BUCKET_READERS, HANDLER_NAMES
-from stacks.settings import load_settings
 from tests.infra.conftest import CONFIG_NAMES
 from tests.synth_helpers import CONFIG_DIR, PROJECT_ROOT
 

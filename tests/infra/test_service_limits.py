@@ -1,4 +1,5 @@
-"""stacks/service_limits.py: the table, the request limits, and the settings that enforce them at synth."""
+"""pipeline_core/service_limits.py: the table, the request limits, and the settings that enforce them at
+synth."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from stacks import service_limits as limits
-from stacks.settings import ConfigError, Settings, load_settings, parse_settings
+from pipeline_core import service_limits as limits
+from pipeline_core.settings import ConfigError, Settings, load_settings, parse_settings
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 LITE_2 = "amazon.nova-2-lite-v1:0:256k"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pipeline_core import stages as stage_table
-from stacks.settings import JobStageSettings, StagesSettings
+from pipeline_core.settings import JobStageSettings, StagesSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Product code: what ships in the stack, the Lambda asset, the code channel and the CLI (not tests, docs,
@@ -30,9 +30,10 @@ TABLE_FILE = PROJECT_ROOT / "pipeline_core" / "stages.py"
 # classes, its split kinds, its record formats). The table maps each stage onto it (Stage.job,
 # Stage.dataset) and test_the_table_names_only_what_the_rest_of_the_product_has checks every such value
 # exists there. So in job_code/ a literal equal to a job type or dataset is that vocabulary, not a stage:
-# it is allowed there, and only there. A stage name that is not also a job type or dataset (eval_sft,
+# it is allowed there, and only there (and in the jobs' typed hyperparameters, which moved into the neutral
+# core so the settings can parse with them). A stage name that is not also a job type or dataset (eval_sft,
 # baseline_eval) is allowed nowhere.
-JOB_VOCABULARY_ROOT = "job_code"
+JOB_VOCABULARY_ROOTS = ("job_code/", "pipeline_core/job_hyperparameters.py")
 
 
 def _product_files(project: Path, roots: tuple[str, ...]) -> list[Path]:
@@ -68,7 +69,7 @@ def _stage_literals(names: set[str], vocabulary: set[str], project: Path = PROJE
     hits = []
     for path in _product_files(project, roots):
         relative = path.relative_to(project)
-        allowed = vocabulary if relative.parts[0] == JOB_VOCABULARY_ROOT else set()
+        allowed = vocabulary if relative.as_posix().startswith(JOB_VOCABULARY_ROOTS) else set()
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         prose = _docstrings(tree)
         for node in ast.walk(tree):
@@ -105,7 +106,7 @@ def test_the_scan_sees_a_stage_name_written_elsewhere(tmp_path) -> None:
 def test_the_table_names_only_what_the_rest_of_the_product_has() -> None:
     """Each column's values exist where they point: job code classes and formats, entry shims, settings."""
     from job_code.formats import SplitKind
-    from job_code.hyperparameters import STAGE_CLASSES
+    from pipeline_core.job_hyperparameters import STAGE_CLASSES
 
     table = stage_table.job_stages()
     methods = set(typing.get_args(typing.get_args(JobStageSettings.model_fields["method"].annotation)[0]))
@@ -205,7 +206,7 @@ def test_one_more_stage_gets_its_report_section_and_progress_step(one_more_stage
     from moto import mock_aws
 
     from forge import progress, report_html
-    from stacks.settings import load_settings
+    from pipeline_core.settings import load_settings
 
     settings = load_settings(PROJECT_ROOT / "config" / "local.yaml")
     enabled = settings.stages.enabled_job_stages()
@@ -237,7 +238,7 @@ def test_one_more_stage_gets_its_report_section_and_progress_step(one_more_stage
 def test_one_more_stage_reads_its_settings_slot_and_gates(one_more_stage) -> None:
     from forge_handlers import artifacts, gating
 
-    from stacks.settings import load_settings
+    from pipeline_core.settings import load_settings
 
     settings = load_settings(PROJECT_ROOT / "config" / "local.yaml")
     assert settings.stages.for_stage(one_more_stage.name) is settings.stages.eval
@@ -255,8 +256,8 @@ def test_one_more_stage_runs_in_the_state_machine(one_more_stage, tmp_path) -> N
     from tests.workflow.conftest import FAST
     from tests.workflow.fake_pipeline import Scenario, run_pipeline
 
-    # One more job stage counts in the synth-time history quota check (stacks/polling.py) too: with FAST's
-    # 0 s polls its worst case needs longer waits between polls to stay under the quota.
+    # One more job stage counts in the synth-time history quota check (pipeline_core/polling.py) too: with
+    # FAST's 0 s polls its worst case needs longer waits between polls to stay under the quota.
     synthesized = synth("local", tmp_path, {**FAST, "max_poll_seconds": 900})
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
         result = run_pipeline(synthesized, Scenario())

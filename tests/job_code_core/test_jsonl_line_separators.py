@@ -14,7 +14,7 @@ from forge_handlers import smoke_test
 
 from job_code.formats import read_jsonl, write_jsonl
 from job_code.results import read_inference_output
-from stacks.settings import parse_settings
+from pipeline_core.settings import parse_settings
 
 # Every character str.splitlines() treats as a line boundary that JSON leaves unescaped.
 SEPARATORS = ["\u2028", "\u2029", "\u0085"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from job_code.validation import reserved_keywords_in
-from stacks.settings import ConfigError, parse_settings
+from pipeline_core.nova_keywords import reserved_keywords_in
+from pipeline_core.settings import ConfigError, parse_settings
 
 NOVA = {"family": "nova", "base_model": "nova-lite-2/prod", "model_type": "amazon.nova-2-lite-v1:0:256k"}
 

@@ -88,7 +88,7 @@ def test_bad_weights_env_is_a_named_error(monkeypatch, raw, message):
 
 
 def test_weights_match_reward_settings_fields():
-    from stacks.settings import RewardSettings
+    from pipeline_core.settings import RewardSettings
 
     assert RewardWeights().__dataclass_fields__.keys() == RewardSettings.model_fields.keys()
     for name in RewardSettings.model_fields:

@@ -76,7 +76,7 @@ def test_row_count_bounds(family, method, count, problem):
 
 
 def test_bounds_table_covers_every_nova_method():
-    from stacks.settings import JobStageSettings
+    from pipeline_core.settings import JobStageSettings
 
     methods = JobStageSettings.model_fields["method"].annotation.__args__[0].__args__
     assert {m for f, m in ROW_COUNT_BOUNDS if f == "nova"} == set(methods)

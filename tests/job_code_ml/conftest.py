@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from job_code.models import build_tiny_model
-from stacks.settings import CASE_STUDY_LABELS
+from pipeline_core.settings import CASE_STUDY_LABELS
 
 SYSTEM_PROMPT = "Classify the question. Answer with only HQ, LQ_EDIT or LQ_CLOSE."
 SM_VARIABLES = ("SM_BASE_DIR", "SM_MODEL_DIR", "SM_OUTPUT_DIR", "SM_OUTPUT_DATA_DIR", "SM_CHECKPOINT_DIR",

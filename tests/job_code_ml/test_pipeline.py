@@ -148,8 +148,8 @@ def test_every_job_records_its_peak_memory_and_time(pipeline, stage):
 def test_lora_in_the_top_layers_only(tiny_model_dir):
     from peft import get_peft_model
 
-    from job_code.sm_contract import HyperparameterError
     from job_code.training import lora_config
+    from pipeline_core.job_hyperparameters import HyperparameterError
 
     model, _ = load_model_and_tokenizer(tiny_model_dir)
     layers = model.config.num_hidden_layers

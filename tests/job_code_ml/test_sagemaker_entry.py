@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from job_code import serve, serving_code
+from pipeline_core.settings import CASE_STUDY_LABELS
 from stacks.bundle import CODE_CHANNEL_LAYOUT, stage_code_channel
-from stacks.settings import CASE_STUDY_LABELS
 
 ENTRY_POINTS = ("evaluate.py", "sft.py", "rft.py")
 
@@ -36,8 +36,11 @@ def code_channel(tmp_path_factory) -> Path:
 
 
 def test_code_channel_layout(code_channel):
-    assert dict(CODE_CHANNEL_LAYOUT) == {"job_code": "job_code", "sagemaker_entry": ""}
+    assert dict(CODE_CHANNEL_LAYOUT) == {
+        "job_code": "job_code", "pipeline_core": "pipeline_core", "sagemaker_entry": "",
+    }
     assert (code_channel / "job_code" / "__init__.py").is_file()
+    assert (code_channel / "pipeline_core" / "job_hyperparameters.py").is_file()  # the jobs import it
     for name in (*ENTRY_POINTS, "inference.py", "requirements.txt"):
         assert (code_channel / name).is_file(), name
     assert not list(code_channel.rglob("__pycache__"))

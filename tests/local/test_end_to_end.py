@@ -159,7 +159,7 @@ def test_sft_crash_fails_the_run_with_the_scripts_message(tiny_model, tmp_path):
     report = json.loads((run_dir / "report.json").read_text())
     assert code == 1
     assert report["status"] == "FAILED"
-    # The script's own error (sm_contract.HyperparameterError), carried by FailureReason.
+    # The script's own error (job_hyperparameters.HyperparameterError), carried by FailureReason.
     assert "lora_layers=99 exceeds the model's" in report["failure_reason"]
     assert report["stages"]["baseline"]["metrics"]["accuracy"] is not None
     assert (run_dir / "eval" / "baseline_eval" / "results.json").is_file()

@@ -139,7 +139,7 @@ def test_the_nova_deploy_requests_the_handlers_build_pass(sagemaker):
     from forge_handlers import deployment
     from forge_handlers.config import Environment
 
-    from stacks.settings import load_settings
+    from pipeline_core.settings import load_settings
 
     settings = load_settings(CONFIG_DIR / "nova.yaml")
     env = Environment(data_bucket="d", artifacts_bucket="a", sagemaker_role_arn=ROLE)

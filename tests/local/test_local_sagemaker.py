@@ -146,7 +146,7 @@ def test_nova_jobs_fail_with_a_clear_reason(sagemaker):
     request["AlgorithmSpecification"]["TrainingImage"] = (
         "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-fine-tune-repo:SM-TJ-SFT-latest"
     )
-    # Where Nova Lite 2 SFT runs (stacks/service_limits.py): anything else is a ValidationException.
+    # Where Nova Lite 2 SFT runs (pipeline_core/service_limits.py): anything else is a ValidationException.
     request["ResourceConfig"].update(InstanceType="ml.p5.48xlarge", InstanceCount=4)
     sagemaker.create_training_job(**request)
     described = sagemaker.describe_training_job(TrainingJobName="nova-sft")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.settings import load_settings
+from pipeline_core.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PID_SERVER = Path(__file__).with_name("fixtures") / "pid_server.py"

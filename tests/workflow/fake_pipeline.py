@@ -72,7 +72,7 @@ class FakeHandlers:
             "job_name": f"forge-{stage}-{event['attempt']}",
             "attempt": event["attempt"],
             "status": "InProgress",
-            "wait_seconds": 0,  # the Wait's SecondsPath (stacks/polling.py)
+            "wait_seconds": 0,  # the Wait's SecondsPath (pipeline_core/polling.py)
         }
 
     def poll(self, event):

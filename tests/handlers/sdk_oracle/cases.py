@@ -13,7 +13,7 @@ from typing import Any
 from forge_handlers.config import Environment
 from forge_handlers.training_requests import ModelSource, build_training_job
 
-from stacks.settings import Settings, load_settings, parse_settings
+from pipeline_core.settings import Settings, load_settings, parse_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 ENV = Environment(

@@ -1,8 +1,9 @@
 """Service limits in one table: what SageMaker and the Nova recipes accept, checked before anything is spent.
 
-Pure (standard library only): it ships in the Lambda bundle beside stacks/settings.py. The settings check it
-at synth and whenever a handler loads settings.json; the request builders check what they build; the local
-SageMaker runtime (forge/local/sagemaker.py) checks every request against it again (DESIGN principle 11).
+Pure (standard library only): it ships in the Lambda bundle beside pipeline_core/settings.py. The
+settings check it at synth and whenever a handler loads settings.json; the request builders check what they
+build; the local SageMaker runtime (forge/local/sagemaker.py) checks every request against it again (DESIGN
+principle 11).
 
 Sources, checked 2026-12:
 - [SDK-INST] Nova Forge SDK (aws/nova-forge-sdk, package amzn-nova-forge),

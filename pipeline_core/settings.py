@@ -1,7 +1,8 @@
 """The one typed settings model of a pipeline, loaded from a YAML config and validated once.
 
-This module imports only pydantic and PyYAML: it ships inside the Lambda bundle too, so the
-handlers read the very settings the stack was synthesized from (``settings.json`` in the bundle).
+This module imports only pydantic and the rest of pipeline_core (PyYAML inside ``load_settings``): it ships
+inside the Lambda bundle too, so the handlers read the very settings the stack was synthesized from
+(``settings.json`` in the bundle).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline_core import polling
+from pipeline_core import service_limits as limits
 from pipeline_core import stages as stage_table
-from stacks import polling
-from stacks import service_limits as limits
-from stacks.hyperparameters import check_stage_hyperparameters
+from pipeline_core.hyperparameters import check_stage_hyperparameters
+from pipeline_core.nova_keywords import reserved_keywords_in
 
 # The published case study's system prompt, verbatim: part of the experiment's definition.
 CASE_STUDY_SYSTEM_PROMPT = (
@@ -147,12 +149,12 @@ class GateSettings(_Strict):
 
 class DeploySettings(_Strict):
     enabled: bool = True
-    # nova: omitted = the first endpoint type of stacks.service_limits (ml.g6.48xlarge for Nova Lite 2).
+    # nova: omitted = the first endpoint type of service_limits (ml.g6.48xlarge for Nova Lite 2).
     instance_type: str = "ml.g5.xlarge"
     instance_count: Annotated[int, Field(ge=1, le=16)] = 1
     smoke_test: bool = True
     # nova only: the inference container's CONTEXT_LENGTH / MAX_CONCURRENCY, which must fit one of the
-    # instance type's tiers (stacks.service_limits). An omitted one comes from the first tier, by context
+    # instance type's tiers (service_limits). An omitted one comes from the first tier, by context
     # length, that admits the other (both omitted: the first tier, e.g. 8000/8 on ml.g6.48xlarge).
     context_length: Annotated[int, Field(gt=0)] | None = None
     max_concurrency: Annotated[int, Field(gt=0)] | None = None
@@ -213,7 +215,7 @@ class Settings(_Strict):
     deploy: DeploySettings = DeploySettings()
     reward: RewardSettings = RewardSettings()
     retry: RetrySettings = RetrySettings()
-    # Waits between two polls (stacks/polling.py): a tenth of the job's / endpoint's age, at least these
+    # Waits between two polls (polling.py): a tenth of the job's / endpoint's age, at least these
     # minimums (tests use 0), at most max_poll_seconds, so the execution history stays bounded.
     poll_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
     endpoint_poll_seconds: Annotated[int, Field(ge=0, le=3600)] = 30
@@ -254,7 +256,7 @@ class Settings(_Strict):
         except limits.ServiceLimitError as error:
             raise ValueError(str(error)) from None
         polling.check_history_quota(self)
-        check_stage_hyperparameters(self)  # stacks/hyperparameters.py: what each stage's job would reject
+        check_stage_hyperparameters(self)  # hyperparameters.py: what each stage's job would reject
         return self
 
     @property
@@ -268,8 +270,6 @@ class Settings(_Strict):
 
 def _check_nova_texts(settings: Settings) -> None:
     """Texts every Nova record carries must pass Nova's dataset rules, or every job would fail."""
-    from job_code.validation import reserved_keywords_in  # pure; shipped beside this module
-
     data = settings.data
     if found := reserved_keywords_in(data.system_prompt):
         raise ValueError(f"data.system_prompt contains Nova reserved keyword(s) {found}: every SFT and "
@@ -282,7 +282,7 @@ def _check_nova_texts(settings: Settings) -> None:
                          "(set a system prompt or disable stages.rft)")
 
 
-# --- service limits (stacks.service_limits) -------------------------------------------------------------
+# --- service limits (pipeline_core.service_limits) ------------------------------------------------------
 def _slots() -> dict[str, stage_table.Stage]:
     """Each settings slot of a job stage -> the first stage that reads it (job type, default method)."""
     slots: dict[str, stage_table.Stage] = {}
@@ -393,8 +393,8 @@ def parse_settings(raw: dict[str, Any], source: str = "<dict>") -> Settings:
 
 def load_settings(path: str | Path) -> Settings:
     """Load and validate a YAML (or JSON) config. Raises ConfigError naming the file and the bad field.
-    Encodings, size and alias limits: stacks/config_files.py."""
+    Encodings, size and alias limits: pipeline_core/config_files.py."""
     # Imported here: it needs PyYAML, which the Lambda runtime lacks (handlers only read settings.json).
-    from stacks.config_files import read_config
+    from pipeline_core.config_files import read_config
 
     return parse_settings(read_config(path), str(path))

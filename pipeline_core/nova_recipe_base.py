@@ -7,7 +7,7 @@ steps (``training_config.max_steps``), never epochs; its learning rate lives at
 ``training_config.optim_config.lr`` (``training_config.trainer.optim_config.lr`` for RFT).
 
 Pure (standard library only): the settings check the overrides at synth and in ``forge validate``
-(stacks/hyperparameters.py), and the launch handler (lambda/forge_handlers/nova_recipes.py) builds the
+(pipeline_core/hyperparameters.py), and the launch handler (lambda/forge_handlers/nova_recipes.py) builds the
 recipe from the same data, so a bad override fails before any job, not when its stage starts.
 """
 

@@ -2,12 +2,12 @@
 
 Open weights: the hyperparameters a stage's job receives are the pipeline's (``pipeline_hyperparameters``:
 labels, max_query_tokens, ...) overridden by the config's ``stages.<stage>.hyperparameters``; they are parsed
-by the job code's own typed classes (job_code.hyperparameters.parse_stage), so synth rejects exactly what the
-job would. Nova: ``stages.<stage>.recipe_overrides`` are checked against the recipe's keys, types and ranges
-(stacks/nova_recipe_base.py). The settings run ``check_stage_hyperparameters`` when they are loaded: at synth,
-in ``forge validate`` and in every handler.
+by the job code's own typed classes (pipeline_core/job_hyperparameters.py: ``parse_stage``), so synth
+rejects exactly what the job would. Nova: ``stages.<stage>.recipe_overrides`` are checked against the
+recipe's keys, types and ranges (pipeline_core/nova_recipe_base.py). The settings run
+``check_stage_hyperparameters`` when they are loaded: at synth, in ``forge validate`` and in every handler.
 
-Pure (pydantic-free, standard library + job_code): it ships in the Lambda bundle beside stacks/settings.py.
+Pure (pydantic-free, standard library): it ships in the Lambda bundle with the rest of pipeline_core.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
-from job_code.hyperparameters import STAGE_CLASSES, check_room, parse_stage
-from job_code.sm_contract import HyperparameterError
+from pipeline_core import nova_recipe_base
 from pipeline_core import stages as stage_table
-from stacks import nova_recipe_base
+from pipeline_core.job_hyperparameters import STAGE_CLASSES, HyperparameterError, check_room, parse_stage
 
 if TYPE_CHECKING:
-    from stacks.settings import Settings
+    from pipeline_core.settings import Settings
 
 
 

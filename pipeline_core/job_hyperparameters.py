@@ -1,30 +1,123 @@
-"""The hyperparameters of every open-weights job stage, typed and bounded in one place.
+"""The hyperparameters of every open-weights job stage, typed and bounded in one place, and their parse.
 
-Each job script parses its hyperparameters with these classes (sm_contract.parse_hyperparameters); the
-settings run the very same parse (``parse_stage``) on the config at synth and in ``forge validate``
-(stacks/hyperparameters.py), so a value the job would reject fails before any job starts, naming the field.
+Each job script parses its hyperparameters with these classes (job_code.sm_contract.parse_hyperparameters
+reads them from the SageMaker contract, then ``parse_mapping``); the settings run the very same parse
+(``parse_stage``) on the config at synth and in ``forge validate`` (pipeline_core/hyperparameters.py), so a
+value the job would reject fails before any job starts, naming the field.
 ``check_room`` adds what needs the prompt and the labels: the SFT ``max_length`` must hold the system prompt,
 a question cut to ``max_query_tokens`` and the longest answer, and generation lengths must hold a label.
 
-Standard library only: the job scripts import it before their heavy imports, and it ships in the Lambda
-bundle beside stacks/settings.py.
+Standard library only: the job scripts import it before their heavy imports; it ships in the Lambda bundle
+and in the SageMaker code channel (the whole pipeline_core package).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from job_code.sm_contract import HyperparameterError, parse_mapping, positive
-
+T = typing.TypeVar("T")
 # Characters per token of the token estimates: the data validator's (job_code.validation.ValidationRules).
 CHARS_PER_TOKEN = 4.0
 # The role markers a chat template adds around system + user + assistant turns (SmolLM2's ChatML: about
 # five tokens per turn), counted on top of the texts.
 CHAT_TEMPLATE_TOKENS = 16
+
+
+class HyperparameterError(ValueError):
+    """A hyperparameter is unknown or has a value that does not parse as its declared type.
+
+    ``field`` is the hyperparameter's name (the first unknown one for unknown names), so the settings can
+    name ``stages.<stage>.hyperparameters.<field>`` in their own error.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _unquote(raw: str) -> str:
+    # The SageMaker SDK JSON-encodes string values ('"abc"'); plain strings come through as they are.
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _parse_value(name: str, raw: object, annotation: object) -> object:
+    """Parse one hyperparameter value into the field's type; raise HyperparameterError naming it."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")):
+            return None
+        annotation = options[0]
+    text = _unquote(str(raw)).strip() if not isinstance(raw, bool | int | float) else raw
+    try:
+        if annotation is bool:
+            if isinstance(text, bool):
+                return text
+            lowered = str(text).lower()
+            if lowered in ("true", "1", "yes"):
+                return True
+            if lowered in ("false", "0", "no"):
+                return False
+            raise ValueError
+        if annotation is int:
+            try:
+                return int(text)
+            except ValueError:
+                as_float = float(text)  # accept "1e3" / "8.0", reject "8.5"
+                if not as_float.is_integer():
+                    raise
+                return int(as_float)
+        if annotation is float:
+            value = float(text)
+            if value != value:  # NaN
+                raise ValueError
+            return value
+        return str(text)
+    except (TypeError, ValueError):
+        type_name = getattr(annotation, "__name__", str(annotation))
+        raise HyperparameterError(
+            f"hyperparameter {name}={raw!r} is not a valid {type_name}", name
+        ) from None
+
+
+def parse_mapping(cls: type[T], raw: typing.Mapping[str, object]) -> T:
+    """Build `cls` from name -> value (strings as SageMaker sends them, or YAML values), then validate it.
+
+    The one typed parse of a job's hyperparameters: the job scripts use it (parse_hyperparameters) and so do
+    the settings at synth, before any job starts (pipeline_core/hyperparameters.py)."""
+    hints = typing.get_type_hints(cls)
+    fields = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown_names = sorted(key for key in raw if key not in fields and not key.startswith("sagemaker_"))
+    if unknown_names:
+        raise HyperparameterError(
+            f"unknown hyperparameter(s) {', '.join(unknown_names)}; known: {', '.join(sorted(fields))}",
+            unknown_names[0],
+        )
+    values = {name: _parse_value(name, raw[name], hints[name]) for name in fields if name in raw}
+    instance = cls(**values)
+    validate = getattr(instance, "validate", None)
+    if callable(validate):
+        validate()
+    return instance
+
+
+def positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    """Shared bound check for hyperparameter dataclasses' validate()."""
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise HyperparameterError(f"hyperparameter {name}={value!r} must be {bound}", name)
 
 
 def estimate_tokens(text: str) -> int:
@@ -160,13 +253,20 @@ STAGE_CLASSES: dict[str, type] = {
 
 
 def labels_of(value: str) -> list[str]:
-    """The ``labels`` hyperparameter (a JSON list or comma-separated), as job_code.chat reads it."""
-    from job_code.chat import ChatDataError, parse_labels_hyperparameter
-
-    try:
-        return parse_labels_hyperparameter(value)
-    except ChatDataError as error:
-        raise HyperparameterError(str(error), "labels") from None
+    """The ``labels`` hyperparameter: a JSON list ('["HQ","LQ_EDIT"]') or comma-separated ('HQ,LQ_EDIT');
+    '' -> []. HyperparameterError (field ``labels``) if it starts as a list but is not JSON."""
+    value = value.strip()
+    if not value:
+        return []
+    if value.startswith("["):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise HyperparameterError(
+                f"hyperparameter labels={value!r} is not a JSON list: {error.msg}", "labels"
+            ) from None
+        return [str(item) for item in parsed]
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def parse_stage(kind: str, raw: Mapping[str, object]) -> Any:

@@ -53,7 +53,8 @@ def age_seconds(since: Any, now: datetime | None = None) -> float:
 
 def next_wait(settings: Any, minimum: int, since: Any) -> int:
     """The wait before the next poll of something that started at ``since``, with this config's schedule
-    (``settings`` is a stacks.settings.Settings; ``minimum`` is the job's or the endpoint's minimum)."""
+    (``settings`` is a pipeline_core.settings.Settings; ``minimum`` is the job's or the endpoint's
+    minimum)."""
     return wait_seconds(age_seconds(since), minimum=minimum, fraction=settings.poll_fraction,
                         maximum=settings.max_poll_seconds)
 
@@ -98,7 +99,7 @@ def history_budget() -> int:
 def check_history_quota(settings) -> None:
     """Raise ValueError when this config's worst case can pass the history quota (called by Settings).
 
-    ``settings`` is a stacks.settings.Settings (not imported: that module imports this one).
+    ``settings`` is a pipeline_core.settings.Settings (not imported: that module imports this one).
     """
     timeout = settings.pipeline_timeout_hours * 3600
     durations = []

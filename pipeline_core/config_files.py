@@ -1,4 +1,4 @@
-"""Reading a config file safely: its size, its encoding and YAML's aliases (stacks.settings.load_settings).
+"""Reading a config file safely: its size, its encoding and YAML's aliases (settings.load_settings).
 
 - Encoding: UTF-8 with or without a byte-order mark, and UTF-16 / UTF-32 *with* a byte-order mark (what
   Windows editors write as "Unicode"), are read. Anything else is a ConfigError naming the file and what
@@ -18,7 +18,7 @@ import codecs
 from pathlib import Path
 from typing import Any
 
-from stacks.settings import ConfigError
+from pipeline_core.settings import ConfigError
 
 MAX_CONFIG_BYTES = 1 << 20
 # What aliases may add: a real config has a few hundred nodes; a long scalar counts one per 256 characters.
