@@ -106,7 +106,7 @@ def bare_reference(predictions: list[str], references: list[str]) -> None:
 
 
 def metric_rows(args: Args) -> list[tuple[str, str, str]]:
-    from job_code.metrics import compute_metrics
+    from job_code.core.metrics import compute_metrics
 
     rows = []
     for name, make in (("realistic mix", realistic_corpus), ("all distinct verbose", verbose_corpus)):
@@ -132,7 +132,7 @@ def metric_rows(args: Args) -> list[tuple[str, str, str]]:
 
 
 def reward_rows(args: Args) -> list[tuple[str, str, str]]:
-    from job_code.reward import lambda_handler, score
+    from job_code.core.reward import lambda_handler, score
 
     predictions, references = realistic_corpus(args.pairs, random.Random(args.seed + 1))
     seconds = best_of(
@@ -171,9 +171,9 @@ def reward_rows(args: Args) -> list[tuple[str, str, str]]:
 
 
 def cold_import_row(runs: int = 7) -> tuple[str, str, str]:
-    """``import job_code.reward`` in fresh interpreters (what a Lambda cold start pays)."""
+    """``import job_code.core.reward`` in fresh interpreters (what a Lambda cold start pays)."""
     code = (
-        "import time, sys; t = time.perf_counter(); import job_code.reward; "
+        "import time, sys; t = time.perf_counter(); import job_code.core.reward; "
         "d = time.perf_counter() - t; "
         "heavy = sorted({'numpy', 'pandas', 'torch', 'rouge_score', 'sacrebleu'} & set(sys.modules)); "
         "print(d, ','.join(heavy))"

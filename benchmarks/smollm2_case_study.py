@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from job_code.formats import ColumnMapping, chat_record, load_examples, write_jsonl  # noqa: E402
+from job_code.core.formats import ColumnMapping, chat_record, load_examples, write_jsonl  # noqa: E402
 from pipeline_core.settings import CASE_STUDY_SYSTEM_PROMPT, load_settings  # noqa: E402
 
 STAGES = ("baseline_eval", "sft", "eval_sft", "rft", "eval_rft")

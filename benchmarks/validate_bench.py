@@ -73,8 +73,8 @@ def generate_csv(path: Path, rows: int, seed: int, plant_bad: bool) -> int:
 
 
 def _rules():
-    from job_code.formats import ColumnMapping
-    from job_code.validation import ValidationRules
+    from job_code.core.formats import ColumnMapping
+    from job_code.core.validation import ValidationRules
 
     return ValidationRules(
         labels=LABELS,
@@ -88,9 +88,9 @@ def _rules():
 
 def validation_rows(path: Path, rows: int, bad: int) -> list[tuple[str, str, str]]:
     """Time validate_file, the split and the writers in this process; returns table rows."""
-    from job_code.formats import write_split
-    from job_code.split import split_examples
-    from job_code.validation import validate_file
+    from job_code.core.formats import write_split
+    from job_code.core.split import split_examples
+    from job_code.core.validation import validate_file
 
     rules = _rules()
     start = time.perf_counter()

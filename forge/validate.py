@@ -1,7 +1,7 @@
 """``forge validate``: the checks the Prepare step runs, on local files, without running anything.
 
-Both call job_code.dataset_checks.check_dataset with the config's rules and plan, so a file one rejects the
-other rejects too, with the same issue codes. The config's hyperparameters were already checked when the
+Both call job_code.core.dataset_checks.check_dataset with the config's rules and plan, so a file one rejects
+the other rejects too, with the same issue codes. The config's hyperparameters were already checked when the
 settings were loaded (pipeline_core/hyperparameters.py).
 """
 
@@ -18,8 +18,8 @@ def validate_dataset(path: Path, settings: Settings, eval_path: Path | None = No
     # The Prepare step's own rules and plan, not copies.
     from forge_handlers.preparation import dataset_plan, validation_rules
 
-    from job_code.dataset_checks import check_dataset
-    from job_code.validation import validate_file
+    from job_code.core.dataset_checks import check_dataset
+    from job_code.core.validation import validate_file
 
     rules = validation_rules(settings)
     checked = check_dataset(

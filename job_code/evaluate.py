@@ -4,7 +4,7 @@ Inputs: channel `eval` (chat JSONL, required), channel `model` (a previous stage
 model.tar.gz; absent → hyperparameter base_model). Outputs into SM_OUTPUT_DATA_DIR:
 ``inference_output.jsonl`` (one {"id", "prompt", "inference", "gold", "label"} per row, in input order;
 label = the label parsed from the inference, or null),
-``results.json`` ({"results": {"all": {...}}} + extras, from job_code.metrics), ``confusion_matrix.png``,
+``results.json`` ({"results": {"all": {...}}} + extras, from job_code.core.metrics), ``confusion_matrix.png``,
 ``response_lengths.png``; results.json is copied to ``SM_MODEL_DIR/eval/`` so it travels with the job output.
 
 Progress lines: ``progress stage=eval step=<rows done>/<rows> samples_per_s=.. eta_s=..`` (see sm_contract).
@@ -33,7 +33,7 @@ def evaluate_answers(
     predictions: list[str], references: list[str], labels: list[str]
 ) -> tuple[dict, list[str | None]]:
     """Nova's results shape {"results": {"all": ...}} + the report's extras, and each parsed label."""
-    from job_code.metrics import compute_report
+    from job_code.core.metrics import compute_report
 
     report = compute_report(predictions, references, labels or None)
     results: dict = {"results": {"all": report.pop("metrics")}}

@@ -8,7 +8,7 @@ UNPARSED = "(none)"
 
 
 def plot_confusion_matrix(matrix: dict, path: Path, title: str) -> Path:
-    """Plot job_code.metrics' confusion matrix {"rows", "columns", "counts"}; None = no parsable label."""
+    """Plot core.metrics' confusion matrix {"rows", "columns", "counts"}; None = no parsable label."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,4 +1,4 @@
-"""Reinforcement fine-tuning job: TRL GRPOTrainer with the project's reward (job_code.reward), LoRA.
+"""Reinforcement fine-tuning job: TRL GRPOTrainer with the project's reward (job_code.core.reward), LoRA.
 
 Inputs: channel `train` (chat JSONL; the label / assistant turn is the reference answer, the assistant turn
 itself is not shown to the model), channel `model` (normally the SFT output; absent → base_model).
@@ -43,7 +43,7 @@ def build_rft_dataset(rows, tokenizer, max_query_tokens: int):
 
 
 def reward_function(params: RftHyperparameters, labels: list[str]):
-    from job_code.reward import RewardWeights, make_grpo_reward, weights_from_env
+    from job_code.core.reward import RewardWeights, make_grpo_reward, weights_from_env
 
     # validate() has checked that reward_weights, when set, is a JSON object.
     if params.reward_weights.strip():

@@ -13,7 +13,7 @@ comma-separated), else ``forge_labels.json`` beside the model (written by sft/rf
 Model dir: ``--model-dir``, else ``SM_MODEL_DIR``, else ``/opt/ml/model`` (a model.tar.gz in it is extracted).
 Port: ``--port``, else ``SAGEMAKER_BIND_TO_PORT``, else 8080.
 
-Limits (job_code/serve_limits.py; flag, else env variable, else default) — every refusal is JSON
+Limits (job_code/core/serve_limits.py; flag, else env variable, else default) — every refusal is JSON
 ``{"error": ...}`` naming the limit:
 
 - ``--max-body-bytes`` / ``FORGE_SERVE_MAX_BODY_BYTES`` (6 MiB, SageMaker's InvokeEndpoint payload limit):
@@ -49,8 +49,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from job_code import serve_http
-from job_code.serve_limits import (
+from job_code.core import serve_http
+from job_code.core.serve_limits import (
     MAX_JSON_DEPTH,
     GenerationTimeout,
     InvocationError,
@@ -146,8 +146,8 @@ class ChatModel:
 
     def generate(self, prompt: str, invocation: Invocation, max_seconds: float | None = None) -> dict:
         """Generate the answer; GenerationTimeout when it is still running after ``max_seconds``."""
+        from job_code.core.labels import parse_label
         from job_code.generation import generate_texts
-        from job_code.labels import parse_label
 
         started = time.monotonic()
         text = generate_texts(

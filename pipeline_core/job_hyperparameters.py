@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 T = typing.TypeVar("T")
-# Characters per token of the token estimates: the data validator's (job_code.validation.ValidationRules).
+# Characters per token of the token estimates: the data validator's (job_code.core.validation's rules).
 CHARS_PER_TOKEN = 4.0
 # The role markers a chat template adds around system + user + assistant turns (SmolLM2's ChatML: about
 # five tokens per turn), counted on top of the texts.

@@ -1,6 +1,6 @@
 """Nova's reserved keywords, one rule of its dataset validator: the settings check the system prompt and the
-labels with it (at synth), Prepare and the dataset checks every message (job_code.validation,
-job_code.dataset_checks). Standard library only."""
+labels with it (at synth), Prepare and the dataset checks every message (job_code.core.validation,
+job_code.core.dataset_checks). Standard library only."""
 
 from __future__ import annotations
 

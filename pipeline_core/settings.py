@@ -161,7 +161,7 @@ class DeploySettings(_Strict):
 
 
 class RewardSettings(_Strict):
-    """Weights of the pure scoring function in job_code.reward."""
+    """Weights of the pure scoring function in job_code.core.reward."""
 
     correct_label: float = 1.0
     exact_format: float = 0.5

@@ -42,8 +42,8 @@ def reward_function_name(settings: Settings) -> str:
 
 
 def reward_environment(settings: Settings) -> dict[str, str]:
-    """What the reward Lambda scores with: this config's labels and weights (job_code.reward reads them)."""
-    from job_code.reward import LABELS_ENV, WEIGHTS_ENV
+    """What the reward Lambda scores with: this config's labels and weights (read by job_code.core.reward)."""
+    from job_code.core.reward import LABELS_ENV, WEIGHTS_ENV
 
     return {
         LABELS_ENV: json.dumps(settings.data.labels),

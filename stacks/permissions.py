@@ -22,7 +22,7 @@ HANDLER_NAMES = (
     "notify",
     "abort",
 )
-REWARD_HANDLER = "job_code.reward.lambda_handler"
+REWARD_HANDLER = "job_code.core.reward.lambda_handler"
 
 _READ_RUN = ["s3:GetObject", "s3:ListBucket"]
 _WRITE_RUN = ["s3:PutObject"]

@@ -16,7 +16,7 @@ from constructs import Construct
 from pipeline_core.layout import INCOMING_PREFIX
 from pipeline_core.settings import Settings
 
-# The formats Prepare reads (job_code.formats); an upload of any of them starts a run.
+# The formats Prepare reads (job_code.core.formats); an upload of any of them starts a run.
 DATASET_SUFFIXES = (".csv", ".jsonl")
 # The execution ends the abort handler cleans up after (forge_handlers.abort_logic: the same values; a test
 # pins that). Catch never runs on StopExecution or the execution's timeout; FAILED covers unhandled errors.

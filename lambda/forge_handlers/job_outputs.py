@@ -72,7 +72,7 @@ def read_eval_results(tarball_uri: str, labels: list[str]) -> dict[str, Any]:
 
 
 def _rescore(jsonl: bytes, labels: list[str], source: str) -> dict[str, Any]:
-    from job_code.results import ResultsFormatError, rescore_inference_output
+    from job_code.core.results import ResultsFormatError, rescore_inference_output
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "inference_output.jsonl"

@@ -23,8 +23,8 @@ from pipeline_core.settings import Settings
 
 def validation_rules(settings: Settings) -> Any:
     """The job_code ValidationRules of this config (also used by `forge validate`)."""
-    from job_code.formats import ColumnMapping
-    from job_code.validation import ValidationRules
+    from job_code.core.formats import ColumnMapping
+    from job_code.core.validation import ValidationRules
 
     data = settings.data
     return ValidationRules(
@@ -44,7 +44,7 @@ _rules = validation_rules  # the name forge/validate.py imports
 
 def dataset_plan(settings: Settings) -> Any:
     """The job_code DatasetPlan of this config: what check_dataset holds the data to."""
-    from job_code.dataset_checks import DatasetPlan
+    from job_code.core.dataset_checks import DatasetPlan
 
     stages = settings.stages
     return DatasetPlan(
@@ -65,7 +65,7 @@ def _validate(uri: str, rules: Any) -> tuple[Any, list[Any]]:
     The object is streamed to a file and the validator reads it row by row, keeping only the Examples:
     a 60 MB CSV stays far below the 512 MB Lambda (benchmarks/validate_bench.py measures it).
     """
-    from job_code.validation import validate_file
+    from job_code.core.validation import validate_file
 
     _, key = split_s3_uri(uri)
     suffix = PurePosixPath(key).suffix.lower()  # check_dataset refused any but .csv / .jsonl already
@@ -130,15 +130,15 @@ def run_id_of(event: dict[str, Any]) -> str:
 
 
 def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict[str, Any]:
-    from job_code.dataset_checks import check_dataset
-    from job_code.formats import dataset_filename, dumps_jsonl, format_records
+    from job_code.core.dataset_checks import check_dataset
+    from job_code.core.formats import dataset_filename, dumps_jsonl, format_records
 
     run_id = run_id_of(event)
     if not event.get("dataset"):
         raise ConfigError("prepare: the execution input has no 'dataset' (s3:// URI of the CSV)")
     report_uri = s3_uri(env.artifacts_bucket, layout.validation_report_key(run_id))
     rules = validation_rules(settings)
-    # The same checks as `forge validate` (job_code.dataset_checks.check_dataset), on the S3 objects.
+    # The same checks as `forge validate` (job_code.core.dataset_checks.check_dataset), on the S3 objects.
     checked = check_dataset(
         event["dataset"],
         dataset_plan(settings),

@@ -7,7 +7,7 @@ from typing import Any
 
 from forge_handlers import clients, s3io
 from forge_handlers.errors import ArtifactMissingError, SmokeTestError, translate_client_error
-from job_code.formats import jsonl_lines
+from job_code.core.formats import jsonl_lines
 from pipeline_core import endpoint
 from pipeline_core.settings import Settings
 
@@ -28,7 +28,7 @@ def first_eval_sample(settings: Settings, eval_uri: str) -> tuple[list[dict[str,
 
 
 def smoke(settings: Settings, run: dict[str, Any], endpoint_name: str) -> dict[str, Any]:
-    from job_code.labels import parse_label
+    from job_code.core.labels import parse_label
 
     eval_uri = (run.get("datasets") or {}).get("eval")
     if not eval_uri:

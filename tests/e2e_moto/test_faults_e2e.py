@@ -165,7 +165,7 @@ class _RewardCallingSageMaker:
 
 def test_a_reward_lambda_error_fails_nova_rft_and_keeps_the_sft_model(nova_pipeline) -> None:
     pipeline = nova_pipeline
-    reward = next(f for f, h in pipeline._handlers.items() if h == "job_code.reward.lambda_handler")
+    reward = next(f for f, h in pipeline._handlers.items() if h == "job_code.core.reward.lambda_handler")
     os.environ["REWARD_LAMBDA_ARN"] = f"arn:aws:lambda:{REGION}:123456789012:function:{reward}"
     config.clear_cache()
     clients.override("sagemaker", _RewardCallingSageMaker(pipeline.sagemaker, pipeline.s3))

@@ -129,10 +129,10 @@ def test_a_lazy_import_outside_the_surface_fails_at_call_time(pipeline, monkeypa
 
 @pytest.mark.parametrize("inject", [None, "\nimport numpy  # injected\n"])
 def test_the_reward_lambda_runs_within_the_surface(nova_stack, tmp_path, inject) -> None:
-    edits = {"job_code/reward.py": inject} if inject else {}
+    edits = {"job_code/core/reward.py": inject} if inject else {}
     asset = _asset_copy(nova_stack, tmp_path, edits)
     with _pipeline_on(nova_stack, "nova", asset) as pipeline:
-        name = next(n for n, h in pipeline._handlers.items() if h == "job_code.reward.lambda_handler")
+        name = next(n for n, h in pipeline._handlers.items() if h == "job_code.core.reward.lambda_handler")
         sample = {"id": "s1", "messages": [{"role": "assistant", "content": "HQ"}], "reference_answer": "HQ"}
         with run_lambdas_in_process(pipeline.resolve, runtime=pipeline.lambda_runtime):
             response = boto3.client("lambda", region_name=REGION).invoke(
@@ -145,4 +145,5 @@ def test_the_reward_lambda_runs_within_the_surface(nova_stack, tmp_path, inject)
     else:
         assert response["FunctionError"] == "Unhandled"
         assert payload["errorType"] == "Runtime.ImportModuleError"
-        assert payload["errorMessage"] == "Unable to import module 'job_code.reward': No module named 'numpy'"
+        assert payload["errorMessage"] == (
+            "Unable to import module 'job_code.core.reward': No module named 'numpy'")

@@ -1,9 +1,9 @@
 """Issue 11, defect 2: the poll handler's Nova eval post-processing must run in Lambda's runtime.
 
 Nova's gen_qa eval output is completed with our label metrics in the poll handler (job_outputs).
-It imported rouge-score, sacrebleu and numpy through job_code.metrics, which neither the python3.12 runtime
-nor the Powertools layer ships: `No module named 'rouge_score'` on the first completed Nova eval. The test
-runs the same code in a fresh interpreter where those modules cannot be imported.
+It imported rouge-score, sacrebleu and numpy through job_code.core.metrics, which neither the python3.12
+runtime nor the Powertools layer ships: `No module named 'rouge_score'` on the first completed Nova eval.
+The test runs the same code in a fresh interpreter where those modules cannot be imported.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def test_nova_eval_results_are_completed_without_rouge_sacrebleu_or_numpy(tmp_pa
 def test_the_probe_can_fail() -> None:
     """The blocking works: importing the text metrics' dependencies fails in that interpreter."""
     code = f"import sys\nsys.modules['rouge_score'] = None\nsys.path[:0] = [{str(PROJECT_ROOT)!r}]\n" \
-           "from job_code.metrics import rouge_scores\nrouge_scores([('a', 'a')])"
+           "from job_code.core.metrics import rouge_scores\nrouge_scores([('a', 'a')])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "rouge_score" in done.stderr
 

@@ -66,7 +66,7 @@ def _reward_environment(template: dict) -> dict[str, str]:
 def test_reward_lambda_gets_the_configs_labels_and_weights(tmp_path, monkeypatch) -> None:
     """Defect 5: the reward Lambda was created with environment={}, so Nova RFT scored the case study's
     labels with default weights whatever the config said."""
-    from job_code import reward
+    from job_code.core import reward
 
     overrides = {"data": {"labels": ["spam", "ham"]}, "reward": {"correct_label": 2.0, "exact_format": 0.25}}
     variables = _reward_environment(synth("nova", tmp_path, overrides)["template"])

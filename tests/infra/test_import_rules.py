@@ -19,6 +19,8 @@ PROJECT_PACKAGES = {
 }
 AWS_SDK = {"boto3", "botocore"}
 CDK = {"aws_cdk", "constructs", "jsii"}
+# What the ML job code imports and the pure job core must not (plots' matplotlib is the ML jobs' too).
+ML_LIBRARIES = {"torch", "transformers", "peft", "trl", "accelerate", "datasets", "tokenizers", "matplotlib"}
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Rule:
     allowed: frozenset[str] | None = None
     # ...and those it may import only inside a function (never at module level).
     lazy_only: frozenset[str] = frozenset()
+    # (package, subpackage): of that project package it may import only the subpackage (and its modules).
+    confined_to: tuple[str, str] | None = None
 
 
 RULES = (
@@ -40,6 +44,10 @@ RULES = (
     # The job code runs on SageMaker from the code channel (job_code/, pipeline_core/, the entry shims) and
     # in the Lambda asset (the pure modules). It calls no AWS API: no boto3 anywhere, today or later.
     Rule("job_code", frozenset(CDK | AWS_SDK | PROJECT_PACKAGES - {"job_code", "pipeline_core"})),
+    # The pure job core runs in the Lambda asset and the CLI: no ML library, nothing of the ML jobs beside it.
+    Rule("job_code/core",
+         frozenset(CDK | AWS_SDK | ML_LIBRARIES | PROJECT_PACKAGES - {"job_code", "pipeline_core"}),
+         confined_to=("job_code", "job_code.core")),
     Rule("sagemaker_entry", frozenset(CDK | AWS_SDK | PROJECT_PACKAGES - {"job_code", "sagemaker_entry"})),
     # The CDK app builds the stack; local mode and the handlers depend on it, never the other way round.
     Rule("stacks", frozenset({"forge", "forge_handlers"})),
@@ -48,15 +56,24 @@ RULES = (
 
 def _imports(tree: ast.Module) -> list[tuple[str, int, bool]]:
     """(top-level name, line, at module level?) of every absolute import in ``tree``."""
+    return [(module.split(".")[0], line, module_level) for module, line, module_level in _modules(tree)]
+
+
+def _modules(tree: ast.Module, package: str = "") -> list[tuple[str, int, bool]]:
+    """(dotted module, line, at module level?) of every import in ``tree``; ``from a import b`` counts as
+    ``a.b`` (b may be a module). Relative imports resolve against ``package`` when given, else are skipped."""
     found: list[tuple[str, int, bool]] = []
 
     def visit(node: ast.AST, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.Import):
-                names = [alias.name.split(".")[0] for alias in child.names]
-                found.extend((name, child.lineno, not in_function) for name in names)
-            elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
-                found.append((child.module.split(".")[0], child.lineno, not in_function))
+                found.extend((alias.name, child.lineno, not in_function) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and (child.level == 0 or package):
+                base = package.split(".")[: len(package.split(".")) - child.level + 1] if child.level else []
+                module = ".".join([*base, *([child.module] if child.module else [])])
+                if module:
+                    found.extend((f"{module}.{alias.name}", child.lineno, not in_function)
+                                 for alias in child.names)
             nested = in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
             visit(child, nested)
 
@@ -72,6 +89,8 @@ def violations(project: Path, rules: tuple[Rule, ...] = RULES) -> list[str]:
         for path in sorted((project / rule.root).rglob("*.py")):
             relative = path.relative_to(project).as_posix()
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=relative)
+            if rule.confined_to is not None:
+                problems.extend(_outside_confinement(rule, relative, tree))
             for name, line, module_level in _imports(tree):
                 if name in rule.forbidden:
                     problems.append(f"{relative}:{line}: imports {name} (forbidden in {rule.root}/)")
@@ -81,6 +100,18 @@ def violations(project: Path, rules: tuple[Rule, ...] = RULES) -> list[str]:
                 elif name in rule.lazy_only and module_level:
                     problems.append(f"{relative}:{line}: imports {name} at module level (only inside a "
                                     f"function in {rule.root}/)")
+    return problems
+
+
+def _outside_confinement(rule: Rule, relative: str, tree: ast.Module) -> list[str]:
+    package, subpackage = rule.confined_to
+    own_package = ".".join(relative.split("/")[:-1])  # the package a relative import starts from
+    problems = []
+    for module, line, _ in _modules(tree, own_package):
+        inside = module == subpackage or module.startswith(subpackage + ".")
+        if module.split(".")[0] == package and module != package and not inside:
+            problems.append(f"{relative}:{line}: imports {module} (only {subpackage} of {package} in "
+                            f"{rule.root}/)")
     return problems
 
 
@@ -126,6 +157,29 @@ def test_the_checker_catches_a_planted_forbidden_import(tmp_path: Path) -> None:
         "job_code/j.py:5: imports botocore (forbidden in job_code/)",
         "job_code/k.py:1: imports stacks (forbidden in job_code/)",
         "stacks/s.py:2: imports forge (forbidden in stacks/)",
+    ]
+
+
+def test_the_checker_keeps_the_job_core_apart_from_the_ml_job_code(tmp_path: Path) -> None:
+    _plant(tmp_path, "job_code/sft.py", "import torch\nfrom job_code.core import formats\n")
+    _plant(tmp_path, "job_code/core/__init__.py", "")
+    _plant(tmp_path, "job_code/core/ok.py", "import json\nimport job_code\nfrom job_code.core import labels\n"
+                                            "from job_code.core.formats import Example\nfrom . import split\n"
+                                            "from pipeline_core.layout import Layout\n")
+    _plant(tmp_path, "job_code/core/lazy_torch.py", "def f():\n    import torch.nn\n")
+    _plant(tmp_path, "job_code/core/hf.py", "from transformers import AutoTokenizer\nimport datasets\n")
+    _plant(tmp_path, "job_code/core/ml_module.py", "from job_code.models import resolve_model_dir\n")
+    _plant(tmp_path, "job_code/core/ml_name.py", "def f():\n    from job_code import sft\n")
+    _plant(tmp_path, "job_code/core/sub/relative.py", "from ... import generation\nfrom .. import labels\n")
+    assert violations(tmp_path) == [
+        "job_code/core/hf.py:1: imports transformers (forbidden in job_code/core/)",
+        "job_code/core/hf.py:2: imports datasets (forbidden in job_code/core/)",
+        "job_code/core/lazy_torch.py:2: imports torch (forbidden in job_code/core/)",
+        "job_code/core/ml_module.py:1: imports job_code.models.resolve_model_dir (only job_code.core of "
+        "job_code in job_code/core/)",
+        "job_code/core/ml_name.py:2: imports job_code.sft (only job_code.core of job_code in job_code/core/)",
+        "job_code/core/sub/relative.py:1: imports job_code.generation (only job_code.core of job_code in "
+        "job_code/core/)",
     ]
 
 

@@ -183,7 +183,7 @@ def test_lambdas_are_traced_sized_and_on_python312(template):
         "AWS::Lambda::Function",
         {
             "FunctionName": "forge-nova-reward-SageMaker",
-            "Handler": "job_code.reward.lambda_handler",
+            "Handler": "job_code.core.reward.lambda_handler",
             "Timeout": 900,
         },
     )

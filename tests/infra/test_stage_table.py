@@ -105,7 +105,7 @@ def test_the_scan_sees_a_stage_name_written_elsewhere(tmp_path) -> None:
 
 def test_the_table_names_only_what_the_rest_of_the_product_has() -> None:
     """Each column's values exist where they point: job code classes and formats, entry shims, settings."""
-    from job_code.formats import SplitKind
+    from job_code.core.formats import SplitKind
     from pipeline_core.job_hyperparameters import STAGE_CLASSES
 
     table = stage_table.job_stages()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from job_code.dataset_checks import validate_records
-from job_code.formats import ColumnMapping
-from job_code.validation import ValidationRules, validate_file
+from job_code.core.dataset_checks import validate_records
+from job_code.core.formats import ColumnMapping
+from job_code.core.validation import ValidationRules, validate_file
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "data" / "bad_inputs"
 RULES = ValidationRules(

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from job_code.formats import (
+from job_code.core.formats import (
     ColumnMapping,
     DatasetFormatError,
     Example,

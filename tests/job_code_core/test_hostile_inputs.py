@@ -10,8 +10,8 @@ import tracemalloc
 
 import pytest
 
-from job_code.formats import DatasetFormatError, read_jsonl, read_table
-from job_code.validation import Issue, ValidationRules, validate_file
+from job_code.core.formats import DatasetFormatError, read_jsonl, read_table
+from job_code.core.validation import Issue, ValidationRules, validate_file
 
 RULES = ValidationRules(labels=("HQ", "LQ_EDIT", "LQ_CLOSE"))
 GOOD = '{"text": "How do I sort a dict?", "rating": "HQ"}\n'
@@ -149,8 +149,8 @@ def test_validate_file_peak_is_about_the_kept_text(tmp_path):
 
 
 def test_deduplication_keeps_no_copy_of_the_questions():
-    from job_code.formats import Example
-    from job_code.split import deduplicate
+    from job_code.core.formats import Example
+    from job_code.core.split import deduplicate
 
     examples = [Example(id=str(i), query=f"Question {i} " + "w" * 2_000, label="HQ") for i in range(3_000)]
     examples.append(Example(id="dup", query=examples[0].query.upper() + "  ", label="HQ"))

@@ -12,8 +12,8 @@ import json
 import pytest
 from forge_handlers import smoke_test
 
-from job_code.formats import read_jsonl, write_jsonl
-from job_code.results import read_inference_output
+from job_code.core.formats import read_jsonl, write_jsonl
+from job_code.core.results import read_inference_output
 from pipeline_core.settings import parse_settings
 
 # Every character str.splitlines() treats as a line boundary that JSON leaves unescaped.
@@ -51,6 +51,6 @@ def test_smoke_reads_the_first_eval_row_whole(monkeypatch) -> None:
 
 
 def test_jsonl_lines_splits_on_newline_only() -> None:
-    from job_code.formats import jsonl_lines
+    from job_code.core.formats import jsonl_lines
 
     assert jsonl_lines('{"a": 1}\r\n{"b": "x\u2028y"}\n') == ['{"a": 1}', '{"b": "x\u2028y"}', ""]

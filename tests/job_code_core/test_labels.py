@@ -2,7 +2,7 @@
 
 import pytest
 
-from job_code.labels import find_labels, is_exact, parse_label
+from job_code.core.labels import find_labels, is_exact, parse_label
 
 LABELS = ["HQ", "LQ_EDIT", "LQ_CLOSE"]
 

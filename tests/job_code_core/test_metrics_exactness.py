@@ -14,8 +14,8 @@ import pytest
 import sacrebleu
 from rouge_score import rouge_scorer
 
-from job_code import metrics
-from job_code.metrics import compute_metrics, helm_normalizer
+from job_code.core import metrics
+from job_code.core.metrics import compute_metrics, helm_normalizer
 
 from .metric_pairs import metric_pairs
 

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from job_code.metrics import MetricsInputError, compute_metrics, compute_report, response_length_stats
-from job_code.results import (
+from job_code.core.metrics import MetricsInputError, compute_metrics, compute_report, response_length_stats
+from job_code.core.results import (
     ResultsFormatError,
     metrics_of,
     read_inference_output,
@@ -77,7 +77,8 @@ def test_none_prediction_counts_as_empty_answer():
 
 def test_importing_metrics_and_reward_stays_light():
     code = (
-        "import sys, job_code.metrics, job_code.reward, job_code.validation, job_code.split;"
+        "import sys, job_code.core.metrics, job_code.core.reward, job_code.core.validation,"
+        " job_code.core.split;"
         "heavy = {'numpy', 'pandas', 'torch', 'rouge_score', 'sacrebleu', 'nltk'} & set(sys.modules);"
         "print(sorted(heavy))"
     )

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from job_code import reward
-from job_code.reward import (
+from job_code.core import reward
+from job_code.core.reward import (
     RewardConfigError,
     RewardInputError,
     RewardWeights,

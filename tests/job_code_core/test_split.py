@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
-from job_code.formats import Example
-from job_code.split import SplitError, split_examples
+from job_code.core.formats import Example
+from job_code.core.split import SplitError, split_examples
 
 LABELS = ["HQ", "LQ_EDIT", "LQ_CLOSE"]
 

@@ -4,15 +4,15 @@ import json
 
 import pytest
 
-from job_code.dataset_checks import (
+from job_code.core.dataset_checks import (
     ROW_COUNT_BOUNDS,
     check_row_count,
     check_split_counts,
     check_split_leaks,
     validate_records,
 )
-from job_code.formats import Example, format_records
-from job_code.validation import Issue, ValidationReport, ValidationRules, validate_file
+from job_code.core.formats import Example, format_records
+from job_code.core.validation import Issue, ValidationReport, ValidationRules, validate_file
 
 LABELS = ("HQ", "LQ_EDIT", "LQ_CLOSE")
 

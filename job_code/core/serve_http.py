@@ -1,5 +1,5 @@
 """serve.py's HTTP layer: SageMaker's container contract (GET /ping, POST /invocations) with the limits
-of job_code/serve_limits.py enforced on the way in; no torch here, the model comes in as an object."""
+of job_code/core/serve_limits.py enforced on the way in; no torch here, the model comes in as an object."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from job_code.serve_limits import GenerationQueue, InvocationError, LimitError, ServeLimits
+from job_code.core.serve_limits import GenerationQueue, InvocationError, LimitError, ServeLimits
 
 _DIGITS = re.compile(r"[0-9]+")
 # What a refused request may still send (read and dropped) before the connection closes.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from job_code.formats import jsonl_lines
+from job_code.core.formats import jsonl_lines
 
 RESULTS_GLOB = "results_*.json"
 INFERENCE_FILE = "inference_output.jsonl"
@@ -135,7 +135,7 @@ def rescore_inference_output(
 
     ``text_metrics=False``: only what the Lambda runtime can compute (label metrics, answer lengths).
     """
-    from job_code.metrics import compute_report
+    from job_code.core.metrics import compute_report
 
     records = read_inference_output(path)
     if not records:

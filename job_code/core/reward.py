@@ -28,7 +28,7 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
-from job_code.labels import parse_label
+from job_code.core.labels import parse_label
 
 logger = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@
 
 ``validate_file`` / ``validate_table`` check the user's input table; ``validate_file`` streams the file (a
 row is checked as it is read and only its Example is kept). Checks of the split and of
-formatted Nova records live in ``job_code.dataset_checks``.
+formatted Nova records live in ``job_code.core.dataset_checks``.
 Each finding is an ``Issue`` (row, field, problem code, message, excerpt); a ``ValidationReport``
-collects them (both in ``job_code.validation_report``).
+collects them (both in ``job_code.core.validation_report``).
 
 Standard library only: this module runs inside the prepare Lambda.
 """
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from job_code.formats import ColumnMapping, DatasetFormatError, Example, Table, TableStream, open_table
+from job_code.core.formats import ColumnMapping, DatasetFormatError, Example, Table, TableStream, open_table
 
-# The findings' types live in job_code.validation_report; they are imported from here by the rest of the code.
-from job_code.validation_report import (  # noqa: F401
+# The findings' types live in job_code.core.validation_report; the rest of the code imports them from here.
+from job_code.core.validation_report import (  # noqa: F401
     EXCERPT_CHARS,
     Issue,
     Severity,

@@ -15,7 +15,8 @@ lighteval's bootstrap (1,000 resamples; the deviation of the resampled BLEUs ove
 With ``labels``: ``accuracy`` (the label parsed out of a verbose answer; none or two labels = wrong),
 per-class precision/recall/F1, ``macro_f1``, the confusion matrix, answer-length statistics.
 
-rouge-score, sacrebleu and numpy are imported inside the functions so ``import job_code.metrics`` stays light.
+rouge-score, sacrebleu and numpy are imported inside the functions so ``import job_code.core.metrics``
+stays light.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
-from job_code.labels import is_exact, parse_label
+from job_code.core.labels import is_exact, parse_label
 
 GEN_QA_METRICS = ("em", "qem", "f1", "f1_score_quasi", "rouge1", "rouge2", "rougeL", "bleu")
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")

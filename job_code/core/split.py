@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from job_code.formats import Example
+from job_code.core.formats import Example
 
 
 class SplitError(ValueError):

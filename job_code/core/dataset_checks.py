@@ -2,7 +2,7 @@
 formatted Nova records.
 
 ``check_dataset`` is the one place the Prepare step and ``forge validate`` both run, so a file one accepts
-the other accepts too. The checks return ``Issue`` lists / a ``ValidationReport`` (job_code.validation),
+the other accepts too. The checks return ``Issue`` lists / a ``ValidationReport`` (job_code.core.validation),
 never raise on bad data. Standard library only: this module runs inside the prepare Lambda.
 """
 
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from job_code.formats import CONVERSE_SCHEMA_VERSION, Example
-from job_code.split import SplitError, Splits, split_examples
-from job_code.validation import Issue, ValidationReport, excerpt
+from job_code.core.formats import CONVERSE_SCHEMA_VERSION, Example
+from job_code.core.split import SplitError, Splits, split_examples
+from job_code.core.validation import Issue, ValidationReport, excerpt
 from pipeline_core.nova_keywords import reserved_keywords_in
 
 # What Prepare reads. The table reader knows more (.tsv, .ndjson, ...), but the pipeline's contract
@@ -77,7 +77,7 @@ def check_split_counts(
 
 
 def question_key(query: str) -> str:
-    """Questions that differ only in case or whitespace are the same question (as job_code.split dedups)."""
+    """Questions that differ only in case or whitespace are the same question (as core.split dedups)."""
     return " ".join(query.lower().split())
 
 
@@ -178,7 +178,7 @@ def check_labels_present(examples: Sequence[Example], labels: Sequence[str], fie
 
 def check_case_conflicts(examples: Sequence[Example], *, label_field: str) -> list[Issue]:
     """Questions equal up to case or whitespace but labelled differently. The split keeps only the first
-    of them (job_code.split.deduplicate), so the other label would vanish without a word."""
+    of them (job_code.core.split.deduplicate), so the other label would vanish without a word."""
     first: dict[str, Example] = {}
     issues = []
     for example in examples:

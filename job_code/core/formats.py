@@ -1,7 +1,7 @@
 """Dataset formats: read the user's CSV/JSONL, write the family-specific training/eval files.
 
-Readers (job_code.table_reader) are tolerant of real-world CSV (BOM, quoted newlines, extra columns, mixed
-line endings), stream the file, and report where a file is broken instead of guessing. Writers produce:
+Readers (job_code.core.table_reader) are tolerant of real-world CSV (BOM, quoted newlines, extra columns,
+mixed line endings), stream the file, and report where a file is broken instead of guessing. Writers produce:
 
 - SFT for Nova: Converse records (``bedrock-conversation-2024``);
 - RFT for Nova: ``{"id", "messages": [system, user], "reference_answer"}``;
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-# The readers live in job_code.table_reader; these names are imported from here by the rest of the code.
-from job_code.table_reader import (  # noqa: F401
+# The readers live in job_code.core.table_reader; these names are imported from here by the rest of the code.
+from job_code.core.table_reader import (  # noqa: F401
     MAX_JSON_DEPTH,
     DatasetFormatError,
     Table,
