@@ -138,7 +138,7 @@ def prepare_child(code: Path, dataset: str) -> None:
     """In the subprocess: import the handler from ``code``, run Prepare once, print the figures as JSON."""
     for path in (code / "lambda", code):
         sys.path.insert(0, str(path))
-    from forge_handlers import prepare  # noqa: PLC0415 - imported from ``code``, after sys.path is set
+    from forge_handlers.entry import prepare  # noqa: PLC0415 - imported from ``code``, after sys.path is set
 
     class Context:
         function_name, memory_limit_in_mb, aws_request_id = "bench-prepare", 512, "0"

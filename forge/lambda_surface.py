@@ -6,7 +6,7 @@ numpy, rouge-score, PyYAML, moto and the whole project are importable. Two check
 
 1. At init (forge/lambda_probe.py): every module of the asset is imported in a subprocess that sees only
    the surface. A function whose handler module fails there fails every invocation as Lambda reports it:
-   ``Runtime.ImportModuleError`` "Unable to import module 'forge_handlers.poll': No module named
+   ``Runtime.ImportModuleError`` "Unable to import module 'forge_handlers.entry.poll': No module named
    'rouge_score'" (or ``Runtime.UserCodeSyntaxError`` / ``Runtime.HandlerNotFound`` / the exception).
 2. At call time (this module): while a handler runs (a thread-local, set by forge/moto_lambda.py around the
    call), ``builtins.__import__`` and ``importlib.import_module`` refuse an import made by asset code

@@ -16,7 +16,7 @@ from pipeline_core.settings import Settings
 def validate_dataset(path: Path, settings: Settings, eval_path: Path | None = None) -> Any:
     """The job_code ValidationReport of ``path`` (and of the separate eval file ``eval_path``)."""
     # The Prepare step's own rules and plan, not copies.
-    from forge_handlers.preparation import dataset_plan, validation_rules
+    from forge_handlers.prepare import dataset_plan, validation_rules
 
     from job_code.core.dataset_checks import check_dataset
     from job_code.core.validation import validate_file

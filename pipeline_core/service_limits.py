@@ -235,7 +235,7 @@ def check_hyperparameters(hyperparameters: Mapping[str, object], field: str = "h
 
 def nova_image_kind(image: str) -> str | None:
     """The kind of Nova container an image is ('sft', 'rft', 'eval', 'inference'), from its repository and
-    tag (nova_recipes.NOVA_IMAGE_REPOSITORY_TAGS, deployment.NOVA_INFERENCE_TAG); None if not a Nova image."""
+    tag (nova_recipes.NOVA_IMAGE_REPOSITORY_TAGS, deploy.NOVA_INFERENCE_TAG); None if not a Nova image."""
     repository_tag = image.rsplit("/", 1)[-1].lower()
     if "nova" not in repository_tag:
         return None

@@ -104,7 +104,7 @@ class Handlers(Construct):
             self.functions[handler] = self._function(
                 "".join(part.capitalize() for part in handler.split("_")),
                 name=function_name(settings, handler),
-                handler=f"forge_handlers.{handler}.handler",
+                handler=f"forge_handlers.entry.{handler}.handler",
                 code=code,
                 layers=[powertools],
                 role=roles[handler],

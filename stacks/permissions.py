@@ -8,7 +8,8 @@ the handler code against this table; add an action here when a handler starts ca
 
 from __future__ import annotations
 
-# Handler modules (lambda/forge_handlers/<name>.py, handler "forge_handlers.<name>.handler").
+# Handler entry points (lambda/forge_handlers/entry/<name>.py, handler "forge_handlers.entry.<name>.handler"),
+# each over the logic module of the same name (lambda/forge_handlers/<name>.py).
 HANDLER_NAMES = (
     "prepare",
     "launch",

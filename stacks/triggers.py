@@ -18,7 +18,7 @@ from pipeline_core.settings import Settings
 
 # The formats Prepare reads (job_code.core.formats); an upload of any of them starts a run.
 DATASET_SUFFIXES = (".csv", ".jsonl")
-# The execution ends the abort handler cleans up after (forge_handlers.abort_logic: the same values; a test
+# The execution ends the abort handler cleans up after (forge_handlers.abort: the same values; a test
 # pins that). Catch never runs on StopExecution or the execution's timeout; FAILED covers unhandled errors.
 EXECUTION_EVENT_SOURCE = "aws.states"
 EXECUTION_EVENT_DETAIL_TYPE = "Step Functions Execution Status Change"

@@ -83,14 +83,14 @@ def read_or_build_report(
     path = run_dir / layout.REPORT_JSON
     if path.exists():
         return json.loads(path.read_text())
-    reporting = importlib.import_module("forge_handlers.reporting")  # the Report handler's own logic
+    report_logic = importlib.import_module("forge_handlers.report")  # the Report handler's own logic
     document = last_state_document(events)
     document.setdefault("run_id", run_dir.name)
     report_status = "ABORTED" if status == "ABORTED" else "FAILED"
-    report = reporting.build_report(settings, bucket, document, report_status)
+    report = report_logic.build_report(settings, bucket, document, report_status)
     report["stopped_at"] = state
     report["failure_reason"] = report.get("failure_reason") or f"execution {status} in state {state}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=1, default=str))
-    (run_dir / layout.REPORT_MD).write_text(reporting.render_markdown(report))
+    (run_dir / layout.REPORT_MD).write_text(report_logic.render_markdown(report))
     return report

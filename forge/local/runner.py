@@ -172,7 +172,7 @@ class LocalPipeline:
             self._exit.callback(self.sagemaker.shutdown)
             self.runtime = LocalSageMakerRuntime(self.sagemaker)
             self.iam.attach_runtime(self.sagemaker, self.session)
-            clients = importlib.import_module("forge_handlers.clients")
+            clients = importlib.import_module("forge_handlers.aws.clients")
             clients.override("sagemaker", self.iam.guard("sagemaker", self.sagemaker))
             clients.override("sagemaker-runtime", self.iam.guard("sagemaker-runtime", self.runtime))
             self._exit.callback(clients.reset)

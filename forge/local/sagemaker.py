@@ -1,6 +1,6 @@
 """A local stand-in for the boto3 ``sagemaker`` and ``sagemaker-runtime`` clients.
 
-Local mode injects these through ``forge_handlers.clients.override`` so the handlers run unchanged:
+Local mode injects these through ``forge_handlers.aws.clients.override`` so the handlers run unchanged:
 requests are checked with botocore's own validator for the real service model, and errors are the
 real modeled exceptions (``ValidationException``, ``ResourceInUse``, ``ResourceNotFound``…) so the
 handlers' error paths behave as against AWS.

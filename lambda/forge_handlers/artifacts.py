@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forge_handlers import s3io
+from forge_handlers.aws import s3io
 from forge_handlers.errors import ArtifactMissingError
 from forge_handlers.naming import s3_uri
 from forge_handlers.training_requests import ModelSource

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from forge_handlers import s3io
+from forge_handlers.aws import s3io
 from forge_handlers.errors import ArtifactMissingError
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from forge_handlers import artifacts, clients, job_outputs, s3io
+from forge_handlers import artifacts, job_outputs
+from forge_handlers.aws import clients, s3io
 from forge_handlers.config import Environment
 from forge_handlers.errors import (
     ArtifactMissingError,

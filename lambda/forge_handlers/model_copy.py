@@ -9,7 +9,7 @@ role every write under runs/*/deployed/, stacks/storage.py) and the endpoint's m
 
 from __future__ import annotations
 
-from forge_handlers import clients
+from forge_handlers.aws import clients
 from forge_handlers.errors import ArtifactMissingError, ConfigError, error_code, translate_client_error
 from forge_handlers.naming import s3_uri, split_s3_uri
 from pipeline_core.layout import deployed_model_key, is_run_key

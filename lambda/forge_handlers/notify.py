@@ -1,24 +1,62 @@
-"""Notify handler: publish the run's outcome to the pipeline's SNS topic."""
+"""The SNS message at the end of a run: status, key numbers, where the report is, why it failed."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
-
-from forge_handlers import config, events, notification
-from pipeline_core import state
-
-logger = Logger()
-tracer = Tracer()
+from forge_handlers import report
+from forge_handlers.aws import clients, s3io
+from forge_handlers.errors import ArtifactMissingError, ConfigError, translate_client_error
+from pipeline_core.settings import Settings
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def compose(settings: Settings, event: dict[str, Any]) -> tuple[str, str]:
+    status = event.get("status") or "UNKNOWN"
+    report_ref = event.get("report") or {}
+    stored: dict[str, Any] = {}
+    if report_ref.get("report_uri"):
+        try:
+            stored = s3io.get_json(report_ref["report_uri"], "report")
+        except ArtifactMissingError:
+            stored = {}
+    run_id = (
+        (event.get("run") or {}).get("run_id") or stored.get("run_id") or event.get("execution_name") or "?"
+    )
+    lines = [f"Pipeline {settings.resource_prefix}, run {run_id}: {status}"]
+    reason = (
+        report_ref.get("failure_reason")
+        or stored.get("failure_reason")
+        or (report.failure_reason(event) if status != "SUCCEEDED" else None)
+    )
+    if reason:
+        lines.append(f"Failure reason: {reason}")
+    gate = event.get("gate") or stored.get("gate")
+    if gate:
+        lines.append(
+            f"Gate {'passed' if gate.get('passed') else 'rejected'} on {gate.get('metric')}: baseline "
+            f"{gate.get('baseline')}, candidate {gate.get('candidate')} ({gate.get('candidate_stage')}), "
+            f"gain {gate.get('gain')}: {gate.get('reason')}"
+        )
+    for name, stage in (stored.get("stages") or {}).items():
+        metrics = stage.get("metrics") or {}
+        numbers = ", ".join(f"{m}={metrics[m]:.4f}" for m in ("accuracy", "em", "macro_f1") if m in metrics)
+        if numbers:
+            lines.append(f"{name}: {numbers}")
+    endpoint = (event.get("endpoint") or stored.get("endpoint") or {}).get("endpoint_name")
+    if endpoint:
+        lines.append(f"Endpoint: {endpoint}")
+    if report_ref.get("report_uri"):
+        lines.append(f"Report: {report_ref['report_uri']} ({report_ref.get('markdown_uri', '')})")
+    subject = f"[{settings.resource_prefix}] run {run_id}: {status}"[:100]
+    return subject, "\n".join(lines)
+
+
+def notify(settings: Settings, topic_arn: str, event: dict[str, Any]) -> dict[str, Any]:
+    if not topic_arn:
+        raise ConfigError("notify: TOPIC_ARN is not set")
+    subject, message = compose(settings, event)
     try:
-        document = events.parse(state.StateDocument, event, "notify").dump()
-        return notification.notify(config.load(), config.environment().topic_arn, document)
-    except Exception:
-        logger.exception("notify failed")
-        raise
+        response = clients.sns().publish(TopicArn=topic_arn, Subject=subject, Message=message)
+    except Exception as error:
+        raise translate_client_error(error) from error
+    return {"message_id": response["MessageId"], "subject": subject}

@@ -1,24 +1,57 @@
-"""Smoke handler: one invoke of the endpoint with an eval sample; the label must parse."""
+"""One call to the deployed endpoint with an eval sample; the answer's label must parse."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
-
-from forge_handlers import config, events, smoke_test
-from pipeline_core import state
-
-logger = Logger()
-tracer = Tracer()
+from forge_handlers.aws import clients, s3io
+from forge_handlers.errors import ArtifactMissingError, SmokeTestError, translate_client_error
+from job_code.core.formats import jsonl_lines
+from pipeline_core import endpoint
+from pipeline_core.settings import Settings
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def first_eval_sample(settings: Settings, eval_uri: str) -> tuple[list[dict[str, str]], str]:
+    """(prompt messages, expected label) of the first eval row, in either family's format."""
+    body = s3io.get_bytes(eval_uri, what="eval dataset").decode("utf-8")
+    line = next((line for line in jsonl_lines(body) if line.strip()), None)
+    if line is None:
+        raise ArtifactMissingError(f"eval dataset {eval_uri} is empty")
+    row = json.loads(line)
+    if "messages" in row:  # open-weights chat format
+        messages = [m for m in row["messages"] if m.get("role") in ("system", "user")]
+        return messages, str(row.get("label", ""))
+    messages = [{"role": "user", "content": row["query"]}]  # Nova gen_qa
+    system = row.get("system") or settings.data.system_prompt
+    return [{"role": "system", "content": system}, *messages], str(row.get("response", ""))
+
+
+def smoke(settings: Settings, run: dict[str, Any], endpoint_name: str) -> dict[str, Any]:
+    from job_code.core.labels import parse_label
+
+    eval_uri = (run.get("datasets") or {}).get("eval")
+    if not eval_uri:
+        raise ArtifactMissingError("run has no eval dataset to take a smoke-test sample from")
+    messages, expected = first_eval_sample(settings, eval_uri)
+    # The call stays here, through the client seam: the IAM derivation (tests/handlers/api_calls.py) sees it.
+    params = endpoint.invoke_params(endpoint_name, messages)
     try:
-        parsed = events.parse(state.SmokeEvent, event, "smoke")
-        return smoke_test.smoke(config.load(), parsed.run.dump(), parsed.endpoint.endpoint_name)
-    except Exception:
-        logger.exception("smoke failed")
-        raise
+        response = clients.sagemaker_runtime().invoke_endpoint(**params)
+    except Exception as error:
+        translated = translate_client_error(error)
+        if translated is error:
+            raise SmokeTestError(f"invoking {endpoint_name} failed: {error}") from error
+        raise translated from error
+    try:
+        text = endpoint.parse_answer(response["Body"].read(), settings.model.family, endpoint_name)
+    except endpoint.EndpointAnswerError as error:
+        raise SmokeTestError(str(error)) from None
+    label = parse_label(text, settings.data.labels)
+    if label is None:
+        raise SmokeTestError(
+            f"endpoint {endpoint_name} answered {text[:200]!r}: "
+            f"no single label of {settings.data.labels} in it"
+        )
+    question = next((m["content"] for m in messages if m["role"] == "user"), "")
+    return {"question": question[:500], "answer": text[:500], "label": label, "expected": expected}

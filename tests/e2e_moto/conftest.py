@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from forge_handlers import clients, config
+from forge_handlers import config
+from forge_handlers.aws import clients
 from moto import mock_aws
 
 from tests.e2e_moto.harness import MOTO_CONFIG, Pipeline

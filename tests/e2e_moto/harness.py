@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from forge_handlers import clients, config
+from forge_handlers import config
+from forge_handlers.aws import clients
 
 from forge.lambda_surface import LambdaRuntime
 from forge.local.execution_events import Delivery, emit_final_status, install_rules

@@ -13,7 +13,8 @@ import time
 from typing import Any
 
 import boto3
-from forge_handlers import clients, config
+from forge_handlers import config
+from forge_handlers.aws import clients
 
 from forge.moto_lambda import function_name_of
 from tests.e2e_moto.harness import REGION

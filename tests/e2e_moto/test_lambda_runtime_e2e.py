@@ -88,13 +88,14 @@ def test_nova_eval_is_scored_within_the_lambda_surface(nova_pipeline) -> None:
 
 def test_an_import_outside_the_surface_in_a_handler_module_fails_the_run(hf_stack, tmp_path) -> None:
     """Acceptance: `import rouge_score` in the asset's poll handler fails as Lambda's init does."""
-    asset = _asset_copy(hf_stack, tmp_path, {"forge_handlers/poll.py": "\nimport rouge_score  # injected\n"})
+    injected = {"forge_handlers/entry/poll.py": "\nimport rouge_score  # injected\n"}
+    asset = _asset_copy(hf_stack, tmp_path, injected)
     with _pipeline_on(hf_stack, "hf", asset) as pipeline:
         pipeline.sagemaker.metrics = GOOD_METRICS
         (result,) = pipeline.run(_input(pipeline))
         report = pipeline.read_json("runs/run-1/report.json")
         jobs = pipeline.training_jobs()
-    message = "Unable to import module 'forge_handlers.poll': No module named 'rouge_score'"
+    message = "Unable to import module 'forge_handlers.entry.poll': No module named 'rouge_score'"
     assert result.status == "FAILED" and result.error == "Runtime.ImportModuleError"
     assert [(e, json.loads(c)["errorMessage"]) for e, c in _failures(result)] == [
         ("Runtime.ImportModuleError", message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from forge_handlers import launch
+from forge_handlers.entry import launch
 
 from forge.moto_lambda import LambdaContext
 from tests.e2e_moto.harness import ARTIFACTS_BUCKET

@@ -35,7 +35,7 @@ IAM_PREFIX = {"s3": "s3", "sagemaker": "sagemaker", "sagemaker-runtime": "sagema
 class _Module:
     def __init__(self, name: str) -> None:
         self.name = name
-        self.tree = ast.parse((PACKAGE_DIR / f"{name}.py").read_text(encoding="utf-8"))
+        self.tree = ast.parse(_module_path(name).read_text(encoding="utf-8"))
         self.functions = {n.name: n for n in ast.walk(self.tree) if isinstance(n, ast.FunctionDef)}
         self.module_aliases: dict[str, str] = {}  # local name -> forge_handlers module
         self.function_aliases: dict[str, tuple[str, str]] = {}  # local name -> (module, function)
@@ -46,7 +46,16 @@ class _Module:
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{PACKAGE}."):
                 target = node.module.split(".", 1)[1]
                 for alias in node.names:
-                    self.function_aliases[alias.asname or alias.name] = (target, alias.name)
+                    if _module_path(f"{target}.{alias.name}").is_file():  # a submodule (aws.clients)
+                        self.module_aliases[alias.asname or alias.name] = f"{target}.{alias.name}"
+                    else:
+                        self.function_aliases[alias.asname or alias.name] = (target, alias.name)
+
+
+def _module_path(name: str) -> Path:
+    """``aws.s3io`` -> lambda/forge_handlers/aws/s3io.py; a package's own name -> its __init__.py."""
+    path = PACKAGE_DIR.joinpath(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
 def _seam_service(call: ast.AST) -> str | None:
@@ -81,10 +90,11 @@ def _edges(module: _Module, function: ast.FunctionDef) -> Iterator[tuple[str, st
 
 
 def reachable_operations(handler: str) -> set[tuple[str, str]]:
+    """From the entry point's ``run`` (entry/<handler>.py; ``handler`` is the Powertools wrapper of it)."""
     modules: dict[str, _Module] = {}
     seen: set[tuple[str, str]] = set()
     operations: set[tuple[str, str]] = set()
-    stack = [(handler, "handler")]
+    stack = [(f"entry.{handler}", "run")]
     while stack:
         key = stack.pop()
         if key in seen:

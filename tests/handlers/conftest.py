@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from forge_handlers import clients, config
+from forge_handlers import config
+from forge_handlers.aws import clients
 
 from pipeline_core.settings import Settings, load_settings, parse_settings
 

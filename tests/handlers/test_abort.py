@@ -7,7 +7,9 @@ from typing import Any
 
 import boto3
 import pytest
-from forge_handlers import abort, abort_logic, clients
+from forge_handlers import abort
+from forge_handlers.aws import clients
+from forge_handlers.entry import abort as abort_entry
 from forge_handlers.errors import ConfigError
 
 from pipeline_core.settings import load_settings
@@ -81,9 +83,9 @@ def _start_sft(sagemaker: ScriptedSageMaker) -> dict[str, Any]:
 
 
 def test_the_handler_pattern_is_the_rules_pattern() -> None:
-    assert abort_logic.EVENT_SOURCE == triggers.EXECUTION_EVENT_SOURCE
-    assert abort_logic.EVENT_DETAIL_TYPE == triggers.EXECUTION_EVENT_DETAIL_TYPE
-    assert abort_logic.ENDED == triggers.ENDED_STATUSES
+    assert abort.EVENT_SOURCE == triggers.EXECUTION_EVENT_SOURCE
+    assert abort.EVENT_DETAIL_TYPE == triggers.EXECUTION_EVENT_DETAIL_TYPE
+    assert abort.ENDED == triggers.ENDED_STATUSES
 
 
 def test_an_aborted_run_is_stopped_and_reported_from_its_last_state(hf, sagemaker, aws,
@@ -91,7 +93,7 @@ def test_an_aborted_run_is_stopped_and_reported_from_its_last_state(hf, sagemake
     jobs = _start_sft(sagemaker)
     history = FakeHistory(_history({"dataset": "s3://d/x.csv", "run": a_run(), "jobs": jobs}))
     clients.override("stepfunctions", history)
-    result = abort.handler(_event(), lambda_context)
+    result = abort_entry.handler(_event(), lambda_context)
     assert result["action"] == "reported" and result["reached"] == "SFT Launch"
     assert result["cleanup"]["stopped_jobs"] == [SFT_JOB]
     assert len(history.calls) == 4  # every page: the newest state is found by event id, not by page order
@@ -107,7 +109,7 @@ def test_an_existing_report_is_kept_but_jobs_are_still_stopped(hf, sagemaker, aw
     jobs = _start_sft(sagemaker)
     put_json(aws, ARTIFACTS_BUCKET, "runs/run-1/report.json", {"status": "FAILED", "run_id": "run-1"})
     clients.override("stepfunctions", FakeHistory(_history({"run": a_run(), "jobs": jobs})))
-    result = abort.handler(_event("FAILED"), lambda_context)
+    result = abort_entry.handler(_event("FAILED"), lambda_context)
     assert result["action"] == "kept" and result["report_status"] == "FAILED"
     assert result["cleanup"]["stopped_jobs"] == [SFT_JOB]
     kept = json.loads(aws.get_object(Bucket=ARTIFACTS_BUCKET, Key="runs/run-1/report.json")["Body"].read())
@@ -119,14 +121,15 @@ def test_a_run_stopped_before_prepare_is_reported_under_its_execution_name(hf, s
     start = {"id": 1, "type": "ExecutionStarted",
              "executionStartedEventDetails": {"input": json.dumps({"dataset": "s3://d/x.csv"})}}
     clients.override("stepfunctions", FakeHistory([start]))
-    result = abort.handler(_event("TIMED_OUT", error="States.Timeout"), lambda_context)
+    result = abort_entry.handler(_event("TIMED_OUT", error="States.Timeout"), lambda_context)
     assert result["action"] == "reported" and result["cleanup"]["stopped_jobs"] == []
     report = json.loads(aws.get_object(Bucket=ARTIFACTS_BUCKET, Key="runs/run-1/report.json")["Body"].read())
     assert report["status"] == "TIMED_OUT" and report["failure_reason"].startswith("States.Timeout")
 
 
 def test_a_succeeded_execution_needs_nothing(hf, aws, lambda_context) -> None:
-    assert abort.handler(_event("SUCCEEDED"), lambda_context) == {"status": "SUCCEEDED", "action": "none"}
+    result = abort_entry.handler(_event("SUCCEEDED"), lambda_context)
+    assert result == {"status": "SUCCEEDED", "action": "none"}
 
 
 @pytest.mark.parametrize(
@@ -141,4 +144,4 @@ def test_a_succeeded_execution_needs_nothing(hf, aws, lambda_context) -> None:
 def test_a_malformed_event_is_a_named_error(hf, aws, lambda_context, event, message) -> None:
     clients.override("stepfunctions", FakeHistory([]))
     with pytest.raises(ConfigError, match=message):
-        abort.handler(event, lambda_context)
+        abort_entry.handler(event, lambda_context)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-from forge_handlers import clients, config, launch, poll
+from forge_handlers import config
+from forge_handlers.aws import clients
+from forge_handlers.entry import launch, poll
 from forge_handlers.errors import ArtifactMissingError, JobNotFoundError, ResourceLimitError, ThrottlingError
 
 from pipeline_core.settings import load_settings

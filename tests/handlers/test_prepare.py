@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from forge_handlers import prepare
+from forge_handlers.entry import prepare
 from forge_handlers.errors import ConfigError, DataValidationError
 
 from pipeline_core.settings import load_settings

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from forge_handlers import prepare, s3io
+from forge_handlers.aws import s3io
+from forge_handlers.entry import prepare
 from forge_handlers.errors import ArtifactMissingError, DataValidationError
 
 from pipeline_core.settings import load_settings

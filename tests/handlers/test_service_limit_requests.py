@@ -4,7 +4,7 @@ in CreateTrainingJob, and the pipeline's own hyperparameters as the settings cou
 from __future__ import annotations
 
 import pytest
-from forge_handlers import deployment
+from forge_handlers import deploy
 from forge_handlers.errors import ConfigError
 from forge_handlers.training_requests import ModelSource, build_training_job
 
@@ -18,7 +18,7 @@ HF = load_settings(CONFIG_FILES[0].parent / "open-weights.yaml")
 
 
 def _nova_environment(settings) -> dict[str, str]:
-    request = deployment.model_request(settings, ENV, "run-1", "s3://escrow/ckpt/")
+    request = deploy.model_request(settings, ENV, "run-1", "s3://escrow/ckpt/")
     return request["PrimaryContainer"]["Environment"]
 
 
@@ -47,7 +47,7 @@ def test_nova_settings_written_without_a_tier_still_get_one() -> None:
 
 
 def test_hf_container_has_no_nova_tier() -> None:
-    request = deployment.model_request(HF, ENV, "run-1", "s3://a/m/model.tar.gz")
+    request = deploy.model_request(HF, ENV, "run-1", "s3://a/m/model.tar.gz")
     assert "CONTEXT_LENGTH" not in request["PrimaryContainer"]["Environment"]
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-from forge_handlers import cleanup, clients, config, deploy, endpoint_status, gate, notify, report, smoke
+from forge_handlers import config
+from forge_handlers.aws import clients
+from forge_handlers.entry import cleanup, deploy, endpoint_status, gate, notify, report, smoke
 from forge_handlers.errors import ArtifactMissingError, SmokeTestError
 
 from pipeline_core.settings import load_settings
@@ -192,7 +194,7 @@ def test_smoke_reads_novas_chat_completion(use_settings, aws, lambda_context) ->
 
 
 def test_cleanup_stops_only_this_runs_running_jobs(hf, aws, sagemaker, lambda_context) -> None:
-    from forge_handlers import launch
+    from forge_handlers.entry import launch
 
     sagemaker.scripts["baseline_eval"] = [{"TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}]
     mine = launch.handler({"stage": "baseline_eval", "run": a_run("run-1"), "attempt": 1}, lambda_context)

@@ -12,7 +12,8 @@ from typing import Any
 
 import boto3
 import pytest
-from forge_handlers import (
+from forge_handlers.artifacts import parse_record
+from forge_handlers.entry import (
     abort,
     cleanup,
     deploy,
@@ -25,7 +26,6 @@ from forge_handlers import (
     report,
     smoke,
 )
-from forge_handlers.artifacts import parse_record
 from forge_handlers.errors import ArtifactMissingError, ConfigError
 
 from pipeline_core import state
@@ -182,7 +182,7 @@ def test_the_documented_shapes_round_trip(model, document) -> None:
 
 def test_the_handlers_real_outputs_round_trip_their_models(hf, aws, lambda_context) -> None:
     sagemaker = ScriptedSageMaker(boto3.client("sagemaker", region_name=REGION), aws)
-    from forge_handlers import clients
+    from forge_handlers.aws import clients
 
     clients.override("sagemaker", sagemaker)
     sagemaker.scripts[("sft", 1)] = [COMPLETED]

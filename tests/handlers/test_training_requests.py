@@ -349,7 +349,7 @@ DEPLOY_CASES = [pytest.param(settings, id=name) for name, settings in VARIANTS]
 @pytest.mark.parametrize("settings", DEPLOY_CASES)
 def test_deploy_requests_pass_botocore_validation(settings: Settings) -> None:
     """CreateModel / CreateEndpointConfig of every config, validated like CreateTrainingJob."""
-    from forge_handlers import deployment
+    from forge_handlers import deploy
 
     if settings.model.family == "hf" and settings.deploy.instance_type != "local":
         settings = derive(
@@ -359,8 +359,8 @@ def test_deploy_requests_pass_botocore_validation(settings: Settings) -> None:
         "s3://escrow/ckpt/" if settings.model.family == "nova" else f"s3://{ARTIFACTS_BUCKET}/m/model.tar.gz"
     )
     requests = {
-        "CreateModel": deployment.model_request(settings, ENV, "run-1", weights),
-        "CreateEndpointConfig": deployment.endpoint_config_request(settings, "run-1"),
+        "CreateModel": deploy.model_request(settings, ENV, "run-1", weights),
+        "CreateEndpointConfig": deploy.endpoint_config_request(settings, "run-1"),
     }
     for operation, request in requests.items():
         shape = SERVICE_MODEL.operation_model(operation).input_shape

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from forge_handlers import prepare
+from forge_handlers.entry import prepare
 from forge_handlers.errors import DataValidationError
 from typer.testing import CliRunner
 

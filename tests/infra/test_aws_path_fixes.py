@@ -113,7 +113,7 @@ def test_metric_definitions_match_transformers_5_log_lines() -> None:
 def test_nova_model_runs_network_isolated(family: str, isolated) -> None:
     """Defect 4: the Nova Forge SDK's CreateModel sets EnableNetworkIsolation=True; ours did not."""
     from forge_handlers.config import Environment
-    from forge_handlers.deployment import model_request
+    from forge_handlers.deploy import model_request
 
     from pipeline_core.settings import parse_settings
 

@@ -216,3 +216,39 @@ def test_the_serving_code_in_a_model_holds_every_project_package_its_modules_imp
     from job_code.serving_code import add_serving_code
 
     assert _unresolved_project_imports(add_serving_code(tmp_path / "model")) == []
+
+
+# The handlers' AWS layer (issue 13): boto3 and botocore only under lambda/forge_handlers/aws/ (the client
+# seam and the S3 helpers), anywhere else in the handlers not even lazily; entry points and logic reach AWS
+# through it. Enforceable as stated: no other handler module imports either today (errors.py reads a
+# ClientError's code from its `response` attribute, without importing botocore).
+HANDLERS_ROOT = "lambda/forge_handlers"
+HANDLERS_AWS_LAYER = "lambda/forge_handlers/aws"
+
+
+def aws_sdk_outside_the_aws_layer(project: Path) -> list[str]:
+    """``file:line: imports name`` for each boto3/botocore import in the handlers outside their aws/ layer."""
+    problems = []
+    for path in sorted((project / HANDLERS_ROOT).rglob("*.py")):
+        relative = path.relative_to(project).as_posix()
+        if relative.startswith(f"{HANDLERS_AWS_LAYER}/"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=relative)
+        problems += [f"{relative}:{line}: imports {name} (only {HANDLERS_AWS_LAYER}/ may)"
+                     for name, line, _ in _imports(tree) if name in AWS_SDK]
+    return problems
+
+
+def test_only_the_handlers_aws_layer_imports_the_aws_sdk() -> None:
+    assert list((PROJECT_ROOT / HANDLERS_AWS_LAYER).rglob("*.py")), HANDLERS_AWS_LAYER
+    assert aws_sdk_outside_the_aws_layer(PROJECT_ROOT) == []
+
+
+def test_the_aws_layer_check_catches_a_planted_import(tmp_path: Path) -> None:
+    _plant(tmp_path, "lambda/forge_handlers/aws/clients.py", "import boto3\nfrom botocore import config\n")
+    _plant(tmp_path, "lambda/forge_handlers/entry/poll.py", "def run():\n    import boto3\n")
+    _plant(tmp_path, "lambda/forge_handlers/errors.py", "from botocore.exceptions import ClientError\n")
+    assert aws_sdk_outside_the_aws_layer(tmp_path) == [
+        "lambda/forge_handlers/entry/poll.py:2: imports boto3 (only lambda/forge_handlers/aws/ may)",
+        "lambda/forge_handlers/errors.py:1: imports botocore (only lambda/forge_handlers/aws/ may)",
+    ]

@@ -137,7 +137,7 @@ def test_one_role_per_handler_with_exactly_its_table_actions(template):
     assert len(set(roles_by_handler.values())) == len(HANDLER_NAMES) + 1  # + reward
     policies = template.find_resources("AWS::IAM::Policy")
     for handler in HANDLER_NAMES:
-        role = roles_by_handler[f"forge_handlers.{handler}.handler"]
+        role = roles_by_handler[f"forge_handlers.entry.{handler}.handler"]
         granted = set()
         for policy in policies.values():
             if {"Ref": role} in policy["Properties"]["Roles"]:
@@ -190,7 +190,7 @@ def test_lambdas_are_traced_sized_and_on_python312(template):
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Handler": "forge_handlers.launch.handler",
+            "Handler": "forge_handlers.entry.launch.handler",
             "Environment": {
                 "Variables": Match.object_like(
                     {

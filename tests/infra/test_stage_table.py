@@ -202,7 +202,8 @@ def test_one_more_stage_gets_its_states_scope_and_job_name(extended, one_more_st
 
 def test_one_more_stage_gets_its_report_section_and_progress_step(one_more_stage, tmp_path) -> None:
     import boto3
-    from forge_handlers import clients, reporting
+    from forge_handlers import report
+    from forge_handlers.aws import clients
     from moto import mock_aws
 
     from forge import progress, report_html
@@ -220,29 +221,29 @@ def test_one_more_stage_gets_its_report_section_and_progress_step(one_more_stage
     try:
         with mock_aws():
             boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="forge-artifacts")
-            report = reporting.build_report(settings, "forge-artifacts", state, "SUCCEEDED")
+            built = report.build_report(settings, "forge-artifacts", state, "SUCCEEDED")
     finally:
         clients.reset()
-    assert list(report["stages"]) == ["baseline", "sft", "rft", one_more_stage.section]
-    section = report["stages"][one_more_stage.section]
+    assert list(built["stages"]) == ["baseline", "sft", "rft", one_more_stage.section]
+    section = built["stages"][one_more_stage.section]
     assert section["eval_job"]["job_name"] == f"j-{one_more_stage.name}"
     assert section["training_job"]["job_name"] == "j-rft"  # the trained stage it evaluates
-    assert f"| {one_more_stage.section} | 0.5000 |" in reporting.render_markdown(report)
+    assert f"| {one_more_stage.section} | 0.5000 |" in report.render_markdown(built)
     plots = tmp_path / "eval" / one_more_stage.name
     plots.mkdir(parents=True)
     (plots / "confusion.png").write_bytes(b"\x89PNG")
-    page = report_html.render(report, tmp_path)
+    page = report_html.render(built, tmp_path)
     assert f"<h3>{one_more_stage.section}</h3>" in page
 
 
 def test_one_more_stage_reads_its_settings_slot_and_gates(one_more_stage) -> None:
-    from forge_handlers import artifacts, gating
+    from forge_handlers import artifacts, gate
 
     from pipeline_core.settings import load_settings
 
     settings = load_settings(PROJECT_ROOT / "config" / "local.yaml")
     assert settings.stages.for_stage(one_more_stage.name) is settings.stages.eval
-    assert gating.candidate_eval_stage(settings) == one_more_stage.name
+    assert gate.candidate_eval_stage(settings) == one_more_stage.name
     assert artifacts.source_stage(settings, one_more_stage.name) == one_more_stage.evaluates
 
 

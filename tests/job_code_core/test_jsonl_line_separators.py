@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from forge_handlers import smoke_test
+from forge_handlers import smoke
 
 from job_code.core.formats import read_jsonl, write_jsonl
 from job_code.core.results import read_inference_output
@@ -43,10 +43,10 @@ def test_inference_output_with_a_line_separator_in_a_prompt(tmp_path, separator:
 def test_smoke_reads_the_first_eval_row_whole(monkeypatch) -> None:
     row = {"query": "line one\u2028line two", "response": "HQ"}
     body = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
-    monkeypatch.setattr(smoke_test.s3io, "get_bytes", lambda uri, what="": body)
+    monkeypatch.setattr(smoke.s3io, "get_bytes", lambda uri, what="": body)
     settings = parse_settings({"model": {"family": "nova", "base_model": "nova-lite-2/prod",
                                          "model_type": "amazon.nova-2-lite-v1:0:256k"}})
-    messages, expected = smoke_test.first_eval_sample(settings, "s3://bucket/eval.jsonl")
+    messages, expected = smoke.first_eval_sample(settings, "s3://bucket/eval.jsonl")
     assert messages[-1]["content"] == "line one\u2028line two" and expected == "HQ"
 
 

@@ -47,7 +47,7 @@ TEMPLATE = {
             "Metadata": {"aws:asset:path": "asset.abc"},
             "Properties": {
                 "FunctionName": "demo-prepare",
-                "Handler": "forge_handlers.prepare.handler",
+                "Handler": "forge_handlers.entry.prepare.handler",
                 "Runtime": "python3.12",
                 "Role": {"Fn::GetAtt": ["FnRole", "Arn"]},
                 "Code": {
@@ -113,7 +113,7 @@ def test_template_resources_are_created_and_the_definition_runs(tmp_path):
         assert described["status"] == "SUCCEEDED", described
         assert session.client("lambda").get_function(FunctionName="demo-prepare")["Configuration"][
             "Handler"
-        ] == ("forge_handlers.prepare.handler")
+        ] == ("forge_handlers.entry.prepare.handler")
 
 
 def test_unresolvable_references_name_the_resource():

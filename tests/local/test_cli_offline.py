@@ -85,7 +85,7 @@ def test_report_html_has_the_stage_table_failure_and_embedded_plots(tmp_path):
 
 def test_report_md_and_html_show_the_same_metric_columns(tmp_path):
     """Issue 13: report.md and report.html listed different metrics (f1_score_quasi, rougeL only in HTML)."""
-    from forge_handlers.reporting import render_markdown
+    from forge_handlers.report import render_markdown
 
     metrics = {"accuracy": 0.5, "f1_score_quasi": 0.25, "rougeL": 0.125}
     report = {

@@ -21,7 +21,7 @@ def test_an_import_outside_the_lambda_surface_fails_a_local_run(tmp_path, monkey
 
     def stage_with_an_injected_import(settings, dest_dir):
         bundle = stage(settings, dest_dir)
-        handler = bundle / "forge_handlers" / "prepare.py"
+        handler = bundle / "forge_handlers" / "entry" / "prepare.py"
         handler.write_text(handler.read_text(encoding="utf-8") + "\nimport rouge_score  # injected\n")
         return bundle
 
@@ -35,7 +35,7 @@ def test_an_import_outside_the_lambda_surface_fails_a_local_run(tmp_path, monkey
         result = pipeline.collect(final)
         jobs = dict(pipeline.sagemaker.jobs)
     assert final.status == "FAILED" and jobs == {}
-    message = "Unable to import module 'forge_handlers.prepare': No module named 'rouge_score'"
+    message = "Unable to import module 'forge_handlers.entry.prepare': No module named 'rouge_score'"
     report = json.loads((result.run_dir / "report.json").read_text())
     assert report["failure_reason"] == f"Runtime.ImportModuleError: {message}"
     history = json.loads((result.run_dir / "execution_history.json").read_text())

@@ -135,21 +135,21 @@ def test_names_and_instance_types_of_models_and_endpoints(sagemaker):
 
 
 def test_the_nova_deploy_requests_the_handlers_build_pass(sagemaker):
-    """What deployment.py sends for config/nova.yaml fits the tiers; the old CONTEXT_LENGTH=16000 did not."""
-    from forge_handlers import deployment
+    """What deploy.py sends for config/nova.yaml fits the tiers; the old CONTEXT_LENGTH=16000 did not."""
+    from forge_handlers import deploy
     from forge_handlers.config import Environment
 
     from pipeline_core.settings import load_settings
 
     settings = load_settings(CONFIG_DIR / "nova.yaml")
     env = Environment(data_bucket="d", artifacts_bucket="a", sagemaker_role_arn=ROLE)
-    model = deployment.model_request(settings, env, "run-1", "s3://customer-escrow-1/ckpt/")
+    model = deploy.model_request(settings, env, "run-1", "s3://customer-escrow-1/ckpt/")
     sagemaker.create_model(**model)
-    sagemaker.create_endpoint_config(**deployment.endpoint_config_request(settings, "run-1"))
+    sagemaker.create_endpoint_config(**deploy.endpoint_config_request(settings, "run-1"))
     old = {**model, "ModelName": "old-model"}
     old["PrimaryContainer"] = {**model["PrimaryContainer"],
                                "Environment": {"CONTEXT_LENGTH": "16000", "MAX_CONCURRENCY": "2"}}
     sagemaker.create_model(**old)
-    old_config = deployment.endpoint_config_request(settings, "run-2")
+    old_config = deploy.endpoint_config_request(settings, "run-2")
     old_config["ProductionVariants"][0]["ModelName"] = "old-model"
     _rejected(lambda: sagemaker.create_endpoint_config(**old_config), "CONTEXT_LENGTH=16000")

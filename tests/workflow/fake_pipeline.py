@@ -152,8 +152,8 @@ def run_pipeline(
     fakes = FakeHandlers(scenario)
 
     def resolve(function_name: str):
-        handler = names[function_name]  # "forge_handlers.<module>.handler"
-        return fakes(handler.split(".")[1])
+        handler = names[function_name]  # "forge_handlers.entry.<module>.handler"
+        return fakes(handler.split(".")[-2])
 
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
     machine = sfn.create_state_machine(

@@ -15,7 +15,9 @@ def test_definition_from_template_resolves_function_arns():
         "Resources": {
             "Fn1": {
                 "Type": "AWS::Lambda::Function",
-                "Properties": {"FunctionName": "p-prepare", "Handler": "forge_handlers.prepare.handler"},
+                "Properties": {
+                    "FunctionName": "p-prepare", "Handler": "forge_handlers.entry.prepare.handler"
+                },
             },
             "Sm": {
                 "Type": "AWS::StepFunctions::StateMachine",
@@ -41,5 +43,5 @@ def test_definition_from_template_resolves_function_arns():
     template["Resources"]["Sm"]["Properties"]["DefinitionString"]["Fn::Join"][1].append({"Ref": "Unknown"})
     with pytest.raises(TemplateError, match="Unknown"):
         state_machine_definition(template)
-    expected = {"Fn1": {"name": "p-prepare", "handler": "forge_handlers.prepare.handler"}}
+    expected = {"Fn1": {"name": "p-prepare", "handler": "forge_handlers.entry.prepare.handler"}}
     assert lambda_functions(template) == expected

@@ -3,7 +3,7 @@
 Who is checked, and how:
 - a Lambda handler: the function's role, for every call while the handler runs (a context variable set
   around the invocation). boto3 calls are checked by a botocore hook on the default session, the one the
-  handlers' ``forge_handlers.clients`` creates its clients from; the local SageMaker runtime objects the
+  handlers' ``forge_handlers.aws.clients`` creates its clients from; the local SageMaker runtime objects the
   handlers get are wrapped by ``guard``.
 - the state machine: its role, for ``lambda:InvokeFunction`` (forge.moto_lambda's ``authorize``).
 - a SageMaker job or endpoint: the execution role in its request, for channel downloads, checkpoint and

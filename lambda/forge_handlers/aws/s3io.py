@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from forge_handlers import clients
+from forge_handlers.aws import clients
 from forge_handlers.errors import ArtifactMissingError, error_code, translate_client_error
 from forge_handlers.naming import split_s3_uri
 
