@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.live import Live
 
 from pipeline_core import layout  # stdlib only: cheap at CLI start
+from pipeline_core import stages as stage_table
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LOCAL_CONFIG = PROJECT_ROOT / "config" / "local.yaml"
@@ -113,7 +114,9 @@ def _print_result(result) -> None:
     console.print(f"[{colour}]{result.status}[/{colour}] run {result.run_id}")
     if result.report.get("failure_reason"):
         console.print(f"  cause: {result.report['failure_reason']}", markup=False)
-    for name, stage in (result.report.get("stages") or {}).items():
+    stages = result.report.get("stages") or {}
+    ordered = [name for name in stage_table.report_sections() if name in stages]  # report.json sorts its keys
+    for name, stage in ((name, stages[name]) for name in [*ordered, *sorted(set(stages) - set(ordered))]):
         metrics = stage.get("metrics") or {}
         shown = ", ".join(f"{key} {metrics[key]:.3f}" for key in ("accuracy", "em", "f1") if key in metrics)
         console.print(f"  {name}: {shown or 'no metrics'}")
