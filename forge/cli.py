@@ -115,8 +115,9 @@ def _print_result(result) -> None:
     if result.report.get("failure_reason"):
         console.print(f"  cause: {result.report['failure_reason']}", markup=False)
     stages = result.report.get("stages") or {}
-    ordered = [name for name in stage_table.report_sections() if name in stages]  # report.json sorts its keys
-    for name, stage in ((name, stages[name]) for name in [*ordered, *sorted(set(stages) - set(ordered))]):
+    # report.json sorts its keys; print in pipeline order (any section the table does not know, last).
+    order = {name: index for index, name in enumerate(stage_table.report_sections())}
+    for name, stage in sorted(stages.items(), key=lambda item: (order.get(item[0], len(order)), item[0])):
         metrics = stage.get("metrics") or {}
         shown = ", ".join(f"{key} {metrics[key]:.3f}" for key in ("accuracy", "em", "f1") if key in metrics)
         console.print(f"  {name}: {shown or 'no metrics'}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,20 @@ def prepare_run(tmp_path: Path) -> Path:
     return run_dir
 
 
+@contextlib.contextmanager
+def reaped(forge: subprocess.Popen) -> Iterator[dict]:
+    """Whatever the test asserts, kill `forge serve` and the server whose pid it records in the dict."""
+    server: dict = {}
+    try:
+        yield server
+    finally:
+        if forge.poll() is None:
+            forge.kill()
+            forge.wait()
+        if server.get("pid") and alive(server["pid"]):
+            os.kill(server["pid"], signal.SIGKILL)
+
+
 def forge_serve(tmp_path: Path, **env: str) -> subprocess.Popen:
     script = LAUNCH.format(server=str(PID_SERVER), out=str(tmp_path / "runs"))
     return subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
@@ -67,38 +83,24 @@ def test_a_signalled_forge_serve_leaves_no_server_and_no_state(tmp_path, signum)
     run_dir = prepare_run(tmp_path)
     model_dir, state = run_dir / "serve" / "model", run_dir / "serve" / "serve.json"
     forge = forge_serve(tmp_path)
-    server_pid = None
-    try:
+    with reaped(forge) as server:
         assert wait_for(state.is_file, 60), forge.stdout.read1().decode() if forge.poll() is not None else ""
-        server_pid = int((model_dir / "server.pid").read_text())
+        server_pid = server["pid"] = int((model_dir / "server.pid").read_text())
         assert alive(server_pid)
         forge.send_signal(signum)
         forge.wait(timeout=30)
         assert wait_for(lambda: not alive(server_pid), 10), "the model server outlived forge serve"
         assert not state.exists(), "serve.json outlived forge serve"
-    finally:
-        if forge.poll() is None:
-            forge.kill()
-            forge.wait()
-        if server_pid and alive(server_pid):
-            os.kill(server_pid, signal.SIGKILL)
 
 
 def test_a_forge_serve_killed_while_the_model_loads_leaves_no_server(tmp_path):
     run_dir = prepare_run(tmp_path)
     pid_file = run_dir / "serve" / "model" / "server.pid"
     forge = forge_serve(tmp_path, PID_SERVER_LOAD_SECONDS="60")
-    server_pid = None
-    try:
+    with reaped(forge) as server:
         assert wait_for(pid_file.is_file, 60)
-        server_pid = int(pid_file.read_text())
+        server_pid = server["pid"] = int(pid_file.read_text())
         forge.terminate()
         forge.wait(timeout=30)
         assert wait_for(lambda: not alive(server_pid), 10), "the loading model server outlived forge serve"
         assert not (run_dir / "serve" / "serve.json").exists()
-    finally:
-        if forge.poll() is None:
-            forge.kill()
-            forge.wait()
-        if server_pid and alive(server_pid):
-            os.kill(server_pid, signal.SIGKILL)

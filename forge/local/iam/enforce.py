@@ -247,11 +247,7 @@ class Enforcer:
             f"{principal} (from {source_arn}) is not authorized to perform lambda:InvokeFunction on function "
             f"{function_name}: no resource-based policy (AWS::Lambda::Permission) in the template allows it"
         )
-        from moto.core.exceptions import JsonRESTError
-
-        error = JsonRESTError("AccessDeniedException", message)
-        error.code = 403
-        raise error
+        raise _invoke_denied(message)
 
     def authorize_invoke(self, function_name: str) -> None:
         """forge.moto_lambda's authorize callback: the state machine role invokes the function (or, inside
@@ -266,11 +262,7 @@ class Enforcer:
             Actor(machine, STATES_SESSION), "lambda", "Invoke", {"FunctionName": function_name}
         )
         if denial is not None:
-            from moto.core.exceptions import JsonRESTError
-
-            error = JsonRESTError("AccessDeniedException", denial.message)
-            error.code = 403  # what Lambda answers; Step Functions reports Lambda.AccessDeniedException
-            raise error
+            raise _invoke_denied(denial.message)
 
     # -- SageMaker jobs and endpoints -----------------------------------------------------------------
     def execution_actor(self, role_arn: str) -> Actor:
@@ -338,6 +330,16 @@ class _Guarded:
             return attribute(**params)
 
         return call
+
+
+def _invoke_denied(message: str) -> Exception:
+    """The Invoke API's refusal: a 403 AccessDeniedException (Step Functions reports
+    Lambda.AccessDeniedException)."""
+    from moto.core.exceptions import JsonRESTError
+
+    error = JsonRESTError("AccessDeniedException", message)
+    error.code = 403
+    return error
 
 
 def function_permissions(template: dict[str, Any], resolve: Any) -> list[dict[str, Any]]:
