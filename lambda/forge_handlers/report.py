@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from typing import Any
 
 from forge_handlers.aws import s3io
 from forge_handlers.errors import ArtifactMissingError, ConfigError
 from forge_handlers.naming import check_run_id, s3_uri
+from forge_handlers.report_markdown import render_markdown
 from pipeline_core import report_table
 from pipeline_core import stages as stage_table
+from pipeline_core.hyperparameters import stage_hyperparameters
+from pipeline_core.job_hyperparameters import STAGE_CLASSES, HyperparameterError, parse_stage
 from pipeline_core.layout import eval_results_key, report_key, report_markdown_key, run_prefix
 from pipeline_core.settings import Settings
+
+__all__ = ["build_report", "render_markdown", "report_json", "write_report"]
 
 STATUSES = ("SUCCEEDED", "FAILED", "GATE_REJECTED", "ABORTED", "TIMED_OUT")
 
@@ -44,12 +51,50 @@ def failure_reason(state: dict[str, Any]) -> str | None:
     return f"{error.get('Error', 'Error')}: {cause}".strip()
 
 
-def _stage_metrics(bucket: str, run_id: str, eval_stage: str, job: dict[str, Any]) -> dict[str, Any] | None:
+def _eval_results(bucket: str, run_id: str, eval_stage: str) -> dict[str, Any] | None:
     try:
         results = s3io.get_json(s3_uri(bucket, eval_results_key(run_id, eval_stage)), "eval results")
-        return dict(results["results"]["all"])
-    except (ArtifactMissingError, KeyError, TypeError):
+    except ArtifactMissingError:
+        return None
+    return results if isinstance(results, dict) else None
+
+
+def _stage_metrics(results: dict[str, Any] | None, job: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return dict(results["results"]["all"])  # type: ignore[index]
+    except (KeyError, TypeError):
         return job.get("metrics") or None
+
+
+# What the report copies from an evaluation's results.json besides its metrics (job_code.core.metrics).
+RESULT_EXTRAS = ("per_class", "confusion_matrix", "no_label_rate", "num_samples", "response_lengths",
+                 "answer_tokens", "generation", "samples")
+# Hyperparameters the pipeline itself sets on every job: shown elsewhere in the report, not as changes.
+PLUMBING = ("labels", "stage")
+
+
+def changed_hyperparameters(settings: Settings, stage: str) -> dict[str, dict[str, Any]]:
+    """The stage's job hyperparameters that differ from the job code's defaults (hf), or its recipe
+    overrides (nova: each differs from the recipe's own value)."""
+    slot = settings.stages.for_stage(stage)
+    if settings.model.family != "hf":
+        return report_table.changed_hyperparameters(dict(slot.recipe_overrides), {})
+    kind = stage_table.stage(stage).job
+    try:
+        params = parse_stage(kind, stage_hyperparameters(settings, stage))
+    except (HyperparameterError, KeyError) as error:  # the settings checked them: say so rather than fail
+        return {"error": {"value": str(error), "default": None}}
+    values = {k: v for k, v in dataclasses.asdict(params).items() if k not in PLUMBING}
+    defaults = dataclasses.asdict(STAGE_CLASSES[kind]())
+    return report_table.changed_hyperparameters(values, defaults)
+
+
+def _job_facts(settings: Settings, stage: str, job: dict[str, Any]) -> dict[str, Any]:
+    slot = settings.stages.for_stage(stage)
+    facts = {k: job.get(k) for k in ("job_name", "status", "failure_reason", "timings")}
+    facts.update(instance_type=slot.instance_type, instance_count=slot.instance_count, use_spot=slot.use_spot,
+                 hyperparameters=changed_hyperparameters(settings, stage))
+    return facts
 
 
 def build_report(settings: Settings, bucket: str, state: dict[str, Any], status: str) -> dict[str, Any]:
@@ -65,13 +110,13 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
             continue
         eval_job = jobs.get(eval_stage) or {}
         train_job = jobs.get(train_stage) or {} if train_stage else {}
+        results = _eval_results(bucket, run_id, eval_stage)
         stages[name] = {
-            "metrics": _stage_metrics(bucket, run_id, eval_stage, eval_job),
+            "metrics": _stage_metrics(results, eval_job),
+            **{key: (results or {}).get(key) for key in RESULT_EXTRAS},
             "evaluated_model": (eval_job.get("artifact") or {}).get("model_uri"),
-            "eval_job": {k: eval_job.get(k) for k in ("job_name", "status", "failure_reason", "timings")},
-            "training_job": {k: train_job.get(k) for k in ("job_name", "status", "failure_reason", "timings")}
-            if train_stage
-            else None,
+            "eval_job": _job_facts(settings, eval_stage, eval_job),
+            "training_job": _job_facts(settings, train_stage, train_job) if train_stage else None,
             "trained_model": (train_job.get("artifact") or {}).get("model_uri") if train_stage else None,
         }
     run = state.get("run") or {}
@@ -88,6 +133,7 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
         "system_prompt": settings.data.system_prompt,
         "status": status,
         "dataset": state.get("dataset"),
+        "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         "run_prefix": s3_uri(bucket, run_prefix(run_id)),
         "counts": run.get("counts"),
         "validation_report": run.get("report_uri"),
@@ -106,68 +152,15 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
     }
 
 
-def _cell(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else ("–" if value is None else str(value))
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    lines = [f"# Run {report['run_id']}: {report['status']}", ""]
-    lines += [
-        f"- pipeline: `{report['pipeline']}`, "
-        f"model: {report['model']['family']} `{report['model']['base_model']}`"
-    ]
-    lines += [f"- artifacts: `{report['run_prefix']}`", ""]
-    if report.get("failure_reason"):
-        lines += ["## Failure", "", f"> {report['failure_reason']}", ""]
-    if report.get("stopped_at"):
-        lines += [f"Stopped at state `{report['stopped_at']}` ({report['status']}).", ""]
-    columns = report_table.metric_columns(report["stages"])
-    lines += [
-        "## Stages",
-        "",
-        "| stage | " + " | ".join(columns) + " | eval job |",
-        "|---" * (len(columns) + 2) + "|",
-    ]
-    for row in report_table.stage_rows(report["stages"], columns):
-        cells = [_cell(value) for value in row.values]
-        lines.append(f"| {row.section} | " + " | ".join(cells) + f" | {_cell(row.eval_job_name)} |")
-    gate = report.get("gate")
-    lines += ["", "## Gate", ""]
-    if gate:
-        verdict = "passed" if gate.get("passed") else "rejected"
-        lines.append(
-            f"{verdict}: {gate.get('reason')} (metric `{gate.get('metric')}`, baseline "
-            f"{_cell(gate.get('baseline'))}, candidate {_cell(gate.get('candidate'))})"
-        )
-    else:
-        lines.append("not reached")
-    endpoint = report.get("endpoint")
-    lines += [
-        "",
-        "## Endpoint",
-        "",
-        f"`{endpoint.get('endpoint_name')}` ({endpoint.get('action')})" if endpoint else "none",
-    ]
-    if report.get("smoke"):
-        lines += [
-            "",
-            f"Smoke test answer: `{report['smoke'].get('answer')}` → label `{report['smoke'].get('label')}`",
-        ]
-    cleanup = report.get("cleanup") or {}
-    if cleanup.get("stopped_jobs") or cleanup.get("deleted_endpoint"):
-        lines += ["", "## Clean-up", ""]
-        lines += [f"- stopped job `{name}`" for name in cleanup.get("stopped_jobs") or []]
-        if cleanup.get("deleted_endpoint"):
-            lines.append(f"- deleted the half-made endpoint `{cleanup['deleted_endpoint']}`")
-    lines += ["", "## Timings (seconds of training)", ""]
-    for job in report_table.job_rows(report["stages"]):
-        lines.append(f"- {job.section} {job.kind} `{job.job_name}`: {_cell(job.seconds)}")
-    return "\n".join(lines) + "\n"
+def report_json(report: dict[str, Any]) -> bytes:
+    """report.json's body: keys in the order built (stages in pipeline order), not sorted."""
+    return json.dumps(report, indent=2, default=str).encode()
 
 
 def write_report(settings: Settings, bucket: str, state: dict[str, Any], status: str) -> dict[str, Any]:
     report = build_report(settings, bucket, state, status)
-    report_uri = s3io.put_json(s3_uri(bucket, report_key(report["run_id"])), report)
+    report_uri = s3io.put_bytes(s3_uri(bucket, report_key(report["run_id"])), report_json(report),
+                                "application/json")
     markdown_uri = s3io.put_text(
         s3_uri(bucket, report_markdown_key(report["run_id"])), render_markdown(report), "text/markdown"
     )

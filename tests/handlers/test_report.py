@@ -1,0 +1,94 @@
+"""The Report step's report.json / report.md: pipeline order, every block results.json carries, costs."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import ARTIFACTS_BUCKET, PROJECT_ROOT, put_json
+from forge_handlers import report
+
+from pipeline_core import stages as stage_table
+from pipeline_core.job_hyperparameters import SftHyperparameters
+from pipeline_core.layout import eval_results_key, report_key, report_markdown_key
+from pipeline_core.settings import load_settings
+
+
+def results_document(accuracy: float) -> dict:
+    """An eval job's results.json with every block the report reads (job_code.evaluate's shape)."""
+    return {
+        "results": {
+            "all": {
+                "accuracy": accuracy,
+                "accuracy_stderr": 0.05,
+                "em": accuracy / 2,
+                "em_stderr": 0.02,
+                "macro_f1": accuracy - 0.1,
+            }
+        },
+        "per_class": {"HQ": {"precision": 0.5, "recall": 0.25, "f1": 1 / 3, "support": 4}},
+        "confusion_matrix": {
+            "rows": ["HQ", "LQ"],
+            "columns": ["HQ", "LQ", None],
+            "counts": [[1, 2, 1], [0, 4, 0]],
+        },
+        "no_label_rate": 0.125,
+        "num_samples": 8,
+        "response_lengths": {"mean_chars": 12.0},
+        "answer_tokens": {"mean": 3.5, "max": 16, "cap": 16, "at_cap": 2, "at_cap_rate": 0.25},
+        "generation": {"max_new_tokens": 16, "batch_size": 4},
+        "samples": {
+            "right": [{"id": "r1", "question": "q", "answer": "HQ", "gold": "HQ", "parsed": "HQ"}],
+            "wrong": [{"id": "w1", "question": "q", "answer": "maybe", "gold": "HQ", "parsed": None}],
+        },
+    }
+
+
+def a_state() -> dict:
+    jobs = {}
+    for stage in stage_table.names():
+        timings = {"TrainingTimeInSeconds": 100, "BillableTimeInSeconds": 90}
+        jobs[stage] = {"job_name": f"j-{stage}", "status": "Completed", "timings": timings}
+    return {"run": {"run_id": "run-1", "counts": {"sft": 24, "eval": 8, "rft": 8}}, "jobs": jobs}
+
+
+def test_report_json_keeps_the_stages_in_pipeline_order(aws, use_settings) -> None:
+    """Issue 14: report.json was written with sorted keys, so its stages read baseline, rft, sft."""
+    settings = use_settings(load_settings(PROJECT_ROOT / "config" / "local.yaml"))
+    for index, stage in enumerate(s.name for s in stage_table.eval_stages()):
+        put_json(aws, ARTIFACTS_BUCKET, eval_results_key("run-1", stage), results_document(0.5 + index / 10))
+    report.write_report(settings, ARTIFACTS_BUCKET, a_state(), "SUCCEEDED")
+    body = aws.get_object(Bucket=ARTIFACTS_BUCKET, Key=report_key("run-1"))["Body"].read()
+    written = json.loads(body)
+    assert list(written["stages"]) == ["baseline", "sft", "rft"]
+    assert list(written)[:3] == ["run_id", "pipeline", "model"]  # every level keeps its built order
+    markdown = (
+        aws.get_object(Bucket=ARTIFACTS_BUCKET, Key=report_markdown_key("run-1"))["Body"].read().decode()
+    )
+    assert markdown.index("### baseline") < markdown.index("### sft") < markdown.index("### rft")
+
+
+def test_report_carries_every_block_of_results_json_and_the_job_facts(aws, use_settings) -> None:
+    settings = use_settings(load_settings(PROJECT_ROOT / "config" / "local.yaml"))
+    put_json(aws, ARTIFACTS_BUCKET, eval_results_key("run-1", "eval_sft"), results_document(0.75))
+    built = report.build_report(settings, ARTIFACTS_BUCKET, a_state(), "SUCCEEDED")
+    sft = built["stages"]["sft"]
+    expected = results_document(0.75)
+    for key in report.RESULT_EXTRAS:
+        assert sft[key] == expected[key], key
+    assert sft["metrics"]["accuracy_stderr"] == 0.05
+    assert built["stages"]["baseline"]["samples"] is None  # no results.json for it: nothing invented
+    job = sft["training_job"]
+    assert (job["instance_type"], job["instance_count"], job["use_spot"]) == ("local", 1, False)
+    # local.yaml's own SFT hyperparameters, each against the job code's default.
+    defaults = SftHyperparameters()
+    own = {k for k, v in settings.stages.sft.hyperparameters.items() if getattr(defaults, k) != v}
+    assert own and own <= set(job["hyperparameters"])
+    assert "use_lora" not in job["hyperparameters"]  # local.yaml sets it to its default: no change
+    for name, change in job["hyperparameters"].items():
+        assert change["value"] != change["default"], name
+    assert "labels" not in job["hyperparameters"]  # the pipeline's own plumbing, not a change
+    markdown = report.render_markdown(built)
+    assert "| HQ | 0.500 | 0.250 | 0.333 | 4 |" in markdown
+    assert "0.7500 [0.652, 0.848]" in markdown  # 0.75 -/+ 1.96 x 0.05
+    assert "local, no charge" in markdown and "Total: $0.00" in markdown
+    assert "split sizes: sft 24, eval 8, rft 8" in markdown
