@@ -1,19 +1,44 @@
 """What the run report shows, read once from report.json's ``stages`` for both renderers: report.md (the
-report handler) and report.html (the CLI). Each renderer only formats these rows."""
+report handler) and report.html (the CLI). Each renderer only formats these rows.
+
+Sections come in the stage table's order (pipeline_core.stages.report_sections), whatever order the dict
+has: a report.json written with sorted keys still renders baseline, sft, rft.
+"""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from pipeline_core import prices
+from pipeline_core import stages as stage_table
+
 # The stage table's metric columns, in this order; a column no stage has a value for is left out.
 REPORT_METRICS = ("accuracy", "em", "qem", "f1", "f1_score_quasi", "rouge1", "rougeL", "bleu", "macro_f1")
 JOB_KINDS = ("training_job", "eval_job")
+Z_95 = 1.959964  # the normal quantile of a two-sided 95% interval
+
+
+class MetricCell(NamedTuple):
+    value: float | None
+    low: float | None  # value -/+ 1.96 stderr, None without a stderr
+    high: float | None
+    vs_baseline: float | None  # value minus the base model's section, None on that row (or without it)
+    vs_previous: float | None  # value minus the section before
 
 
 class StageRow(NamedTuple):
     section: str
     values: list[Any]  # one per column, None where the stage lacks the metric
     eval_job_name: str | None
+    cells: list[MetricCell]  # one per column: value, 95% interval, changes
+
+
+class ClassRow(NamedTuple):
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
 
 
 class JobRow(NamedTuple):
@@ -22,29 +47,108 @@ class JobRow(NamedTuple):
     job_name: str
     status: str | None
     seconds: Any
+    cost: prices.JobCost | None  # None when the report does not name the job's instance type
+
+
+def ordered(stages: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(section, stage) in pipeline order; sections the table does not know keep their order, last."""
+    rank = {name: index for index, name in enumerate(stage_table.report_sections())}
+    items = list(stages.items())
+    return sorted(items, key=lambda item: rank.get(item[0], len(rank) + items.index(item)))
 
 
 def metric_columns(stages: dict[str, Any]) -> list[str]:
     return [name for name in REPORT_METRICS if any(name in (s.get("metrics") or {}) for s in stages.values())]
 
 
+def interval(metrics: dict[str, Any], name: str) -> tuple[float | None, float | None]:
+    """The 95% normal interval of ``name`` from its ``<name>_stderr``."""
+    value, stderr = metrics.get(name), metrics.get(f"{name}_stderr")
+    if not isinstance(value, int | float) or not isinstance(stderr, int | float):
+        return None, None
+    return value - Z_95 * stderr, value + Z_95 * stderr
+
+
+def _minus(value: Any, other: Any) -> float | None:
+    if isinstance(value, int | float) and isinstance(other, int | float):
+        return value - other
+    return None
+
+
 def stage_rows(stages: dict[str, Any], columns: list[str]) -> list[StageRow]:
-    rows = []
-    for section, stage in stages.items():
+    rows: list[StageRow] = []
+    sections = ordered(stages)
+    base = stage_table.base_eval_stage()
+    baseline_section = base.section if base is not None else None
+    baseline = (stages.get(baseline_section) or {}).get("metrics") if baseline_section in stages else None
+    previous: dict[str, Any] | None = None
+    for section, stage in sections:
         metrics = stage.get("metrics") or {}
+        cells = []
+        for name in columns:
+            low, high = interval(metrics, name)
+            cells.append(MetricCell(
+                metrics.get(name), low, high,
+                _minus(metrics.get(name), baseline.get(name))
+                if baseline is not None and section != baseline_section
+                else None,
+                _minus(metrics.get(name), previous.get(name)) if previous is not None else None,
+            ))
         job_name = (stage.get("eval_job") or {}).get("job_name")
-        rows.append(StageRow(section, [metrics.get(name) for name in columns], job_name))
+        rows.append(StageRow(section, [metrics.get(name) for name in columns], job_name, cells))
+        previous = metrics
     return rows
 
 
-def job_rows(stages: dict[str, Any]) -> list[JobRow]:
-    """Every job that ran, per report section: training job first, then its eval job."""
+def class_rows(stage: dict[str, Any]) -> list[ClassRow]:
+    """Per-class precision / recall / F1 / support of one stage (results.json's ``per_class``)."""
+    per_class = stage.get("per_class") or {}
+    return [
+        ClassRow(label, float(s.get("precision", 0)), float(s.get("recall", 0)), float(s.get("f1", 0)),
+                 int(s.get("support", 0)))
+        for label, s in per_class.items()
+    ]
+
+
+def normalized_confusion(matrix: dict[str, Any]) -> list[list[float]]:
+    """Each gold row of a confusion matrix as shares of its total; an empty row stays zero."""
+    return [[count / sum(row) if sum(row) else 0.0 for count in row] for row in matrix.get("counts") or []]
+
+
+def job_rows(stages: dict[str, Any], region: str = "us-east-1") -> list[JobRow]:
+    """Every job that ran, per report section: training job first, then its eval job, with its cost."""
     rows = []
-    for section, stage in stages.items():
+    for section, stage in ordered(stages):
         for kind in JOB_KINDS:
             job = stage.get(kind) or {}
-            if job.get("job_name"):
-                seconds = (job.get("timings") or {}).get("TrainingTimeInSeconds")
-                label = kind.replace("_", " ")
-                rows.append(JobRow(section, label, job["job_name"], job.get("status"), seconds))
+            if not job.get("job_name"):
+                continue
+            timings = job.get("timings") or {}
+            seconds = timings.get("TrainingTimeInSeconds")
+            cost = None
+            if job.get("instance_type"):
+                cost = prices.job_cost(
+                    job["instance_type"], int(job.get("instance_count") or 1), seconds,
+                    timings.get("BillableTimeInSeconds"), bool(job.get("use_spot")), region=region,
+                )
+            label = kind.replace("_", " ")
+            rows.append(JobRow(section, label, job["job_name"], job.get("status"), seconds, cost))
     return rows
+
+
+def cost_total(rows: list[JobRow]) -> tuple[float, bool]:
+    """The run's total of the known job costs and whether every job had one."""
+    costs = [row.cost for row in rows]
+    known = [cost for cost in costs if cost is not None]
+    amount, complete = prices.total(known)
+    return amount, complete and len(known) == len(costs)
+
+
+def changed_hyperparameters(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """name -> {"value", "default"} for each value that differs from its default (a name with no default is
+    listed with default None)."""
+    return {
+        name: {"value": value, "default": defaults.get(name)}
+        for name, value in sorted(values.items())
+        if name not in defaults or defaults[name] != value
+    }
