@@ -4,8 +4,10 @@ Inputs: channel `eval` (chat JSONL, required), channel `model` (a previous stage
 model.tar.gz; absent → hyperparameter base_model). Outputs into SM_OUTPUT_DATA_DIR:
 ``inference_output.jsonl`` (one {"id", "prompt", "inference", "gold", "label"} per row, in input order;
 label = the label parsed from the inference, or null),
-``results.json`` ({"results": {"all": {...}}} + extras, from job_code.core.metrics), ``confusion_matrix.png``,
-``response_lengths.png``; results.json is copied to ``SM_MODEL_DIR/eval/`` so it travels with the job output.
+``results.json`` ({"results": {"all": {...}}} + extras, from job_code.core.metrics, + ``samples``: five right
+and five wrong answers, + ``answer_tokens``: lengths against max_new_tokens), ``confusion_matrix.png``
+(row-normalized, with counts), ``response_lengths.png`` (in tokens, the cap marked); results.json is
+copied to ``SM_MODEL_DIR/eval/`` so it travels with the job output.
 
 Progress lines: ``progress stage=eval step=<rows done>/<rows> samples_per_s=.. eta_s=..`` (see sm_contract).
 
@@ -42,6 +44,18 @@ def evaluate_answers(
     return results, parsed
 
 
+def answer_token_stats(token_lengths: list[int], cap: int) -> dict:
+    """Answer lengths in tokens against the generation cap: how many answers it cut off."""
+    count = len(token_lengths) or 1
+    return {
+        "mean": sum(token_lengths) / count,
+        "max": max(token_lengths, default=0),
+        "cap": cap,
+        "at_cap": sum(1 for n in token_lengths if n >= cap),
+        "at_cap_rate": sum(1 for n in token_lengths if n >= cap) / count,
+    }
+
+
 def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
     import torch
     from transformers import set_seed
@@ -53,6 +67,7 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
         prompt_text,
         read_chat_rows,
     )
+    from job_code.core.samples import select_samples
     from job_code.generation import generate_texts
     from job_code.models import load_model_and_tokenizer, resolve_model_dir
     from job_code.plots import plot_confusion_matrix, plot_response_lengths
@@ -85,6 +100,12 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
 
     golds = [row.answer or "" for row in rows]
     results, parsed = evaluate_answers(answers, golds, labels)
+    # Lengths in tokens, the unit of the generation cap: an answer at max_new_tokens was cut off.
+    token_lengths = [len(tokenizer(answer, add_special_tokens=False)["input_ids"]) for answer in answers]
+    results["samples"] = select_samples(
+        [row.id for row in rows], [row.question for row in rows], answers,
+        [row.label or row.answer for row in rows], parsed,
+    )
     results.update(
         {
             "stage": params.stage,
@@ -92,6 +113,7 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
             "labels": labels,
             "model_dir": str(model_dir),
             "generation": {"max_new_tokens": params.max_new_tokens, "batch_size": params.batch_size},
+            "answer_tokens": answer_token_stats(token_lengths, params.max_new_tokens),
             "timing": {"generate_seconds": round(seconds, 3), "samples_per_s": round(len(rows) / seconds, 3)},
         }
     )
@@ -105,7 +127,8 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
     if "confusion_matrix" in results:
         title = f"{params.stage}: confusion matrix"
         plot_confusion_matrix(results["confusion_matrix"], out / "confusion_matrix.png", title)
-    plot_response_lengths([len(a) for a in answers], out / "response_lengths.png", f"{params.stage}: answers")
+    plot_response_lengths(token_lengths, out / "response_lengths.png", f"{params.stage}: answer lengths",
+                          cap=params.max_new_tokens, unit="tokens")
     text = json.dumps(results, indent=2, sort_keys=True)
     (out / RESULTS_FILE).write_text(text, encoding="utf-8")
     (paths.model_dir / "eval").mkdir(parents=True, exist_ok=True)

@@ -199,4 +199,21 @@ def train_and_save(
         "resumed_from": resume_from,
         "use_lora": use_lora,
     }
-    return write_train_metrics(paths.output_data_dir / "train_metrics.json", trainer.state.log_history, facts)
+    history = trainer.state.log_history
+    summary = write_train_metrics(paths.output_data_dir / "train_metrics.json", history, facts)
+    write_training_log(paths.output_data_dir, history, stage)
+    return summary
+
+
+def write_training_log(output_dir: Path, history: list[dict], stage: str) -> Path:
+    """The trainer's per-step log (loss, learning_rate, reward, reward_std, ...) as ``training_log.json``
+    and its curves as ``training_curves.png``, beside train_metrics.json (the job's output.tar.gz)."""
+    from job_code.plots import plot_training_curves
+    from pipeline_core.layout import TRAINING_CURVES_FILE, TRAINING_LOG_FILE
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    entries = [{k: v for k, v in entry.items() if isinstance(v, int | float | str)} for entry in history]
+    path = output_dir / TRAINING_LOG_FILE
+    path.write_text(json.dumps({"stage": stage, "log_history": entries}, indent=1), encoding="utf-8")
+    plot_training_curves(entries, output_dir / TRAINING_CURVES_FILE, f"{stage}: training")
+    return path

@@ -46,6 +46,12 @@ REPORT_MD = "report.md"
 # SageMaker writes a job's output to <output path><job name>/output/; output.tar.gz holds what the job
 # wrote to SM_OUTPUT_DATA_DIR (an eval's plots and inference outputs).
 JOB_OUTPUT_ARCHIVES = f"{JOBS_DIR}*/*/output/output.tar.gz"
+# What a training job writes beside train_metrics.json into that archive: the trainer's per-step log and
+# its curves (job_code.training); a local run extracts it to outputs/<stage>/ (forge/local/results.py).
+TRAINING_LOG_FILE = "training_log.json"
+TRAINING_CURVES_FILE = "training_curves.png"
+# A local run directory only: where job_outputs of training stages are extracted.
+OUTPUTS_DIR = "outputs/"
 
 
 def run_prefix(run_id: str) -> str:

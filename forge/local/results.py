@@ -50,7 +50,7 @@ def extract_job_outputs(run_dir: Path, eval_stages: tuple[str, ...]) -> None:
     for archive in run_dir.glob(layout.JOB_OUTPUT_ARCHIVES):
         stage = archive.parents[2].name
         # Beside the eval results the jobs handler copied there (layout.eval_results_path).
-        target = run_dir / (layout.EVAL_DIR if stage in eval_stages else "outputs") / stage
+        target = run_dir / (layout.EVAL_DIR if stage in eval_stages else layout.OUTPUTS_DIR) / stage
         target.mkdir(parents=True, exist_ok=True)
         with tarfile.open(archive) as tar:
             tar.extractall(target, filter="data")
