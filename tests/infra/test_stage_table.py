@@ -233,7 +233,7 @@ def test_one_more_stage_gets_its_report_section_and_progress_step(one_more_stage
     plots.mkdir(parents=True)
     (plots / "confusion.png").write_bytes(b"\x89PNG")
     page = report_html.render(built, tmp_path)
-    assert f"<h3>{one_more_stage.section}</h3>" in page
+    assert f"<section id='stage-{one_more_stage.section}'" in page
 
 
 def test_one_more_stage_reads_its_settings_slot_and_gates(one_more_stage) -> None:
