@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from conftest import ARTIFACTS_BUCKET, PROJECT_ROOT, put_json
 from forge_handlers import report
 
 from pipeline_core import stages as stage_table
 from pipeline_core.job_hyperparameters import SftHyperparameters
 from pipeline_core.layout import eval_results_key, report_key, report_markdown_key
 from pipeline_core.settings import load_settings
+from tests.handlers.conftest import ARTIFACTS_BUCKET, PROJECT_ROOT, put_json
 
 
 def results_document(accuracy: float) -> dict:
