@@ -21,7 +21,7 @@ text-align:right;vertical-align:top}th{background:#f3f3f3}
 th:first-child,td:first-child{text-align:left}.status{font-weight:bold}.FAILED,.ABORTED{color:#b00}
 .SUCCEEDED{color:#070}.GATE_REJECTED{color:#a60}img.plot{display:block;width:100%;height:auto;margin:.8em 0}
 .up{color:#070}.down{color:#b00}.note{color:#555;font-size:16px}.confusion td{min-width:6em;text-align:center}
-.confusion td.dark{color:#fff}table.samples{width:100%}table.samples td{text-align:left}
+.confusion td.dark{color:#fff}table.samples{width:100%}table.samples td,table.samples th{text-align:left}
 table.samples pre{white-space:pre-wrap;margin:0;font-size:15px;max-width:40em}.question{max-width:40em}
 blockquote{background:#fee;border-left:4px solid #b00;margin:1em 0;padding:.5em 1em}
 section.stage{margin-top:2.5em}
