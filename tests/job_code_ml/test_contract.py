@@ -198,6 +198,10 @@ def test_train_and_save_resumes_trains_and_writes_model_and_metrics_on_rank_0(pa
     assert (summary["first_loss"], summary["last_loss"]) == (2.0, 1.5)
     assert summary["resumed_from"] == trainer.resumed_from
     assert (paths.model_dir / "_Saved.saved").is_file() and (paths.model_dir / "forge_labels.json").is_file()
+    # The per-step log for the report's curves (issue 14), beside train_metrics.json.
+    log = json.loads((paths.output_data_dir / "training_log.json").read_text())
+    assert log == {"stage": "rft", "log_history": [{"loss": 2.0}, {"loss": 1.5}]}
+    assert (paths.output_data_dir / "training_curves.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_train_and_save_writes_nothing_on_other_ranks(paths, monkeypatch):
