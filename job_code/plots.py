@@ -62,8 +62,10 @@ def plot_response_lengths(lengths: list[int], path: Path, title: str, *, cap: in
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=WIDE)
     top = max([*lengths, cap or 0, 1])
-    bins = min(40, max(1, top))
-    axes.hist(lengths, bins=bins, range=(0, top + 1), color="tab:orange", edgecolor="white")
+    # One bar per length, centred on it, when that is few enough to read; else 40 equal bins.
+    bins = [x - 0.5 for x in range(top + 2)] if top <= 60 else 40
+    axes.hist(lengths, bins=bins, range=None if top <= 60 else (0, top + 1), color="tab:orange",
+              edgecolor="white")
     if cap is not None:
         at_cap = sum(1 for length in lengths if length >= cap)
         label = f"generation cap max_new_tokens={cap} ({at_cap} of {len(lengths)} answers reach it)"
