@@ -16,7 +16,10 @@ from typing import Any
 
 import boto3
 
-from pipeline_core import endpoint, layout
+from forge import logs, run_summary
+from forge.aws_errors import CLIENT_CONFIG
+from forge.run_summary import RunSummary
+from pipeline_core import endpoint, layout, stack_outputs
 
 # What Prepare accepts as a run id (forge_handlers.naming.RUN_ID_PATTERN): checked before anything is written.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
@@ -50,19 +53,46 @@ def _session(session: Any | None) -> Any:
     return session or boto3.session.Session()
 
 
+def client(session: Any, name: str) -> Any:
+    """A client that reports an unreachable endpoint in seconds (forge.aws_errors.CLIENT_CONFIG)."""
+    return session.client(name, config=CLIENT_CONFIG)
+
+
+def _is_missing_stack(error: Exception) -> bool:
+    return _error_code(error) == "ValidationError" and "does not exist" in str(error)
+
+
 def find_stack(name: str, session: Any | None = None) -> DeployedStack:
+    """The stack's outputs (stacks/pipeline_stack.py exports them); for a stack deployed before it did, its
+    state machine and the buckets its handlers' environment names."""
     session = _session(session)
-    cloudformation = session.client("cloudformation")
+    cloudformation = client(session, "cloudformation")
     try:
-        resources = cloudformation.describe_stack_resources(StackName=name)["StackResources"]
+        [described] = cloudformation.describe_stacks(StackName=name)["Stacks"]
     except cloudformation.exceptions.ClientError as error:
-        raise StackLookupError(f"stack {name!r}: {error}") from None
+        if _is_missing_stack(error):
+            region = getattr(session, "region_name", None) or "the default region"
+            raise StackLookupError(
+                f"stack {name!r} not found in {region}: check --stack (the name `cdk deploy` printed) "
+                "and AWS_REGION"
+            ) from None
+        raise
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs") or []}
+    wanted = (stack_outputs.STATE_MACHINE_ARN, stack_outputs.DATA_BUCKET, stack_outputs.ARTIFACTS_BUCKET)
+    if all(outputs.get(key) for key in wanted):
+        return DeployedStack(name, *(outputs[key] for key in wanted))
+    return _find_by_resources(name, session, cloudformation)
+
+
+def _find_by_resources(name: str, session: Any, cloudformation: Any) -> DeployedStack:
+    resources = cloudformation.describe_stack_resources(StackName=name)["StackResources"]
     machines = [
         r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::StepFunctions::StateMachine"
     ]
     if len(machines) != 1:
-        raise StackLookupError(f"stack {name!r} has {len(machines)} state machines; expected one")
-    lambda_client = session.client("lambda")
+        raise StackLookupError(f"stack {name!r} has {len(machines)} state machines; expected one "
+                               "(is it a forge pipeline stack?)")
+    lambda_client = client(session, "lambda")
     for resource in resources:
         if resource["ResourceType"] != "AWS::Lambda::Function":
             continue
@@ -126,8 +156,7 @@ def start_run(
     cannot overwrite either); if the start itself finds the name taken, the just-made uploads are deleted.
     The upload comes first: an execution started before it could reach Prepare with its dataset missing.
     """
-    session = _session(session)
-    stack = find_stack(stack_name, session)
+    # Local checks first: a missing file or a bad run id needs no AWS call (nor a region or credentials).
     run_id = run_id or new_run_id()
     if not RUN_ID_PATTERN.match(run_id):
         raise RunIdError(f"run id {run_id!r} is invalid: use 1-80 letters, digits, '-' or '_', "
@@ -136,7 +165,9 @@ def start_run(
     for path in paths.values():
         if not path.is_file():
             raise FileNotFoundError(f"data file {path} does not exist")
-    s3, sfn = session.client("s3"), session.client("stepfunctions")
+    session = _session(session)
+    stack = find_stack(stack_name, session)
+    s3, sfn = client(session, "s3"), client(session, "stepfunctions")
     _check_new(sfn, stack, run_id)
     execution_input: dict[str, str] = {"run_id": run_id}
     uploaded: list[tuple[str, str | None]] = []
@@ -159,20 +190,53 @@ def start_run(
     return StartedRun(run_id, arn, execution_input["dataset"])
 
 
-def list_runs(stack_name: str, session: Any | None = None, limit: int = 20) -> list[dict[str, str]]:
+def list_runs(stack_name: str, session: Any | None = None, limit: int = 20) -> list[RunSummary]:
+    """The stack's latest executions, each with what its report.json says (once the run has written it)."""
     session = _session(session)
     stack = find_stack(stack_name, session)
-    executions = session.client("stepfunctions").list_executions(
+    executions = client(session, "stepfunctions").list_executions(
         stateMachineArn=stack.state_machine_arn, maxResults=limit
     )["executions"]
-    return [
-        {"name": e["name"], "status": e["status"], "start": str(e["startDate"]), "arn": e["executionArn"]}
-        for e in executions
-    ]
+    summaries = []
+    for e in executions:
+        try:
+            report = json.loads(_read(session, stack.artifacts_bucket, layout.report_key(e["name"])))
+        except (StackLookupError, ValueError):
+            report = {}
+        stop = e.get("stopDate") or datetime.now(UTC)
+        start = e.get("startDate")
+        elapsed = (stop - start).total_seconds() if isinstance(start, datetime) else None
+        summaries.append(run_summary.summarize(
+            report if isinstance(report, dict) else {}, location=e["executionArn"], elapsed_s=elapsed,
+            status=e["status"], run_id=e["name"],
+        ))
+    return summaries
+
+
+def job_logs(stack_name: str, run_id: str, stage: str | None = None, session: Any | None = None) -> list:
+    """The CloudWatch logs of a run's training jobs: their names from report.json, or for a run still going
+    (no report yet) from its execution's history."""
+    session = _session(session)
+    stack = find_stack(stack_name, session)
+    try:
+        names = logs.job_names_of_report(json.loads(_read(session, stack.artifacts_bucket,
+                                                          layout.report_key(run_id))))
+    except StackLookupError:
+        sfn = client(session, "stepfunctions")
+        try:
+            events = sfn.get_execution_history(
+                executionArn=_execution_arn(stack.state_machine_arn, run_id), reverseOrder=True,
+                maxResults=200,
+            )["events"]
+        except sfn.exceptions.ExecutionDoesNotExist:
+            raise StackLookupError(f"stack {stack.name!r} has no run {run_id!r} (see `forge status --stack "
+                                   f"{stack.name}`)") from None
+        names = logs.job_names_of_history(list(reversed(events)))
+    return logs.cloudwatch_logs(client(session, "logs"), names, run_id, stage)
 
 
 def _read(session: Any, bucket: str, key: str) -> bytes:
-    s3 = session.client("s3")
+    s3 = client(session, "s3")
     try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except s3.exceptions.NoSuchKey:
@@ -181,15 +245,20 @@ def _read(session: Any, bucket: str, key: str) -> bytes:
         ) from None
 
 
-def read_report(stack_name: str, run_id: str, session: Any | None = None) -> str:
+def read_report(
+    stack_name: str, run_id: str, session: Any | None = None, name: str = layout.REPORT_MD
+) -> str:
+    """The run's report.md (or ``name``: report.json) from the artifacts bucket."""
     session = _session(session)
     stack = find_stack(stack_name, session)
-    return _read(session, stack.artifacts_bucket, layout.report_markdown_key(run_id)).decode("utf-8")
+    key = layout.report_markdown_key(run_id) if name == layout.REPORT_MD else layout.report_key(run_id)
+    return _read(session, stack.artifacts_bucket, key).decode("utf-8")
 
 
-def ask(stack_name: str, run_id: str, question: str, session: Any | None = None) -> str:
+def ask(stack_name: str, run_id: str, question: str, session: Any | None = None) -> tuple[str, list | None]:
     """One question to the endpoint a run deployed, with the run's own system prompt and model family
-    (both, and the endpoint's name, are in the run's report.json)."""
+    (both, and the endpoint's name, are in the run's report.json); (answer text, the report's labels if
+    it records them)."""
     session = _session(session)
     stack = find_stack(stack_name, session)
     key = layout.report_key(run_id)
@@ -206,4 +275,6 @@ def ask(stack_name: str, run_id: str, question: str, session: Any | None = None)
             "(a report written before forge recorded them): cannot ask the way the run was trained"
         )
     messages = endpoint.question_messages(question, system_prompt)
-    return endpoint.invoke(session.client("sagemaker-runtime"), endpoint_name, messages, family)
+    text = endpoint.invoke(client(session, "sagemaker-runtime"), endpoint_name, messages, family)
+    labels = report.get("labels")
+    return text, labels if isinstance(labels, list) and labels else None

@@ -11,15 +11,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.live import Live
 
+from forge import cli_support
 from pipeline_core import layout  # stdlib only: cheap at CLI start
 from pipeline_core import stages as stage_table
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DISTRIBUTION = "llm-forge"  # pyproject's project name
 DEFAULT_LOCAL_CONFIG = PROJECT_ROOT / "config" / "local.yaml"
 DEMO_CONFIG = PROJECT_ROOT / "config" / "local-demo.yaml"
+DEFAULT_DEPLOY_CONFIG = "config/nova.yaml"  # app.py's default
 DEMO_DATA = PROJECT_ROOT / "examples" / "data" / "so_sample.csv"
 DEMO_QUESTION = (
     'How to avoid "TypeError" with list comprehension in python? Given this python snippet:\n\n'
@@ -32,7 +34,28 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console()
+console, err_console = cli_support.console, cli_support.err_console
+_fail, _usage, _failing = cli_support.fail, cli_support.usage, cli_support.failing
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"forge {version(DISTRIBUTION)}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("forge (not installed: no version metadata)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Run the pipeline locally or on AWS, validate data, inspect and query runs."""
 
 
 def _handlers_importable() -> None:
@@ -40,11 +63,6 @@ def _handlers_importable() -> None:
     for path in (PROJECT_ROOT, PROJECT_ROOT / "lambda"):
         if str(path) not in sys.path:
             sys.path.append(str(path))
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED)
-    return typer.Exit(code=2)
 
 
 def _interrupt(signum, frame) -> None:
@@ -85,6 +103,7 @@ def run_local(
     from forge.local.runner import LocalPipeline
 
     pipeline = LocalPipeline(config, data, out, eval_data=eval_data, run_id=run_id)
+    cli_support.quiet_local_logs(pipeline)
     settings = pipeline.settings
     steps = progress.pipeline_steps(
         settings.stages.enabled_job_stages(), settings.deploy.enabled, settings.deploy.smoke_test
@@ -113,7 +132,7 @@ def _print_result(result) -> None:
     colour = {"SUCCEEDED": "green", "GATE_REJECTED": "yellow"}.get(result.status, "red")
     console.print(f"[{colour}]{result.status}[/{colour}] run {result.run_id}")
     if result.report.get("failure_reason"):
-        console.print(f"  cause: {result.report['failure_reason']}", markup=False)
+        err_console.print(f"cause: {result.report['failure_reason']}", markup=False)
     stages = result.report.get("stages") or {}
     # report.json sorts its keys; print in pipeline order (any section the table does not know, last).
     order = {name: index for index, name in enumerate(stage_table.report_sections())}
@@ -123,7 +142,18 @@ def _print_result(result) -> None:
         console.print(f"  {name}: {shown or 'no metrics'}")
     console.print(f"  report: {result.run_dir / layout.REPORT_MD} and {result.run_dir / 'report.html'}")
     for warning in result.warnings:
-        console.print(f"[yellow]warning[/yellow]: {warning}", highlight=False)
+        err_console.print(f"[yellow]warning[/yellow]: {warning}", highlight=False)
+
+
+def _local_config(config: Path | None, data: Path) -> Path:
+    """The default config needs 4,700 rows; the bundled sample has 360: with it, the demo config."""
+    if config is not None:
+        return config
+    if data.resolve() == DEMO_DATA.resolve():
+        cli_support.note(f"the bundled sample is too small for {DEFAULT_LOCAL_CONFIG.name}; using "
+                         f"{DEMO_CONFIG.relative_to(PROJECT_ROOT)} (pass --config to choose)")
+        return DEMO_CONFIG
+    return DEFAULT_LOCAL_CONFIG
 
 
 @app.command()
@@ -132,7 +162,10 @@ def run(
         bool, typer.Option("--local", help="Run offline: moto + local jobs and endpoints.")
     ] = False,
     aws: Annotated[bool, typer.Option("--aws", help="Start an execution of a deployed stack.")] = False,
-    config: Annotated[Path, typer.Option(help="Pipeline config (YAML).")] = DEFAULT_LOCAL_CONFIG,
+    config: Annotated[Path | None, typer.Option(
+        help="Pipeline config (YAML). --local default: config/local.yaml (config/local-demo.yaml with the "
+             "bundled sample). --aws: the config the stack was deployed from, to check the data first.",
+    )] = None,
     data: Annotated[
         Path | None, typer.Option(help="Input CSV/JSONL (text,rating). --local default: the bundled sample.")
     ] = None,
@@ -143,29 +176,32 @@ def run(
     stack: Annotated[str | None, typer.Option(help="Deployed stack name (--aws).")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: generated).")] = None,
 ) -> None:
-    """Run the pipeline: --local (offline) or --aws --stack NAME."""
+    """Run the pipeline: --local (offline) or --aws --stack NAME. The data is checked first."""
     if local == aws:
-        raise _fail("choose exactly one of --local or --aws")
+        raise _usage("choose exactly one of --local or --aws", "run")
+    _handlers_importable()
     if aws:
         if data is None:
-            raise _fail("--aws needs --data FILE")
+            raise _usage("--aws needs --data FILE", "run")
+        if not stack:
+            raise _usage("--aws needs --stack NAME", "run")
         from forge import aws_mode
 
-        if not stack:
-            raise _fail("--aws needs --stack NAME")
-        try:
+        if config is not None:  # the stack's config is not readable from AWS: check only against a given one
+            cli_support.check_data(data, eval_data, config)
+        with _failing(aws_mode.StackLookupError, FileNotFoundError):
             started = aws_mode.start_run(stack, data, eval_data, run_id)
-        except (aws_mode.StackLookupError, FileNotFoundError) as error:
-            raise _fail(str(error)) from None
-        console.print(f"started {started.execution_arn}\n  data: {started.dataset}")
+        console.print(f"started {started.execution_arn}\n  data: {started.dataset}", markup=False)
         return
+    data = data or DEMO_DATA
+    config = _local_config(config, data)
+    cli_support.check_data(data, eval_data, config)
     _quiet_jsii_exit()  # before anything imports aws_cdk (which starts the jsii kernel)
-    _handlers_importable()
     from forge.local.runner import LocalModeError
     from pipeline_core.settings import ConfigError
 
     try:
-        result, _ = run_local(config, data or DEMO_DATA, out, eval_data, run_id)
+        result, _ = run_local(config, data, out, eval_data, run_id)
     except (LocalModeError, ConfigError) as error:
         raise _fail(str(error)) from None
     _print_result(result)
@@ -216,26 +252,40 @@ def validate(
         raise typer.Exit(code=1)
 
 
+def _deploy_config(config: Path | None) -> Path:
+    """The config a stack was deployed from: --config, else what app.py deploys (FORGE_CONFIG, nova.yaml)."""
+    chosen = config or Path(os.environ.get("FORGE_CONFIG") or DEFAULT_DEPLOY_CONFIG)
+    return chosen if chosen.is_absolute() else PROJECT_ROOT / chosen
+
+
 @app.command()
 def invoke(
     run_name: Annotated[str, typer.Argument(metavar="RUN", help="Run id (a directory under --out).")],
     question: Annotated[str, typer.Argument(help="The question text.")],
     out: Annotated[Path, typer.Option(help="Where the runs are.")] = Path("runs"),
     stack: Annotated[str | None, typer.Option(help="Ask a deployed stack's endpoint instead (AWS).")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="--stack: the deploy config, for the labels if the run's report lacks them.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print {answer, label} as JSON.")] = False,
 ) -> None:
-    """Answer one question through the run's endpoint (restarting the local server if needed)."""
+    """Answer one question through the run's endpoint (restarting the local server if needed), with the
+    run's own system prompt; prints the answer and the label parsed from it."""
     _handlers_importable()
     from forge import serving
 
-    try:
-        answer = (
-            serving.ask_run(out / run_name, question)
-            if not stack
-            else serving.ask_aws(stack, run_name, question)
-        )
-    except RuntimeError as error:  # ServingError, StackLookupError, EndpointAnswerError
-        raise _fail(str(error)) from None
-    typer.echo(answer)
+    with _failing(RuntimeError):  # ServingError, StackLookupError, EndpointAnswerError, ConfigError
+        if stack:
+            from pipeline_core.settings import load_settings
+
+            labels = load_settings(_deploy_config(config)).data.labels
+            answer = serving.ask_aws(stack, run_name, question, labels)
+        else:
+            answer = serving.ask_run(out / run_name, question)
+    if json_out:
+        typer.echo(json.dumps(answer.as_dict()))
+        return
+    typer.echo(answer.text)
+    typer.echo(f"label: {answer.label or '– (the answer names no single label)'}")
 
 
 @app.command()
@@ -247,40 +297,44 @@ def serve(
     _handlers_importable()
     from forge import serving
 
-    try:
+    with _failing(serving.ServingError):
         serving.serve_forever(out / run_name, lambda url: console.print(f"serving on {url} (Ctrl-C stops)"))
-    except serving.ServingError as error:
-        raise _fail(str(error)) from None
 
 
 @app.command()
 def status(
     stack: Annotated[str | None, typer.Option(help="Deployed stack: list its executions (AWS).")] = None,
     out: Annotated[Path, typer.Option(help="Local runs directory.")] = Path("runs"),
+    json_out: Annotated[bool, typer.Option("--json", help="Print the runs as a JSON list.")] = False,
 ) -> None:
-    """Recent runs: the stack's executions (--stack) or the local runs under --out."""
+    """Recent runs (the stack's executions with --stack, else the local runs under --out): status, the
+    stage reached, elapsed time and the headline metric (the gate's metric of the last evaluated stage)."""
+    from forge import run_summary
+
     if stack:
         from forge import aws_mode
 
-        try:
+        with _failing(aws_mode.StackLookupError):
             rows = aws_mode.list_runs(stack)
-        except aws_mode.StackLookupError as error:
-            raise _fail(str(error)) from None
-        for row in rows:
-            console.print(f"{row['name']}  {row['status']}  {row['start']}", markup=False)
-        return
-    for report_file in sorted(out.glob(f"*/{layout.REPORT_JSON}")):
-        # One unreadable report (a run killed mid-write, a stray file) must not hide the other runs.
-        try:
-            report = json.loads(report_file.read_bytes())
-            if not isinstance(report, dict):
-                raise ValueError(f"a JSON {type(report).__name__}, not an object")
-        except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            reason = getattr(error, "strerror", None) or str(error).splitlines()[0][:120]
-            typer.secho(f"warning: skipping {report_file}: not a readable report ({reason})",
-                        fg=typer.colors.YELLOW, err=True)
-            continue
-        console.print(f"{report.get('run_id')}  {report.get('status')}  {report_file.parent}", markup=False)
+        where = f"stack {stack}"
+    else:
+        rows, where = [], str(out)
+        for report_file in run_summary.local_reports(out):
+            # One unreadable report (a run killed mid-write, a stray file) must not hide the other runs.
+            try:
+                report = run_summary.read_report(report_file)
+            except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                reason = getattr(error, "strerror", None) or str(error).splitlines()[0][:120]
+                err_console.print(f"warning: skipping {report_file}: not a readable report ({reason})",
+                                  style="yellow", markup=False)
+                continue
+            rows.append(run_summary.local_summary(report_file.parent, report))
+    if json_out:
+        typer.echo(json.dumps([row.as_dict() for row in rows], indent=1))
+    elif not rows:
+        console.print(f"no runs under {where}", markup=False)
+    for row in [] if json_out else rows:
+        console.print(run_summary.line(row), markup=False)
 
 
 @app.command()
@@ -290,20 +344,44 @@ def report(
     stack: Annotated[
         str | None, typer.Option(help="Read the report of a deployed stack's run (AWS).")
     ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print report.json instead of report.md.")] = False,
 ) -> None:
-    """Print a run's report.md."""
+    """Print a run's report.md (or its report.json with --json)."""
+    name = layout.REPORT_JSON if json_out else layout.REPORT_MD
     if stack:
         from forge import aws_mode
 
-        try:
-            typer.echo(aws_mode.read_report(stack, run_name))
-        except aws_mode.StackLookupError as error:
-            raise _fail(str(error)) from None
+        with _failing(aws_mode.StackLookupError):
+            typer.echo(aws_mode.read_report(stack, run_name, name=name))
         return
-    path = out / run_name / layout.REPORT_MD
+    path = out / run_name / name
     if not path.is_file():
-        raise _fail(f"no report at {path}")
+        raise _fail(f"no report at {path} (see `forge status --out {out}`)")
     typer.echo(path.read_text())
+
+
+@app.command()
+def logs(
+    run_name: Annotated[str, typer.Argument(metavar="RUN")],
+    stage: Annotated[
+        str | None, typer.Option(help="Only this stage's job (sft, eval_sft, ..., endpoint).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Local runs directory.")] = Path("runs"),
+    stack: Annotated[str | None, typer.Option(help="A deployed stack's run: CloudWatch logs (AWS).")] = None,
+) -> None:
+    """A run's job logs: local (runs/<run>/logs/) or, with --stack, CloudWatch's training-job streams."""
+    from forge import logs as job_logs
+
+    with _failing(job_logs.LogsError, RuntimeError):
+        if stack:
+            from forge import aws_mode
+
+            found = aws_mode.job_logs(stack, run_name, stage)
+        else:
+            found = job_logs.local_logs(out / run_name, stage)
+    for entry in found:
+        console.print(f"==> {entry.source} <==", markup=False, style="bold")
+        typer.echo(entry.text.rstrip("\n"))
 
 
 if __name__ == "__main__":

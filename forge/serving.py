@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from forge.local.endpoints import ServerProcess, default_serve_command, start_server
@@ -21,6 +22,21 @@ SERVE_STATE = "serve.json"
 START_TIMEOUT_SECONDS = 300
 # Signals that end `forge serve` / `forge invoke` the way Ctrl-C does: kill(1), a closed terminal.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    label: str | None  # the one label the text names (job_code.core.labels.parse_label), else None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"answer": self.text, "label": self.label}
+
+
+def labelled(text: str, labels: list[str] | None) -> Answer:
+    from job_code.core.labels import parse_label
+
+    return Answer(text, parse_label(text, labels) if labels else None)
 
 
 class ServingError(RuntimeError):
@@ -149,16 +165,17 @@ def post_question(url: str, question: str, settings: Settings) -> str:
         raise ServingError(str(error)) from None
 
 
-def ask_run(run_dir: Path, question: str) -> str:
-    """Answer through a running ``forge serve`` of the run, else through a server started for this call."""
+def ask_run(run_dir: Path, question: str) -> Answer:
+    """Answer through a running ``forge serve`` of the run, else through a server started for this call;
+    the label parsed with the run's own labels."""
     settings = _settings(run_dir)
     url = _running_url(run_dir)
     if url:
-        return post_question(url, question, settings)
+        return labelled(post_question(url, question, settings), settings.data.labels)
     with _stopped_by_signals():
         server = start(run_dir)
         try:
-            return post_question(server.url, question, settings)
+            return labelled(post_question(server.url, question, settings), settings.data.labels)
         finally:
             _stop_quietly(server)
 
@@ -186,7 +203,10 @@ def serve_forever(run_dir: Path, on_ready: Callable[[str], None]) -> None:
     raise ServingError(f"the model server exited on its own: {server.log_tail()}")
 
 
-def ask_aws(stack: str, run_id: str, question: str) -> str:
+def ask_aws(stack: str, run_id: str, question: str, fallback_labels: list[str]) -> Answer:
+    """The stack's answer; labels from the run's report.json, else ``fallback_labels`` (the deploy
+    config's)."""
     from forge import aws_mode
 
-    return aws_mode.ask(stack, run_id, question)
+    text, labels = aws_mode.ask(stack, run_id, question)
+    return labelled(text, labels or fallback_labels)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import RemovalPolicy, Stack, Tags
+from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from pipeline_core import stack_outputs
 from pipeline_core.settings import Settings
 from stacks.handlers import RETENTION, Handlers
 from stacks.job_code_asset import JobCodeAsset
@@ -77,4 +78,16 @@ class PipelineStack(Stack):
         self.triggers = Triggers(self, "Triggers", settings=settings, data_bucket=self.storage.data_bucket,
                                  state_machine=self.workflow.state_machine,
                                  on_execution_ended=self.handlers.functions["abort"])
+        self._outputs()
         acknowledge_findings(self)
+
+    def _outputs(self) -> None:
+        """What a user (and `forge --stack`) needs to find, without reading the stack's resources."""
+        values = {
+            stack_outputs.STATE_MACHINE_ARN: self.workflow.state_machine.state_machine_arn,
+            stack_outputs.DATA_BUCKET: self.storage.data_bucket.bucket_name,
+            stack_outputs.ARTIFACTS_BUCKET: self.storage.artifacts_bucket.bucket_name,
+            stack_outputs.TOPIC_ARN: self.notifications.topic.topic_arn,
+        }
+        for key, value in values.items():
+            CfnOutput(self, key, value=value, description=stack_outputs.DESCRIPTIONS[key])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import time
 import urllib.request
 
 import boto3
@@ -96,13 +97,27 @@ def test_run_status_and_report_against_a_deployed_stack(moto_server, tmp_path):
 def test_unknown_stack_and_missing_flags_are_clear_errors(moto_server, tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["run", "--aws", "--data", str(tmp_path / "x.csv")])
-    assert result.exit_code == 2 and "--aws needs --stack NAME" in result.output
+    assert result.exit_code == 2 and "--aws needs --stack NAME" in result.stderr
     result = runner.invoke(app, ["run", "--local", "--aws", "--data", "x.csv"])
-    assert result.exit_code == 2 and "exactly one of --local or --aws" in result.output
-    result = runner.invoke(app, ["status", "--stack", "Nope"])
-    assert result.exit_code == 2 and "stack 'Nope'" in result.output
+    assert result.exit_code == 2 and "exactly one of --local or --aws" in result.stderr
     result = runner.invoke(app, ["report", "r-404", "--stack", STACK])
-    assert result.exit_code == 2 and "runs/r-404/report.md does not exist" in result.output
+    assert result.exit_code == 1 and "runs/r-404/report.md does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["run", "--aws", "--stack", "Nope", "--data", "{data}"],
+    ["status", "--stack", "Nope"],
+    ["report", "r-1", "--stack", "Nope"],
+    ["invoke", "r-1", "q?", "--stack", "Nope"],
+    ["logs", "r-1", "--stack", "Nope"],
+])
+def test_an_unknown_stack_is_one_line_on_stderr(moto_server, tmp_path, command):
+    data = tmp_path / "questions.csv"
+    data.write_text("text,rating\nhow do I x?,HQ\n")
+    result = CliRunner().invoke(app, [part.format(data=data) for part in command])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: stack 'Nope' not found in us-east-1") and "--stack" in line
 
 
 def _run(data, run_id: str):
@@ -121,7 +136,7 @@ def test_a_taken_run_id_is_a_clear_error_and_overwrites_nothing(moto_server, tmp
     second.write_text("text,rating\nsecond?,LQ_EDIT\n")
     assert _run(first, "r-1").exit_code == 0
     again = _run(second, "r-1")
-    assert again.exit_code == 2 and "run 'r-1' already exists" in again.output
+    assert again.exit_code == 1 and "run 'r-1' already exists" in again.stderr
     s3 = moto_server.client("s3")
     body = s3.get_object(Bucket="forge-test-data", Key="cli/r-1/questions.csv")["Body"].read()
     assert body == first.read_bytes()
@@ -135,7 +150,7 @@ def test_an_upload_left_by_an_earlier_start_is_never_overwritten(moto_server, tm
     s3 = moto_server.client("s3")
     s3.put_object(Bucket="forge-test-data", Key="cli/r-2/questions.csv", Body=b"earlier")
     result = _run(data, "r-2")
-    assert result.exit_code == 2 and "cli/r-2/questions.csv already exists" in result.output
+    assert result.exit_code == 1 and "cli/r-2/questions.csv already exists" in result.stderr
     assert s3.get_object(Bucket="forge-test-data", Key="cli/r-2/questions.csv")["Body"].read() == b"earlier"
 
 
@@ -165,7 +180,7 @@ def test_an_invalid_run_id_is_refused_before_anything_is_written(moto_server, tm
     data = tmp_path / "questions.csv"
     data.write_text("text,rating\nq?,HQ\n")
     result = _run(data, "../x")
-    assert result.exit_code == 2 and "run id '../x' is invalid" in result.output
+    assert result.exit_code == 1 and "run id '../x' is invalid" in result.stderr
     assert "Contents" not in moto_server.client("s3").list_objects_v2(Bucket="forge-test-data")
 
 
@@ -207,7 +222,7 @@ def test_ask_on_aws_uses_the_runs_own_system_prompt(moto_server):
     })
     runtime = _Runtime()
     answer = aws_mode.ask(STACK, "r-9", "is this good?", session=_Session(moto_server, runtime))
-    assert answer == "HQ"
+    assert answer == ("HQ", None)  # the report records no labels: the CLI takes the deploy config's
     [request] = runtime.requests
     assert request["EndpointName"] == "forge-test-endpoint"
     assert request["Body"]["messages"] == [
@@ -224,3 +239,103 @@ def test_ask_on_aws_refuses_a_report_without_the_system_prompt(moto_server):
     with pytest.raises(aws_mode.StackLookupError, match=r"runs/r-8/report.json lacks 'system_prompt'"):
         aws_mode.ask(STACK, "r-8", "q?", session=_Session(moto_server, runtime))
     assert runtime.requests == []
+
+
+def test_invoke_on_aws_prints_the_parsed_label_as_json(moto_server, monkeypatch):
+    from forge import aws_mode
+
+    _put_report(moto_server, "r-7", {
+        "model": {"family": "hf"}, "system_prompt": "Rate it: GOOD or BAD.", "labels": ["GOOD", "BAD"],
+        "endpoint": {"endpoint_name": "forge-test-endpoint"},
+    })
+    runtime = _Runtime()
+    runtime.invoke_endpoint = lambda **params: {"Body": io.BytesIO(b'{"text": "I think BAD."}')}
+    monkeypatch.setattr(aws_mode, "_session", lambda session: _Session(moto_server, runtime))
+    result = CliRunner().invoke(app, ["invoke", "r-7", "q?", "--stack", STACK, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"answer": "I think BAD.", "label": "BAD"}
+
+
+OUTPUTS_TEMPLATE = {
+    "Resources": {
+        "Data": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "forge-out-data"}},
+        "Artifacts": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "forge-out-artifacts"}},
+        "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "forge-out-topic"}},
+        "Role": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {"RoleName": "forge-out-role", "AssumeRolePolicyDocument": {"Statement": []}},
+        },
+        "Machine": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {**TEMPLATE["Resources"]["Machine"]["Properties"], "StateMachineName": "forge-out"},
+        },
+    },
+    "Outputs": {
+        "StateMachineArn": {"Value": {"Ref": "Machine"}},
+        "DataBucketName": {"Value": {"Ref": "Data"}},
+        "ArtifactsBucketName": {"Value": {"Ref": "Artifacts"}},
+        "TopicArn": {"Value": {"Ref": "Topic"}},
+    },
+}
+
+
+def test_find_stack_reads_the_outputs_and_falls_back_to_the_resources(moto_server):
+    from forge import aws_mode
+
+    moto_server.client("cloudformation").create_stack(StackName="WithOutputs",
+                                                      TemplateBody=json.dumps(OUTPUTS_TEMPLATE))
+    found = aws_mode.find_stack("WithOutputs", moto_server)
+    assert (found.data_bucket, found.artifacts_bucket) == ("forge-out-data", "forge-out-artifacts")
+    assert found.state_machine_arn.endswith(":stateMachine:forge-out")
+    # A stack deployed before the outputs existed (TEMPLATE has none): the handlers' environment.
+    old = aws_mode.find_stack(STACK, moto_server)
+    assert (old.data_bucket, old.artifacts_bucket) == ("forge-test-data", "forge-test-artifacts")
+
+
+def test_status_shows_stage_elapsed_and_headline_metric_as_json(moto_server, tmp_path):
+    data = tmp_path / "questions.csv"
+    data.write_text("text,rating\nhow do I x?,HQ\n")
+    assert _run(data, "r-5").exit_code == 0
+    _put_report(moto_server, "r-5", {
+        "run_id": "r-5", "status": "SUCCEEDED", "gate": {"metric": "em"},
+        "stages": {"baseline": {"metrics": {"em": 0.1}, "eval_job": {"job_name": "p--r-5-base-a1"}},
+                   "sft": {"metrics": {"em": 0.75}, "eval_job": {"job_name": "p--r-5-evsft-a1"},
+                           "training_job": {"job_name": "p--r-5-sft-a1"}}},
+    })
+    result = CliRunner().invoke(app, ["status", "--stack", STACK, "--json"])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)
+    assert (row["run_id"], row["stage"], row["metric"], row["value"]) == ("r-5", "eval_sft", "em", 0.75)
+    assert row["evaluated_stage"] == "sft" and isinstance(row["elapsed_s"], float)
+    human = CliRunner().invoke(app, ["status", "--stack", STACK])
+    assert "r-5" in human.stdout and "em 0.750 (sft)" in human.stdout
+
+
+def test_logs_reads_the_runs_training_job_streams_from_cloudwatch(moto_server):
+    _put_report(moto_server, "r-6", {"stages": {
+        "baseline": {"eval_job": {"job_name": "p--r-6-base-a1"}},
+        "sft": {"training_job": {"job_name": "p--r-6-sft-a1"}, "eval_job": {"job_name": "p--r-6-evsft-a1"}},
+    }})
+    cloudwatch = moto_server.client("logs")
+    group = "/aws/sagemaker/TrainingJobs"
+    cloudwatch.create_log_group(logGroupName=group)
+    for job, text in (("p--r-6-base-a1", "baseline says hi"), ("p--r-6-sft-a1", "loss 0.5"),
+                      ("p--r-7-sft-a1", "another run")):
+        stream = f"{job}/algo-1-1700000000"
+        cloudwatch.create_log_stream(logGroupName=group, logStreamName=stream)
+        cloudwatch.put_log_events(logGroupName=group, logStreamName=stream,
+                                  logEvents=[{"timestamp": int(time.time() * 1000), "message": text}])
+    result = CliRunner().invoke(app, ["logs", "r-6", "--stack", STACK])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.index("baseline says hi") < result.stdout.index("loss 0.5")
+    assert "another run" not in result.stdout
+    only_sft = CliRunner().invoke(app, ["logs", "r-6", "--stack", STACK, "--stage", "sft"])
+    assert "loss 0.5" in only_sft.stdout and "baseline says hi" not in only_sft.stdout
+    none_yet = CliRunner().invoke(app, ["logs", "r-6", "--stack", STACK, "--stage", "eval_sft"])
+    assert none_yet.exit_code == 1 and "no CloudWatch logs yet for p--r-6-evsft-a1" in none_yet.stderr
+
+
+def test_report_json_from_the_stack(moto_server):
+    _put_report(moto_server, "r-4", {"run_id": "r-4", "status": "FAILED"})
+    result = CliRunner().invoke(app, ["report", "r-4", "--stack", STACK, "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["status"] == "FAILED"

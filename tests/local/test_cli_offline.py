@@ -47,7 +47,7 @@ def test_validate_bad_config_is_a_clear_error(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("model: {family: gpt}\n")
     result = CliRunner().invoke(app, ["validate", str(SAMPLE), "--config", str(config)])
-    assert result.exit_code == 2 and "model.family" in result.output
+    assert result.exit_code == 1 and "model.family" in result.stderr
 
 
 def test_status_and_report_read_local_runs(tmp_path):
@@ -60,7 +60,7 @@ def test_status_and_report_read_local_runs(tmp_path):
     report = CliRunner().invoke(app, ["report", "r1", "--out", str(tmp_path)])
     assert report.exit_code == 0 and "# Run r1: FAILED" in report.output
     missing = CliRunner().invoke(app, ["report", "nope", "--out", str(tmp_path)])
-    assert missing.exit_code == 2 and "no report" in missing.output
+    assert missing.exit_code == 1 and "no report" in missing.stderr
 
 
 def test_report_html_has_the_stage_table_failure_and_embedded_plots(tmp_path):

@@ -201,7 +201,7 @@ def test_ctrl_c_stops_the_execution_and_the_job_and_leaves_a_partial_report(tiny
     assert job.status == "Stopped"
     assert job.process is None or job.process.poll() is not None
     exit_code, output = second["result"]
-    assert exit_code == 2 and "already exists" in output and "--run-id" in output
+    assert exit_code == 1 and "already exists" in output and "--run-id" in output
     assert second["seconds"] < 10 and second["intact"]
     report = json.loads((result.run_dir / "report.json").read_text())
     assert report["status"] == "ABORTED"

@@ -37,7 +37,7 @@ def test_the_cli_names_the_bad_run_id_and_touches_nothing(tmp_path):
         app, ["run", "--local", "--config", str(CONFIG), "--data", str(SAMPLE),
               "--out", str(tmp_path / "runs"), "--run-id", "../victim"],
     )
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 1, result.output
     assert "run_id '../victim' is invalid" in result.output
     assert victim.is_dir() and not (tmp_path / "victim").exists()
 

@@ -1,0 +1,15 @@
+"""The pipeline stack's CloudFormation outputs: the stack exports them, ``forge --stack`` reads them."""
+
+from __future__ import annotations
+
+STATE_MACHINE_ARN = "StateMachineArn"
+DATA_BUCKET = "DataBucketName"
+ARTIFACTS_BUCKET = "ArtifactsBucketName"
+TOPIC_ARN = "TopicArn"
+
+DESCRIPTIONS = {
+    STATE_MACHINE_ARN: "The pipeline's state machine (aws stepfunctions start-execution --state-machine-arn)",
+    DATA_BUCKET: "Input data; a CSV under incoming/ starts a run",
+    ARTIFACTS_BUCKET: "Runs: runs/<run-id>/ holds the splits, models, results and report",
+    TOPIC_ARN: "Run notifications (subscribe to hear when a run ends)",
+}
