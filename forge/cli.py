@@ -306,5 +306,23 @@ def report(
     typer.echo(path.read_text())
 
 
+
+# --- MLflow (issue 14): kept as one block at the end -------------------------------------------------------
+@app.command()
+def ui(
+    out: Annotated[Path, typer.Option(help="The runs directory whose MLflow store to open.")] = Path("runs"),
+    port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Open the MLflow UI on the local runs' store (<out>/mlflow/mlflow.db): runs side by side."""
+    from forge import tracking
+
+    try:
+        code = tracking.ui(out, port, host)
+    except tracking.TrackingError as error:
+        raise _fail(str(error)) from None
+    raise typer.Exit(code)
+
+
 if __name__ == "__main__":
     app()

@@ -48,15 +48,17 @@ def with_local_store(settings: Settings, out: Path) -> Settings:
 
 
 def synth_config(settings: Settings, config: Path, workdir: Path) -> Path:
-    """The config local mode synthesizes: the user's file, or ``settings`` (the store filled in) as JSON,
-    which load_settings reads as YAML. The handlers read settings.json from the asset, so the jobs' requests
-    carry the store's URI as on AWS they carry the managed server's."""
+    """The config local mode synthesizes: the user's file, or ``settings`` (the store filled in). The
+    handlers read settings.json from the asset, so the jobs' requests carry the store's URI as on AWS they
+    carry the managed server's. YAML, not JSON: PyYAML reads the JSON float 1e-05 as a string."""
+    import yaml
+
     from pipeline_core.settings import load_settings
 
     if settings == load_settings(config):
         return config
-    path = Path(workdir) / "config.json"
-    path.write_text(settings.to_json(), encoding="utf-8")
+    path = Path(workdir) / "config.yaml"
+    path.write_text(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
     return path
 
 
@@ -109,7 +111,7 @@ def ui_command(out: Path, port: int = 5000, host: str = "127.0.0.1") -> list[str
         raise TrackingError(f"no MLflow store at {database}: run `forge run --local --out {out}` first "
                             "(with tracking.enabled true, the default)")
     return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", local_store_uri(out),
-            "--host", host, "--port", str(port)]
+            "--host", host, "--port", str(port), "--workers", "1"]  # one user: one worker starts faster
 
 
 def ui(out: Path, port: int = 5000, host: str = "127.0.0.1") -> int:
