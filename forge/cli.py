@@ -384,5 +384,19 @@ def logs(
         typer.echo(entry.text.rstrip("\n"))
 
 
+@app.command()
+def ui(
+    out: Annotated[Path, typer.Option(help="The runs directory whose MLflow store to open.")] = Path("runs"),
+    port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Open the MLflow UI on the local runs' store (<out>/mlflow/mlflow.db): runs side by side."""
+    from forge import tracking
+
+    with _failing(tracking.TrackingError):
+        code = tracking.ui(out, port, host)
+    raise typer.Exit(code)
+
+
 if __name__ == "__main__":
     app()

@@ -20,6 +20,7 @@ import json
 import sys
 import time
 
+from job_code import tracking
 from job_code.sm_contract import JobPaths, parse_hyperparameters, run_job
 
 # The typed, bounded hyperparameters (shared with the settings' check at synth).
@@ -136,10 +137,24 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
     return results
 
 
+def log_evaluation(run, results: dict, out) -> None:
+    """The stage's metrics (each with its ``_stderr``), per-class scores, answer lengths, and the plots."""
+    numeric_metrics = tracking.numeric_metrics
+    metrics = numeric_metrics(results["results"]["all"])
+    metrics.update(numeric_metrics({"no_label_rate": results.get("no_label_rate")}))
+    metrics.update(numeric_metrics(results.get("per_class") or {}, "class."))
+    metrics.update(numeric_metrics(results.get("response_lengths") or {}, "length."))
+    run.log_metrics(metrics)
+    run.log_artifacts([out / name for name in (RESULTS_FILE, "confusion_matrix.png", "response_lengths.png")])
+
+
 def main(argv: list[str] | None = None) -> int:
     def job(paths: JobPaths) -> None:
         params = parse_hyperparameters(EvalHyperparameters, argv, paths)
-        results = run_evaluation(params, paths)
+        with tracking.stage_run(tracking.hyperparameters_of(params)) as run:
+            results = run_evaluation(params, paths)
+            if run is not None:
+                log_evaluation(run, results, paths.output_data_dir)
         print(json.dumps({"stage": params.stage, **results["results"]["all"]}, sort_keys=True), flush=True)
 
     return run_job(job)

@@ -20,6 +20,7 @@ import json
 import sys
 
 from job_code.sm_contract import JobPaths, parse_hyperparameters, run_job
+from job_code.training import tracked_training
 
 # The typed, bounded hyperparameters (shared with the settings' check at synth).
 from pipeline_core.job_hyperparameters import RftHyperparameters, check_room
@@ -92,7 +93,7 @@ def run_rft(params: RftHyperparameters, paths: JobPaths) -> dict:
 def main(argv: list[str] | None = None) -> int:
     def job(paths: JobPaths) -> None:
         params = parse_hyperparameters(RftHyperparameters, argv, paths)
-        summary = run_rft(params, paths)
+        summary = tracked_training(run_rft, params, paths)
         keys = ("first_reward", "last_reward", "steps")
         print(json.dumps({key: summary.get(key) for key in keys}), flush=True)
 

@@ -20,6 +20,7 @@ import json
 import sys
 
 from job_code.sm_contract import JobPaths, parse_hyperparameters, run_job
+from job_code.training import tracked_training
 
 # The typed, bounded hyperparameters (shared with the settings' check at synth).
 from pipeline_core.job_hyperparameters import SftHyperparameters, check_room
@@ -90,7 +91,7 @@ def run_sft(params: SftHyperparameters, paths: JobPaths) -> dict:
 def main(argv: list[str] | None = None) -> int:
     def job(paths: JobPaths) -> None:
         params = parse_hyperparameters(SftHyperparameters, argv, paths)
-        summary = run_sft(params, paths)
+        summary = tracked_training(run_sft, params, paths)
         print(json.dumps({key: summary.get(key) for key in ("first_loss", "last_loss", "steps")}), flush=True)
 
     return run_job(job)

@@ -132,6 +132,21 @@ def write_train_metrics(path: Path, history: list[dict], extra: dict) -> dict:
     return summary
 
 
+def tracked_training(run_trainer, params, paths) -> dict:
+    """Run ``run_trainer(params, paths)`` inside the stage's MLflow run (a no-op without tracking); log its
+    ``train_metrics.json`` there. The per-step curves come from the trainer's own MLflow callback."""
+    from job_code import tracking
+
+    with tracking.stage_run(tracking.hyperparameters_of(params)) as run:
+        summary = run_trainer(params, paths)
+        if run is not None and summary:
+            facts = {key: summary[key] for key in ("steps", "train_seconds", "first_loss", "last_loss",
+                                                    "first_reward", "last_reward") if key in summary}
+            run.log_metrics(tracking.numeric_metrics(facts))
+            run.log_artifacts([paths.output_data_dir / "train_metrics.json"])
+    return summary
+
+
 def start_run(params, paths) -> tuple[list, list[str]]:
     """The head SFT and RFT share: CPU threads, the fused-head patch, the seed; then the train rows and the
     labels (the ``labels`` hyperparameter, else the data's)."""
@@ -161,6 +176,8 @@ def shared_trainer_args(params, paths) -> dict:
     """The TrainingArguments both trainers set alike: schedule, checkpoints (kept 2), logging, precision."""
     import torch
 
+    from job_code.tracking import report_to
+
     return {
         "output_dir": str(paths.checkpoint_dir),
         "learning_rate": params.learning_rate,
@@ -169,7 +186,7 @@ def shared_trainer_args(params, paths) -> dict:
         "save_strategy": "steps",
         "save_steps": params.save_steps,
         "save_total_limit": 2,
-        "report_to": "none",
+        "report_to": report_to(),  # "mlflow" inside the stage's tracked run (job_code/tracking.py)
         "seed": params.seed,
         "bf16": params.bf16 and torch.cuda.is_available(),
         "gradient_checkpointing": params.gradient_checkpointing,

@@ -20,6 +20,7 @@ from pipeline_core import service_limits as limits
 from pipeline_core import stages as stage_table
 from pipeline_core.hyperparameters import check_stage_hyperparameters
 from pipeline_core.nova_keywords import reserved_keywords_in
+from pipeline_core.tracking import TrackingSettings
 
 # The published case study's system prompt, verbatim: part of the experiment's definition.
 CASE_STUDY_SYSTEM_PROMPT = (
@@ -215,6 +216,7 @@ class Settings(_Strict):
     deploy: DeploySettings = DeploySettings()
     reward: RewardSettings = RewardSettings()
     retry: RetrySettings = RetrySettings()
+    tracking: TrackingSettings = TrackingSettings()  # MLflow (pipeline_core/tracking.py)
     # Waits between two polls (polling.py): a tenth of the job's / endpoint's age, at least these
     # minimums (tests use 0), at most max_poll_seconds, so the execution history stays bounded.
     poll_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
@@ -263,6 +265,11 @@ class Settings(_Strict):
     def resource_prefix(self) -> str:
         """Prefix of every SageMaker resource name this pipeline creates (IAM is scoped to it)."""
         return self.name
+
+    @property
+    def experiment_name(self) -> str:
+        """The MLflow experiment every run of this pipeline is tracked in."""
+        return self.tracking.experiment or self.resource_prefix
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)

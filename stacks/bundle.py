@@ -36,6 +36,9 @@ CODE_CHANNEL_LAYOUT = (("job_code", "job_code"), ("pipeline_core", "pipeline_cor
 JOB_REQUIREMENTS = (
     "transformers", "peft", "trl", "accelerate", "datasets", "gguf", "pandas", "matplotlib",
     "rouge-score", "sacrebleu",
+    # MLflow logging from the containers (job_code/tracking.py, the trainers' callback): the skinny client
+    # and the plugin that resolves a SageMaker managed server's ARN (tracking.mlflow_arn) as a URI.
+    "mlflow-skinny", "sagemaker-mlflow",
 )
 REQUIREMENTS_FILE_NAME = "requirements.txt"
 

@@ -33,6 +33,14 @@ DEFAULT_IMAGE_REPOSITORIES = {
 # Nova training jobs write the trained checkpoint to an AWS-owned escrow bucket in the customer's account;
 # later stages and the endpoint read it there (the Nova Forge SDK's execution-role helper grants the same).
 NOVA_ESCROW_BUCKET_PATTERN = "customer-escrow-{account}*"
+# What the jobs call on a SageMaker managed MLflow server (tracking.mlflow_arn): job_code/tracking.py,
+# transformers' MLflowCallback, and the Nova containers' own logging. Names: the Service Authorization
+# Reference for "Amazon SageMaker with MLflow" (prefix sagemaker-mlflow). No UI, registry or delete actions.
+MLFLOW_JOB_ACTIONS = tuple(f"sagemaker-mlflow:{action}" for action in (
+    "CreateExperiment", "GetExperiment", "GetExperimentByName", "SearchExperiments",
+    "CreateRun", "GetRun", "UpdateRun", "SearchRuns", "SetTag",
+    "LogMetric", "LogBatch", "LogInputs", "GetMetricHistory", "ListArtifacts",
+))
 
 
 class UnscopedActionError(ValueError):
@@ -91,6 +99,8 @@ class SageMakerExecutionRole(Construct):
                                 "ecr:BatchCheckLayerAvailability"], repositories)
         # GetAuthorizationToken has no resource type: IAM accepts only "*" for it.
         self._add("EcrAuth", ["ecr:GetAuthorizationToken"], ["*"])
+        if settings.tracking.enabled and settings.tracking.mlflow_arn:
+            self._add("MlflowTracking", list(MLFLOW_JOB_ACTIONS), [settings.tracking.mlflow_arn])
 
     def _add(self, sid: str, actions: list[str], resources: list[str],
              conditions: dict | None = None) -> None:

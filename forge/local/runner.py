@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forge import tracking
 from forge.local import notifications, results, s3io
 from forge.local.cfn import LocalStack, create_in_moto
 from forge.local.execution_events import install_rules
@@ -123,6 +124,8 @@ class LocalPipeline:
                 raise LocalModeError(f"data file {path} does not exist")
         # Claimed last, once the arguments are known good: a rejected run leaves nothing behind.
         self.run_dir = claim_run_dir(self.out / self.run_id)
+        # MLflow: tracking on and pointed nowhere -> the store under --out (forge/tracking.py).
+        self.settings = tracking.with_local_store(self.settings, self.out)
         self._exit = contextlib.ExitStack()
         # Quieter handler logs in the terminal; everything still reaches the execution history.
         # The Lambda runtime sets the region for its functions; so does local mode (boto3 needs one).
@@ -149,7 +152,8 @@ class LocalPipeline:
                 launcher = warm = WarmLauncher(self.python or sys.executable, job_env)
                 self._exit.callback(warm.close)  # runs after sagemaker.shutdown (LIFO)
             self.workdir = Path(self._exit.enter_context(tempfile.TemporaryDirectory(prefix="forge-local-")))
-            outdir = synthesize(self.config, self.workdir / "cdk.out")
+            outdir = synthesize(tracking.synth_config(self.settings, self.config, self.workdir),
+                                self.workdir / "cdk.out")
             self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
             self.session = boto3.session.Session(region_name=REGION)
             self.s3 = self.session.client("s3")
@@ -371,6 +375,10 @@ class LocalPipeline:
             self.run_dir, self.settings, artifacts, final.status, final.state, events
         )
         (self.run_dir / "report.html").write_text(report_html.render(report, self.run_dir), encoding="utf-8")
+        try:  # the settings, the report and the final status into the MLflow parent run
+            tracking.log_run(self.settings, self.run_id, self.run_dir, report.get("status", final.status))
+        except Exception as error:  # a store error costs a warning, not the collected run
+            self.warnings.append(f"MLflow logging of the run failed: {error}")
         stopped_at = final.state if final.status != "SUCCEEDED" else None
         self.collected = True
         return RunResult(

@@ -61,8 +61,10 @@ def resolve_recipe(
     replicas: int,
     overrides: dict[str, Any],
     reward_lambda_arn: str = "",
+    mlflow: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The recipe a Nova job runs: base recipe + run fields + validated overrides."""
+    """The recipe a Nova job runs: base recipe + run fields + validated overrides. ``mlflow``: the recipe's
+    own ``run.mlflow_tracking_uri`` / ``mlflow_experiment_name`` / ``mlflow_run_name`` (a managed server)."""
     method = _check_method(method)
     try:
         check_overrides(method, overrides)
@@ -72,6 +74,7 @@ def resolve_recipe(
     recipe["run"].update(
         name=job_name, model_type=model_type, model_name_or_path=model_name_or_path, replicas=replicas
     )
+    recipe["run"].update(mlflow or {})
     for key, value in overrides.items():
         _set(recipe, key, value)
     if method == "RFT_LORA":

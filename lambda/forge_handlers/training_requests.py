@@ -14,7 +14,7 @@ from forge_handlers import nova_recipes
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError
 from forge_handlers.naming import s3_uri
-from pipeline_core import service_limits
+from pipeline_core import service_limits, tracking
 from pipeline_core import stages as stage_table
 from pipeline_core.hyperparameters import stage_hyperparameters
 from pipeline_core.layout import CODE_S3_PREFIX, checkpoint_prefix, job_output_prefix, recipe_key
@@ -156,6 +156,12 @@ def build_hf(
         HyperParameters=hyper,
         InputDataConfig=channels,
     )
+    # MLflow: the job finds the run's parent run and logs its stage under it (job_code/tracking.py).
+    environment = tracking.job_environment(
+        settings.tracking, experiment=settings.experiment_name, run_id=run["run_id"], stage=stage
+    )
+    if environment:
+        request["Environment"] = environment
     if not spec.is_eval:
         request["CheckpointConfig"] = {
             "S3Uri": s3_uri(env.artifacts_bucket, checkpoint_prefix(run["run_id"], stage)),
@@ -186,6 +192,9 @@ def build_nova(
         replicas=cfg.instance_count,
         overrides=dict(cfg.recipe_overrides),
         reward_lambda_arn=reward_arn,
+        mlflow=tracking.nova_recipe_fields(
+            settings.tracking, experiment=settings.experiment_name, run_id=run["run_id"], stage=stage
+        ),
     )
     request = _common(settings, env, run, stage, job, cfg)
     # What the SageMaker Python SDK sends for a Nova recipe (checked by the SDK oracle test).

@@ -98,7 +98,8 @@ def run_cli(config: Path, out: Path, run_id: str, *extra: str) -> tuple[int, str
 
 
 def test_run_local_writes_a_full_report(tiny_model, tmp_path):
-    config = write_config(tmp_path / "e2e.yaml", tiny_model)
+    # 5 steps logged every 2 (and the first): the MLflow loss curve must hold steps 1, 2 and 4.
+    config = write_config(tmp_path / "e2e.yaml", tiny_model, max_steps=5, logging_steps=2)
     code, output = run_cli(config, tmp_path / "runs", "e2e-ok")
     run_dir = tmp_path / "runs" / "e2e-ok"
     report = json.loads((run_dir / "report.json").read_text())
@@ -129,6 +130,7 @@ def test_run_local_writes_a_full_report(tiny_model, tmp_path):
     assert len(logs) == 6  # five jobs and the endpoint
     # Every one forked from the pre-imported Python (a silent fall-back to cold starts would show here).
     assert [log.read_text().splitlines()[0] for log in logs] == [WARM_NOTE] * 6
+    assert_tracked_in_mlflow(tmp_path / "runs", "e2e-ok", report)
     # The run is over (its endpoint server stopped): invoke restarts serve.py from the deployed model.
     invoked = CliRunner().invoke(
         app, ["invoke", "e2e-ok", "How do I sort a list?", "--out", str(tmp_path / "runs")]
@@ -137,6 +139,44 @@ def test_run_local_writes_a_full_report(tiny_model, tmp_path):
     assert (
         "GET /ping" in (run_dir / "serve" / "log.txt").read_text() or (run_dir / "serve" / "model").is_dir()
     )
+
+
+def assert_tracked_in_mlflow(out: Path, run_id: str, report: dict) -> None:
+    """The local store under --out: one parent run for the run id with the settings and each stage's
+    hyperparameters, a metric (with its stderr) per evaluated stage, the SFT loss at each logged step."""
+    import mlflow
+
+    from forge import tracking
+
+    parents = [run for run in tracking.parent_runs(out, "forge-e2e")
+               if run.data.tags["forge.run_id"] == run_id]
+    assert len(parents) == 1, parents
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["settings.name"] == "forge-e2e"
+    assert parent.data.params["settings.stages.sft.hyperparameters.logging_steps"] == "2"
+    client = mlflow.MlflowClient(tracking.local_store_uri(out))
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"report.json", "report.html"}
+    children = {run.info.run_name: run for run in client.search_runs(
+        [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")}
+    assert set(children) == {"baseline_eval", "sft", "eval_sft", "rft", "eval_rft"}
+    for stage in ("baseline_eval", "eval_sft", "eval_rft"):
+        for metric in ("accuracy", "accuracy_stderr", "em", "em_stderr"):
+            assert metric in children[stage].data.metrics, (stage, metric)
+            assert f"{stage}.{metric}" in parent.data.metrics, (stage, metric)
+        assert {"confusion_matrix.png", "response_lengths.png"} <= {
+            a.path for a in client.list_artifacts(children[stage].info.run_id)}
+    baseline_accuracy = report["stages"]["baseline"]["metrics"]["accuracy"]
+    assert baseline_accuracy == parent.data.metrics["baseline_eval.accuracy"]
+    sft = children["sft"]
+    assert sft.data.params["hp.logging_steps"] == "2" and sft.data.params["hp.max_steps"] == "5"
+    history = client.get_metric_history(sft.info.run_id, "loss")
+    assert [point.step for point in history] == [1, 2, 4]  # logging_first_step, then every logging_steps
+    for name in ("learning_rate", "grad_norm"):
+        assert len(client.get_metric_history(sft.info.run_id, name)) == 3, name
+    rft = children["rft"]
+    assert [p.step for p in client.get_metric_history(rft.info.run_id, "reward")] == [1, 2]
+    assert client.get_metric_history(rft.info.run_id, "reward_std")
 
 
 def test_sft_crash_fails_the_run_with_the_scripts_message(tiny_model, tmp_path):
