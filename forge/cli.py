@@ -14,8 +14,7 @@ import typer
 from rich.live import Live
 
 from forge import cli_support
-from pipeline_core import layout  # stdlib only: cheap at CLI start
-from pipeline_core import stages as stage_table
+from pipeline_core import layout, report_table  # stdlib only: cheap at CLI start
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DISTRIBUTION = "llm-forge"  # pyproject's project name
@@ -128,18 +127,23 @@ def run_local(
     return result, answer
 
 
+def _with_interval(metrics: dict, key: str) -> str:
+    low, high = report_table.interval(metrics, key)
+    return f"{key} {metrics[key]:.3f}" + ("" if low is None else f" [95% {low:.3f}-{high:.3f}]")
+
+
 def _print_result(result) -> None:
     colour = {"SUCCEEDED": "green", "GATE_REJECTED": "yellow"}.get(result.status, "red")
     console.print(f"[{colour}]{result.status}[/{colour}] run {result.run_id}")
     if result.report.get("failure_reason"):
         err_console.print(f"cause: {result.report['failure_reason']}", markup=False)
-    stages = result.report.get("stages") or {}
-    # report.json sorts its keys; print in pipeline order (any section the table does not know, last).
-    order = {name: index for index, name in enumerate(stage_table.report_sections())}
-    for name, stage in sorted(stages.items(), key=lambda item: (order.get(item[0], len(order)), item[0])):
+    for name, stage in report_table.ordered(result.report.get("stages") or {}):  # pipeline order
         metrics = stage.get("metrics") or {}
-        shown = ", ".join(f"{key} {metrics[key]:.3f}" for key in ("accuracy", "em", "f1") if key in metrics)
+        shown = ", ".join(_with_interval(metrics, key) for key in ("accuracy", "em", "f1") if key in metrics)
         console.print(f"  {name}: {shown or 'no metrics'}")
+    gate = result.report.get("gate") or {}
+    if gate and not gate.get("passed"):
+        console.print(f"  gate: {gate.get('reason')}", markup=False)
     console.print(f"  report: {result.run_dir / layout.REPORT_MD} and {result.run_dir / 'report.html'}")
     for warning in result.warnings:
         err_console.print(f"[yellow]warning[/yellow]: {warning}", highlight=False)
