@@ -23,7 +23,7 @@ ENTRY_DIR = PACKAGE_DIR / "entry"
 CONTRACTS = (PROJECT_ROOT / "docs" / "contracts.md").read_text(encoding="utf-8")
 # Logic shared by several entry points (no entry point of their own); jobs.py serves both launch and poll.
 SHARED_LOGIC = {"artifacts", "config", "errors", "events", "job_outputs", "jobs", "model_copy", "naming",
-                "nova_recipes", "training_requests"}
+                "nova_recipes", "report_markdown", "training_requests"}
 
 
 @pytest.mark.parametrize("name", HANDLER_NAMES)
