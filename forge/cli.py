@@ -15,6 +15,7 @@ from rich.live import Live
 
 from forge import cli_support
 from pipeline_core import layout, report_table  # stdlib only: cheap at CLI start
+from pipeline_core import stages as stage_table
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DISTRIBUTION = "llm-forge"  # pyproject's project name
@@ -368,7 +369,8 @@ def report(
 def logs(
     run_name: Annotated[str, typer.Argument(metavar="RUN")],
     stage: Annotated[
-        str | None, typer.Option(help="Only this stage's job (sft, eval_sft, ..., endpoint).")
+        str | None,
+        typer.Option(help=f"Only this stage's job ({', '.join(stage_table.names())} or endpoint)."),
     ] = None,
     out: Annotated[Path, typer.Option(help="Local runs directory.")] = Path("runs"),
     stack: Annotated[str | None, typer.Option(help="A deployed stack's run: CloudWatch logs (AWS).")] = None,

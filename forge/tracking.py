@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipeline_core import layout
 from pipeline_core.settings import Settings
 
 STORE_DIR = "mlflow"
 DATABASE = "mlflow.db"
-REPORT_FILES = ("report.json", "report.md", "report.html")
+REPORT_FILES = (layout.REPORT_JSON, layout.REPORT_MD, "report.html")
 # Step Functions' final status -> the MLflow run status of the pipeline's parent run.
 RUN_STATUS = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "TIMED_OUT": "FAILED", "ABORTED": "KILLED"}
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from pipeline_core.tracking import (
+from pipeline_core.tracking_env import (
     ENV_EXPERIMENT,
     ENV_RUN_ID,
     ENV_STAGE,

@@ -14,13 +14,16 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
-ENV_EXPERIMENT = "MLFLOW_EXPERIMENT_NAME"
-ENV_RUN_ID = "FORGE_RUN_ID"
-ENV_STAGE = "FORGE_STAGE"
-RUN_ID_TAG = "forge.run_id"
-STAGE_TAG = "forge.stage"
-PIPELINE_TAG = "forge.pipeline"
+from pipeline_core.tracking_env import (  # noqa: F401 - re-exported beside the settings block
+    ENV_EXPERIMENT,
+    ENV_RUN_ID,
+    ENV_STAGE,
+    ENV_TRACKING_URI,
+    PIPELINE_TAG,
+    RUN_ID_TAG,
+    STAGE_TAG,
+)
+
 # SageMaker managed MLflow: a tracking server or an MLflow app (the AIMlflowConfig pattern of the API).
 MLFLOW_ARN_PATTERN = (
     r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:[0-9]{12}:mlflow-(app|tracking-server)/[A-Za-z0-9\-]+$"
