@@ -246,13 +246,21 @@ def validate(
     """The checks Prepare runs on a dataset (and the config's own checks), without running anything."""
     _handlers_importable()
     from forge.validate import validate_dataset
+    from pipeline_core import cost_estimate
     from pipeline_core.settings import ConfigError, load_settings
 
     try:
-        report = validate_dataset(file, load_settings(config), eval_data)
+        settings = load_settings(config)
+        report = validate_dataset(file, settings, eval_data)
     except ConfigError as error:
         raise _fail(str(error)) from None
-    typer.echo(report.to_json() if json_out else report.summary())
+    estimate = cost_estimate.estimate(settings)  # what the run may cost, before anything is paid for
+    if json_out:
+        typer.echo(json.dumps({**report.to_dict(), "cost_estimate": estimate.to_record()}, ensure_ascii=False,
+                              indent=1))
+    else:
+        typer.echo(report.summary())
+        typer.echo("\n".join(estimate.lines()))
     if not report.ok:
         raise typer.Exit(code=1)
 

@@ -183,9 +183,11 @@ def jobs_section(report: dict[str, Any]) -> str:
     table_rows = []
     for job in rows:
         cost = job.cost
+        bound = report_table.estimated_bound(report, job.stage)
         table_rows.append([
             f"{html.escape(job.section)} {job.kind}", f"<code>{fmt(job.job_name)}</code>", fmt(job.status),
             fmt(job.seconds), f"{cost.instance_hours:.3f}" if cost else "–",
+            "–" if bound is None else f"${bound:.2f}",
             f"${cost.cost:.2f}" if cost and cost.cost is not None else "–",
             html.escape(cost.note) if cost else "instance type not recorded",
         ])
@@ -193,7 +195,8 @@ def jobs_section(report: dict[str, Any]) -> str:
     total = f"${amount:.2f}" + ("" if complete else " (incomplete: some prices unknown)")
     return (
         "<section id='jobs'><h2>Jobs, times and cost</h2>"
-        + _table(["stage", "job", "status", "seconds", "instance-hours", "cost", "how"], table_rows, "jobs")
+        + _table(["stage", "job", "status", "seconds", "instance-hours", "estimate (at most)", "cost", "how"],
+                 table_rows, "jobs")
         + f"<p><b>Total: {total}</b>. On-demand prices from <a href='{prices.SOURCE_URL}'>"
         f"{prices.SOURCE_URL}</a> as of {prices.PRICES_DATE} (pipeline_core/prices.py).</p></section>"
     )

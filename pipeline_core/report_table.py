@@ -48,6 +48,7 @@ class JobRow(NamedTuple):
     status: str | None
     seconds: Any
     cost: prices.JobCost | None  # None when the report does not name the job's instance type
+    stage: str | None = None  # the job stage (pipeline_core/stages.py) the row is
 
 
 def ordered(stages: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -118,7 +119,9 @@ def normalized_confusion(matrix: dict[str, Any]) -> list[list[float]]:
 def job_rows(stages: dict[str, Any], region: str = "us-east-1") -> list[JobRow]:
     """Every job that ran, per report section: training job first, then its eval job, with its cost."""
     rows = []
+    sections = stage_table.report_sections()
     for section, stage in ordered(stages):
+        train_stage, eval_stage = sections.get(section, (None, None))
         for kind in JOB_KINDS:
             job = stage.get(kind) or {}
             if not job.get("job_name"):
@@ -132,7 +135,8 @@ def job_rows(stages: dict[str, Any], region: str = "us-east-1") -> list[JobRow]:
                     timings.get("BillableTimeInSeconds"), bool(job.get("use_spot")), region=region,
                 )
             label = kind.replace("_", " ")
-            rows.append(JobRow(section, label, job["job_name"], job.get("status"), seconds, cost))
+            job_stage = train_stage if kind == "training_job" else eval_stage
+            rows.append(JobRow(section, label, job["job_name"], job.get("status"), seconds, cost, job_stage))
     return rows
 
 
@@ -152,3 +156,19 @@ def changed_hyperparameters(values: dict[str, Any], defaults: dict[str, Any]) ->
         for name, value in sorted(values.items())
         if name not in defaults or defaults[name] != value
     }
+
+
+def estimated_bound(report: dict[str, Any], stage: str | None) -> float | None:
+    """The pre-run bound of a job stage's cost (report["cost"]["estimate"], pipeline_core/cost_estimate)."""
+    for row in ((report.get("cost") or {}).get("estimate") or {}).get("stages") or []:
+        if row.get("stage") == stage:
+            return row.get("bound_cost")
+    return None
+
+
+def actual_costs(report: dict[str, Any]) -> dict[str, Any]:
+    """Per job stage, what its job cost (None: unknown), and the run's total."""
+    rows = job_rows(report.get("stages") or {}, report.get("region") or "us-east-1")
+    amount, complete = cost_total(rows)
+    per_stage = {row.stage: (row.cost.cost if row.cost else None) for row in rows if row.stage}
+    return {"per_stage": per_stage, "total": amount, "complete": complete}

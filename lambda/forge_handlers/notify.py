@@ -42,6 +42,7 @@ def compose(settings: Settings, event: dict[str, Any]) -> tuple[str, str]:
         numbers = ", ".join(f"{m}={metrics[m]:.4f}" for m in ("accuracy", "em", "macro_f1") if m in metrics)
         if numbers:
             lines.append(f"{name}: {numbers}")
+    lines += cost_lines(stored.get("cost") or {})
     endpoint = (event.get("endpoint") or stored.get("endpoint") or {}).get("endpoint_name")
     if endpoint:
         lines.append(f"Endpoint: {endpoint}")
@@ -49,6 +50,29 @@ def compose(settings: Settings, event: dict[str, Any]) -> tuple[str, str]:
         lines.append(f"Report: {report_ref['report_uri']} ({report_ref.get('markdown_uri', '')})")
     subject = f"[{settings.resource_prefix}] run {run_id}: {status}"[:100]
     return subject, "\n".join(lines)
+
+
+def _usd(value: Any) -> str:
+    return f"${value:,.2f}" if isinstance(value, int | float) else "unknown"
+
+
+def cost_lines(cost: dict[str, Any]) -> list[str]:
+    """Per stage: the estimate made before the run (its bound) and the actual cost, then the totals."""
+    estimate, actual = cost.get("estimate") or {}, cost.get("actual") or {}
+    per_stage = actual.get("per_stage") or {}
+    rows = [f"  {row['stage']}: estimated at most {_usd(row.get('bound_cost'))}, actual "
+            f"{_usd(per_stage.get(row['stage'])) if row['stage'] in per_stage else 'not run'}"
+            for row in estimate.get("stages") or []]
+    if not rows:
+        return []
+    total = _usd(actual.get("total")) + ("" if actual.get("complete", True) else " (some prices unknown)")
+    bound = _usd(estimate.get("training_bound_total")) + (
+        "" if estimate.get("training_bound_complete", True) else " + unknown")
+    lines = ["Cost per stage:", *rows, f"  total: estimated at most {bound}, actual {total}"]
+    per_hour = (estimate.get("endpoint") or {}).get("per_hour")
+    if (estimate.get("endpoint") or {}).get("instance_type"):
+        lines.append(f"  endpoint: {_usd(per_hour)} per hour while it runs")
+    return lines
 
 
 def notify(settings: Settings, topic_arn: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from forge_handlers.aws import s3io
 from forge_handlers.errors import ArtifactMissingError, ConfigError
 from forge_handlers.naming import check_run_id, s3_uri
 from forge_handlers.report_markdown import render_markdown
-from pipeline_core import report_table
+from pipeline_core import cost_estimate, report_table
 from pipeline_core import stages as stage_table
 from pipeline_core.hyperparameters import stage_hyperparameters
 from pipeline_core.job_hyperparameters import STAGE_CLASSES, HyperparameterError, parse_stage
@@ -119,13 +119,14 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
             "training_job": _job_facts(settings, train_stage, train_job) if train_stage else None,
             "trained_model": (train_job.get("artifact") or {}).get("model_uri") if train_stage else None,
         }
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     run = state.get("run") or {}
     timings = {
         stage: (job.get("timings") or {}).get("TrainingTimeInSeconds")
         for stage, job in jobs.items()
         if isinstance(job, dict) and stage in stage_table.names()
     }
-    return {
+    report = {
         "run_id": run_id,
         "pipeline": settings.resource_prefix,
         "model": {"family": settings.model.family, "base_model": settings.model.base_model},
@@ -133,7 +134,7 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
         "system_prompt": settings.data.system_prompt,
         "status": status,
         "dataset": state.get("dataset"),
-        "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        "region": region,
         "run_prefix": s3_uri(bucket, run_prefix(run_id)),
         "counts": run.get("counts"),
         "validation_report": run.get("report_uri"),
@@ -150,6 +151,10 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
         "error": state.get("error"),
         "stopped_at": state.get("stopped_at"),  # the state an ABORTED / TIMED_OUT execution was in
     }
+    # Before (the bound the settings allow) and after (what the jobs were billed), per stage.
+    estimate = cost_estimate.estimate(settings, region).to_record()
+    report["cost"] = {"estimate": estimate, "actual": report_table.actual_costs(report)}
+    return report
 
 
 def report_json(report: dict[str, Any]) -> bytes:

@@ -79,14 +79,17 @@ def _inline(text: Any) -> str:
 
 def _jobs(report: dict[str, Any]) -> list[str]:
     rows = report_table.job_rows(report["stages"], report.get("region") or "us-east-1")
-    lines = ["| stage | job | status | seconds | instance-hours | cost (USD) | how |", "|---" * 7 + "|"]
+    head = "| stage | job | status | seconds | instance-hours | estimate, at most (USD) | cost (USD) | how |"
+    lines = [head, "|---" * 8 + "|"]
     for job in rows:
         cost = job.cost
         hours = f"{cost.instance_hours:.3f}" if cost else "–"
         amount = f"{cost.cost:.2f}" if cost and cost.cost is not None else "–"
+        bound = report_table.estimated_bound(report, job.stage)
         how = cost.note if cost else "instance type not recorded"
         lines.append(f"| {job.section} {job.kind} | `{job.job_name}` | {_cell(job.status)} | "
-                     f"{_cell(job.seconds)} | {hours} | {amount} | {how} |")
+                     f"{_cell(job.seconds)} | {hours} | {'–' if bound is None else f'{bound:.2f}'} | "
+                     f"{amount} | {how} |")
     amount, complete = report_table.cost_total(rows)
     lines += ["", f"Total: ${amount:.2f}{'' if complete else ' (incomplete: some prices unknown)'}; prices "
                   f"on demand from {prices.SOURCE_URL} ({prices.PRICES_DATE})."]
