@@ -29,6 +29,7 @@ from forge.local.iam.simulate import LocalPolicySimulator
 from forge.local.launcher import Launcher, WarmLauncher, cold_launch
 from forge.local.run_ids import LocalModeError, checked_run_id, claim_run_dir, new_run_id
 from forge.local.sagemaker import LocalSageMaker, LocalSageMakerRuntime
+from forge.local.service_quotas import NoAccountQuotas
 from forge.local.training import parse_progress
 from pipeline_core import layout
 from pipeline_core import stages as stage_table
@@ -178,6 +179,8 @@ class LocalPipeline:
             clients.override("sagemaker-runtime", self.iam.guard("sagemaker-runtime", self.runtime))
             # moto has no IAM policy simulator: preflight asks the local evaluator (iam/simulate.py).
             clients.override("iam", self.iam.guard("iam", LocalPolicySimulator(self.iam.principals)))
+            # ... and no account: the quota check is skipped, saying why (local/service_quotas.py).
+            clients.override("service-quotas", self.iam.guard("service-quotas", NoAccountQuotas()))
             self._exit.callback(clients.reset)
         except BaseException:
             self.__exit__()

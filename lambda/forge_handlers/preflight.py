@@ -35,7 +35,10 @@ REWARD_READ_TIMEOUT = 60  # seconds; below the handler's own Timeout
 
 def quotas_check(settings: Settings) -> CheckResult:
     needs = quota_needs(settings)
-    records = calls.sagemaker_quotas({need.quota_name for need in needs}) if needs else {}
+    try:
+        records = calls.sagemaker_quotas({need.quota_name for need in needs}) if needs else {}
+    except calls.QuotasUnavailable as unavailable:
+        return CheckResult("quotas", "skipped", str(unavailable))
     quotas = {name: Quota.from_api(record, applied) for name, (record, applied) in records.items()}
     return check_quotas(needs, quotas)
 
