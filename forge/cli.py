@@ -306,5 +306,38 @@ def report(
     typer.echo(path.read_text())
 
 
+# -- forge preflight (issue 15): a self-contained block, kept at the end of the file ------------------
+@app.command()
+def preflight(
+    stack: Annotated[str, typer.Option(help="The deployed stack to check.")],
+    data: Annotated[
+        Path | None, typer.Option(help="CSV/JSONL to build the reward Lambda's sample rollouts from.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="The config the stack was deployed from (default: as `cdk deploy`).")
+    ] = None,
+) -> None:
+    """The Preflight state's checks (quotas, reward Lambda, IAM, endpoint tiers) against a deployed stack.
+    Exit 1 on any problem, 2 when the stack or the inputs cannot be used."""
+    _handlers_importable()
+    import os
+
+    from forge import aws_mode
+    from forge import preflight as checks
+
+    if config is None:
+        from app import resolve_config
+
+        config = resolve_config(None, os.environ)
+    try:
+        results = checks.run(stack, config, data)
+    except aws_mode.StackLookupError as error:
+        raise _fail(str(error)) from None
+    for result in results:
+        typer.echo(result.line())
+    if any(result.status == "problem" for result in results):
+        raise typer.Exit(code=1)
+
+
 if __name__ == "__main__":
     app()

@@ -49,10 +49,13 @@ def reward_applies(settings: Settings) -> bool:
         stage_table.stage(stage).job == "rft" for stage in settings.stages.enabled_job_stages())
 
 
-def reward_check(settings: Settings, deployment: Deployment, rft_records: Sequence[Mapping[str, Any]]
-                 ) -> CheckResult:
+def reward_check(settings: Settings, deployment: Deployment,
+                 rft_records: Sequence[Mapping[str, Any]] | None) -> CheckResult:
+    """``rft_records`` None: no data was given to build rollouts from (``forge preflight`` without --data)."""
     if not reward_applies(settings):
         return CheckResult("reward", "skipped", "no Nova RFT stage: no reward Lambda is called")
+    if rft_records is None:
+        return CheckResult("reward", "skipped", "no data given to build sample rollouts from (--data FILE)")
     samples = sample_rollouts(rft_records, settings.data.labels)
     if not samples:
         return check_reward(deployment.reward_lambda_arn, samples, RewardAnswer())
@@ -83,7 +86,7 @@ def endpoint_check(settings: Settings) -> CheckResult:
 
 
 def run_checks(settings: Settings, deployment: Deployment, run_id: str, datasets: Mapping[str, str],
-               rft_records: Sequence[Mapping[str, Any]]) -> list[CheckResult]:
+               rft_records: Sequence[Mapping[str, Any]] | None) -> list[CheckResult]:
     """All four checks, in order; each one's own failure to ask AWS is reported as its problem."""
     checks = [
         ("quotas", lambda: quotas_check(settings)),

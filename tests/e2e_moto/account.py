@@ -44,8 +44,7 @@ def sagemaker_quota_names() -> list[str]:
 
 class ScriptedQuotas:
     """``service-quotas`` stand-in: ``applied`` (name -> value) is what ListServiceQuotas returns,
-    ``defaults``
-    what ListAWSDefaultServiceQuotas returns; ``calls`` records each request."""
+    ``defaults`` what ListAWSDefaultServiceQuotas returns; ``calls`` records each request."""
 
     def __init__(self, value: float = PLENTY) -> None:
         names = sagemaker_quota_names()
