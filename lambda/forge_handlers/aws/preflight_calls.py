@@ -6,7 +6,7 @@ Each returns the API's own records (or a small result), which the pure checks in
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from forge_handlers.aws import clients
@@ -19,13 +19,12 @@ class QuotasUnavailable(Exception):
     """No account answers Service Quotas here (local mode): the quota check is skipped, with this reason."""
 
 
-def _quotas(operation: str, names: Collection[str]) -> dict[str, dict[str, Any]]:
-    client = clients.get("service-quotas")
+def _quotas(list_page: Callable[..., dict[str, Any]], names: Collection[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     request: dict[str, Any] = {"ServiceCode": SAGEMAKER_SERVICE_CODE}
     try:
         while True:  # NextToken by hand (not a paginator): a local stand-in needs only the operation
-            page = getattr(client, operation)(**request)
+            page = list_page(**request)
             for quota in page.get("Quotas", []):
                 if quota.get("QuotaName") in names and "Value" in quota:
                     found[quota["QuotaName"]] = quota
@@ -46,12 +45,13 @@ def sagemaker_quotas(names: Collection[str]) -> dict[str, tuple[dict[str, Any], 
     """
     if not names:
         return {}
-    applied = _quotas("list_service_quotas", names)
+    client = clients.get("service-quotas")
+    applied = _quotas(lambda **request: client.list_service_quotas(**request), names)
     result = {name: (quota, True) for name, quota in applied.items()}
     missing = [name for name in names if name not in applied]
     if missing:
-        result.update({name: (quota, False) for name, quota in
-                       _quotas("list_aws_default_service_quotas", missing).items()})
+        defaults = _quotas(lambda **request: client.list_aws_default_service_quotas(**request), missing)
+        result.update({name: (quota, False) for name, quota in defaults.items()})
     return result
 
 
