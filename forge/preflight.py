@@ -53,34 +53,38 @@ def deployment_of(stack_name: str, session: Any) -> Any:
 
 
 def rft_records(path: Path, settings: Any) -> list[dict[str, Any]]:
-    """The RFT records a run would build from ``path``: a prepared RFT JSONL as is, else the user's
-    CSV/JSONL through Prepare's own column mapping and RFT writer."""
-    from forge_handlers.preflight import parse_records
+    """The records the reward-calling stage would read, built from ``path``: a prepared RFT JSONL as is,
+    else the user's CSV/JSONL through Prepare's own column mapping and writer."""
+    from forge_handlers import preflight
     from forge_handlers.prepare import validation_rules
 
     from job_code.core.formats import format_records, load_examples
 
     if not path.is_file():
         raise PreflightUsageError(f"--data {path}: no such file")
+    kind = preflight.reward_dataset(settings)
+    if kind is None:  # no stage calls the reward Lambda: the reward check is skipped
+        return []
     if path.suffix == ".jsonl":
-        records = parse_records(path.read_bytes())
+        records = preflight.parse_records(path.read_bytes())
         if records and all("reference_answer" in r for r in records):
             return records
     try:
         examples = load_examples(path, validation_rules(settings).mapping)
     except (OSError, ValueError) as error:
         raise PreflightUsageError(f"--data {path}: {error}") from None
-    return list(format_records(examples, settings.model.family, "rft", settings.data.system_prompt))
+    return list(format_records(examples, settings.model.family, kind, settings.data.system_prompt))
 
 
 def datasets_of(deployment: Any, settings: Any, run_id: str) -> dict[str, str]:
     """Where Prepare would write this run's splits (the IAM check asks for the execution role's reads)."""
     from job_code.core.formats import dataset_filename
     from pipeline_core import layout
+    from pipeline_core import stages as stage_table
 
     return {kind: f"s3://{deployment.artifacts_bucket}/"
                   f"{layout.dataset_key(run_id, kind, dataset_filename(settings.model.family, kind))}"
-            for kind in ("sft", "rft", "eval")}
+            for kind in {stage.dataset for stage in stage_table.job_stages()}}
 
 
 @contextlib.contextmanager

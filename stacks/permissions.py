@@ -40,7 +40,7 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
         "servicequotas:ListAWSDefaultServiceQuotas",
         "iam:SimulatePrincipalPolicy",
         "lambda:InvokeFunction",
-        "s3:GetObject",
+        *_READ_RUN,  # ListBucket too: a missing RFT file is then NoSuchKey, not AccessDenied
         "kms:Decrypt",
     ],
     # Writes the resolved recipe / hyperparameters under the run prefix, then creates the job.

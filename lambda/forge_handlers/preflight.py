@@ -25,6 +25,7 @@ from forge_handlers.preflight_checks import (
 )
 from forge_handlers.preflight_iam import Deployment, check_iam, iam_needs
 from forge_handlers.preflight_reward import RewardAnswer, check_reward, sample_rollouts
+from forge_handlers.training_requests import calls_reward_lambda
 from pipeline_core import stages as stage_table
 from pipeline_core.settings import Settings
 
@@ -43,10 +44,15 @@ def quotas_check(settings: Settings) -> CheckResult:
     return check_quotas(needs, quotas)
 
 
+def reward_dataset(settings: Settings) -> str | None:
+    """The prepared dataset the reward-calling stage reads (Nova RFT), None when no stage calls the reward
+    Lambda (open-weights RFT scores in the job itself, GRPO)."""
+    return next((stage_table.stage(stage).dataset for stage in settings.stages.enabled_job_stages()
+                 if calls_reward_lambda(settings, stage)), None)
+
+
 def reward_applies(settings: Settings) -> bool:
-    """Nova RFT calls the reward Lambda; open-weights RFT scores in the job itself (GRPO)."""
-    return settings.model.family == "nova" and any(
-        stage_table.stage(stage).job == "rft" for stage in settings.stages.enabled_job_stages())
+    return reward_dataset(settings) is not None
 
 
 def reward_check(settings: Settings, deployment: Deployment,
@@ -130,9 +136,16 @@ def raise_on_problems(results: Sequence[CheckResult]) -> dict[str, Any]:
 def preflight(settings: Settings, deployment: Deployment, run_id: str, datasets: Mapping[str, str]
               ) -> dict[str, Any]:
     """The Preflight state: the prepared RFT data is the rollouts' source."""
-    rft = datasets.get("rft")
-    records = parse_records(calls.read_head(rft, RFT_HEAD_BYTES)) if rft and reward_applies(settings) else []
+    kind = reward_dataset(settings)
+    rft = datasets.get(kind) if kind else None
+    records = parse_records(calls.read_head(rft, RFT_HEAD_BYTES)) if rft else []
     return raise_on_problems(run_checks(settings, deployment, run_id, datasets, records))
+
+
+def deployment_of(env: Any, environ: Mapping[str, str]) -> Deployment:
+    """What the stack deployed, from the handler environment (config.Environment) and FORGE_ROLE_ARNS."""
+    return Deployment(env.region, env.artifacts_bucket, env.sagemaker_role_arn, env.reward_lambda_arn,
+                      env.kms_key_arn, role_arns_from(environ))
 
 
 def role_arns_from(environ: Mapping[str, str]) -> dict[str, str]:

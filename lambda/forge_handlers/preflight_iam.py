@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from forge_handlers import naming
 from forge_handlers.preflight_checks import CheckResult
+from forge_handlers.training_requests import calls_reward_lambda
 from pipeline_core import layout
 from pipeline_core import stages as stage_table
 from pipeline_core.settings import Settings
@@ -92,7 +93,7 @@ def iam_needs(settings: Settings, deployment: Deployment, run_id: str,
             needs.add(SAGEMAKER_ROLE, ["s3:GetObject"], needs.object(naming.split_s3_uri(dataset)[1]))
         output = f"{layout.job_output_prefix(run_id, stage)}{job}/output/model.tar.gz"
         needs.add(SAGEMAKER_ROLE, ["s3:PutObject"], needs.object(output))
-        if settings.model.family == "nova" and stage_table.stage(stage).job == "rft":
+        if calls_reward_lambda(settings, stage):
             needs.add(SAGEMAKER_ROLE, ["lambda:InvokeFunction"], deployment.reward_lambda_arn)
     if deployment.kms_key_arn:
         needs.add(SAGEMAKER_ROLE, ["kms:Decrypt", "kms:GenerateDataKey"], deployment.kms_key_arn)

@@ -39,7 +39,8 @@ def test_the_preflight_role_grants_only_its_checks_calls(template) -> None:
     assert runtime == set(_by_action(_statements(template, "forge-nova-prepare")[1])) & runtime
     assert set(granted) - runtime == {
         "servicequotas:ListServiceQuotas", "servicequotas:ListAWSDefaultServiceQuotas",
-        "iam:SimulatePrincipalPolicy", "lambda:InvokeFunction", "s3:GetObject", "kms:Decrypt"}
+        "iam:SimulatePrincipalPolicy", "lambda:InvokeFunction", "s3:GetObject", "s3:ListBucket",
+        "kms:Decrypt"}
     # The List actions have no resource type: "*" is the only resource IAM accepts (cdk-nag reason recorded).
     assert granted["servicequotas:ListServiceQuotas"] == ["*"]
     assert granted["servicequotas:ListAWSDefaultServiceQuotas"] == ["*"]
