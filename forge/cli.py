@@ -412,5 +412,40 @@ def ui(
     raise typer.Exit(code)
 
 
+@app.command()
+def preflight(
+    stack: Annotated[str, typer.Option(help="The deployed stack to check.")],
+    data: Annotated[
+        Path | None, typer.Option(help="CSV/JSONL to build the reward Lambda's sample rollouts from.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="The config the stack was deployed from (default: as `cdk deploy`).")
+    ] = None,
+) -> None:
+    """The Preflight state's checks (quotas, reward Lambda, IAM, endpoint tiers) against a deployed stack,
+    and the run's cost estimate. Exit 1 on any problem (or when the stack cannot be used), 2 on usage."""
+    _handlers_importable()
+    import os
+
+    from forge import aws_mode
+    from forge import preflight as checks
+
+    if config is None:
+        from app import resolve_config
+
+        config = resolve_config(None, os.environ)
+    from pipeline_core import cost_estimate
+    from pipeline_core.settings import ConfigError, load_settings
+
+    with _failing(aws_mode.StackLookupError, ConfigError):
+        results = checks.run(stack, config, data)
+        estimate = cost_estimate.estimate(load_settings(config))
+    for result in results:
+        typer.echo(result.line())
+    typer.echo("\n".join(estimate.lines()))
+    if any(result.status == "problem" for result in results):
+        raise typer.Exit(code=1)
+
+
 if __name__ == "__main__":
     app()

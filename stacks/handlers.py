@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -112,6 +112,10 @@ class Handlers(Construct):
                 memory=settings.handler_memory_mb,
                 environment=environment,
             )
+        # Preflight simulates the roles the run acts as (forge_handlers/preflight_iam.py).
+        role_arns = {handler: role.role_arn for handler, role in roles.items() if handler != "preflight"}
+        self.functions["preflight"].add_environment("FORGE_ROLE_ARNS",
+                                                    Stack.of(self).to_json_string(role_arns))
 
     def _function(self, construct_id: str, *, name: str, handler: str, code: lambda_.Code,
                   layers: list[lambda_.ILayerVersion], role: iam.IRole, timeout: Duration, memory: int,

@@ -36,6 +36,8 @@ UNSCOPABLE_ACTIONS = {
     "logs:DescribeResourcePolicies": "Step Functions log delivery",
     "logs:DescribeLogGroups": "Step Functions log delivery",
     "ecr:GetAuthorizationToken": "pulling the training / inference images",
+    "servicequotas:ListServiceQuotas": "preflight reading the account's SageMaker quotas by name",
+    "servicequotas:ListAWSDefaultServiceQuotas": "preflight reading the account's SageMaker quotas by name",
 }
 # (pattern over the rendered resource, reason). First match wins. "*" itself is handled per policy.
 WILDCARD_REASONS: list[tuple[str, str]] = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 # each over the logic module of the same name (lambda/forge_handlers/<name>.py).
 HANDLER_NAMES = (
     "prepare",
+    "preflight",
     "launch",
     "poll",
     "gate",
@@ -32,6 +33,16 @@ _KMS_DATA = ["kms:Decrypt", "kms:GenerateDataKey"]
 HANDLER_PERMISSIONS: dict[str, list[str]] = {
     # Reads the user's CSV from the data bucket, writes formatted splits + validation.json under runs/<id>/.
     "prepare": [*_READ_RUN, *_WRITE_RUN, *_KMS_DATA],
+    # Reads the account's SageMaker quotas, simulates the stack's roles for the run's actions, calls the
+    # reward Lambda on sample rollouts built from the prepared RFT data (forge_handlers/preflight.py).
+    "preflight": [
+        "servicequotas:ListServiceQuotas",
+        "servicequotas:ListAWSDefaultServiceQuotas",
+        "iam:SimulatePrincipalPolicy",
+        "lambda:InvokeFunction",
+        *_READ_RUN,  # ListBucket too: a missing RFT file is then NoSuchKey, not AccessDenied
+        "kms:Decrypt",
+    ],
     # Writes the resolved recipe / hyperparameters under the run prefix, then creates the job.
     # Describes first: a repeated or timed-out launch finds its job instead of creating a second one.
     "launch": [

@@ -14,6 +14,7 @@ from constructs import Construct
 
 from pipeline_core import layout
 from pipeline_core.settings import RESOURCE_SEPARATOR, Settings
+from stacks.handlers import reward_function_name
 from stacks.permissions import DATA_BUCKET_READERS, HANDLER_NAMES, HANDLER_PERMISSIONS
 from stacks.storage import Storage
 from stacks.workflow import state_machine_name
@@ -132,13 +133,16 @@ class HandlerRoles(Construct):
         self._storage = storage
         self._sagemaker_role = sagemaker_role
         self._topic_arn = topic_arn
-        self.roles: dict[str, iam.Role] = {}
-        for handler in HANDLER_NAMES:
-            role = iam.Role(self, _pascal(handler), assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                            description=f"{settings.name}: Lambda handler {handler}")
+        self._reward_function = reward_function_name(settings)
+        # All roles first: preflight's statements name the others (the roles it simulates).
+        self.roles: dict[str, iam.Role] = {
+            handler: iam.Role(self, _pascal(handler), assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                              description=f"{settings.name}: Lambda handler {handler}")
+            for handler in HANDLER_NAMES
+        }
+        for handler, role in self.roles.items():
             for statement in self.statements_for(handler, HANDLER_PERMISSIONS[handler]):
                 role.add_to_policy(statement)
-            self.roles[handler] = role
         self.reward_role = iam.Role(self, "Reward", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                                     description=f"{settings.name}: Nova RFT reward Lambda (scoring only)")
 
@@ -197,6 +201,15 @@ class HandlerRoles(Construct):
             # This pipeline's executions only (built from the machine's fixed name: no reference cycle).
             "states:GetExecutionHistory": [self._stack.format_arn(
                 service="states", resource="execution", resource_name=f"{self._machine}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            # Preflight: these two List actions have no resource type (IAM accepts only "*" for them).
+            "servicequotas:ListServiceQuotas": ["*"],
+            "servicequotas:ListAWSDefaultServiceQuotas": ["*"],
+            # ... simulates only this stack's roles (the ones the run acts as), and calls only the reward.
+            "iam:SimulatePrincipalPolicy": [self._sagemaker_role.role_arn] + [
+                role.role_arn for name, role in self.roles.items() if name != handler],
+            "lambda:InvokeFunction": [self._stack.format_arn(
+                service="lambda", resource="function", resource_name=self._reward_function,
                 arn_format=ArnFormat.COLON_RESOURCE_NAME)],
         }
         if action not in scopes:

@@ -32,7 +32,7 @@ RETRIED_ERRORS = [
 ]
 # Named failures the handlers raise; all are caught by States.ALL. The Pass states below emit JobFailedError.
 CAUGHT_ERRORS = ["DataValidationError", "JobNotFoundError", "ArtifactMissingError", "JobFailedError",
-                 "SmokeTestError", "ConfigError"]
+                 "SmokeTestError", "ConfigError", "PreflightError"]
 JOB_FAILED = "JobFailedError"
 ENDPOINT_PENDING = ["Creating", "Updating", "SystemUpdating"]
 
@@ -168,7 +168,10 @@ class Workflow(Construct):
                             parameters={"merged.$": "States.JsonMerge($.input, $.context, false)"},
                             output_path="$.merged")
         prepare = factory.invoke(self, "Prepare", functions["prepare"], None, "$.run")
-        read_input.next(add_name).next(prepare).next(next_state)
+        # Before any job: what AWS would refuse later (quotas, reward Lambda, IAM, endpoint tiers).
+        preflight = factory.invoke(self, "Preflight", functions["preflight"], {"run.$": "$.run"},
+                                   "$.preflight")
+        read_input.next(add_name).next(prepare).next(preflight).next(next_state)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",

@@ -26,9 +26,11 @@ from forge.local import notifications, results, s3io
 from forge.local.cfn import LocalStack, create_in_moto
 from forge.local.execution_events import install_rules
 from forge.local.iam.enforce import Enforcer
+from forge.local.iam.simulate import LocalPolicySimulator
 from forge.local.launcher import Launcher, WarmLauncher, cold_launch
 from forge.local.run_ids import LocalModeError, checked_run_id, claim_run_dir, new_run_id
 from forge.local.sagemaker import LocalSageMaker, LocalSageMakerRuntime
+from forge.local.service_quotas import NoAccountQuotas
 from forge.local.training import parse_progress
 from pipeline_core import layout
 from pipeline_core import stages as stage_table
@@ -89,7 +91,7 @@ def stage_of_state(state_name: str | None) -> str | None:
         return "Gate"
     if words[0] in ("Deploy", "Endpoint"):
         return "Deploy"
-    if words[0] in ("Prepare", "Smoke", "Report"):
+    if words[0] in ("Prepare", "Preflight", "Smoke", "Report"):
         return words[0]
     return state_name
 
@@ -179,6 +181,10 @@ class LocalPipeline:
             clients = importlib.import_module("forge_handlers.aws.clients")
             clients.override("sagemaker", self.iam.guard("sagemaker", self.sagemaker))
             clients.override("sagemaker-runtime", self.iam.guard("sagemaker-runtime", self.runtime))
+            # moto has no IAM policy simulator: preflight asks the local evaluator (iam/simulate.py).
+            clients.override("iam", self.iam.guard("iam", LocalPolicySimulator(self.iam.principals)))
+            # ... and no account: the quota check is skipped, saying why (local/service_quotas.py).
+            clients.override("service-quotas", self.iam.guard("service-quotas", NoAccountQuotas()))
             self._exit.callback(clients.reset)
         except BaseException:
             self.__exit__()

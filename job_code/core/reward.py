@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -276,3 +277,48 @@ def lambda_handler(event: Any, context: Any) -> list[dict[str, Any]]:
         raise RewardInputError(f"the reward event must be a list of samples, got {type(event).__name__}")
     weights, labels = weights_from_env(), labels_from_env()
     return [score_sample(sample, weights, labels) for sample in event]
+
+
+# ---------------------------------------------------------------- the RFT container's view of an answer
+
+METRIC_TYPES = ("Reward", "Metric")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def output_problems(samples: Sequence[Mapping[str, Any]], outputs: Any) -> list[str]:
+    """Why the RFT container would reject a reward Lambda's answer to ``samples`` (empty: it accepts it).
+
+    The shape ``score_sample`` builds: one object per sample, same ids, a finite ``aggregate_reward_score``
+    and a ``metrics_list`` of ``{name, value, type: Reward|Metric}``. Preflight checks the deployed function
+    with this, so the contract is written once, beside the code that answers it.
+    """
+    if not isinstance(outputs, list):
+        return [f"the answer is a {type(outputs).__name__}, expected a list of results"]
+    problems = []
+    expected_ids = [str(sample.get("id", "")) for sample in samples]
+    if len(outputs) != len(samples):
+        problems.append(f"{len(outputs)} results for {len(samples)} samples")
+    for index, output in enumerate(outputs):
+        where = f"result {index}"
+        if not isinstance(output, Mapping):
+            problems.append(f"{where} is a {type(output).__name__}, expected an object")
+            continue
+        if output.get("id") not in expected_ids:
+            problems.append(f"{where}: id {output.get('id')!r} matches no sample id")
+        if not _is_number(output.get("aggregate_reward_score")):
+            score = output.get("aggregate_reward_score")
+            problems.append(f"{where}: aggregate_reward_score {score!r} is not a finite number")
+        metrics = output.get("metrics_list", [])
+        if not isinstance(metrics, list):
+            problems.append(f"{where}: metrics_list is a {type(metrics).__name__}, expected a list")
+            continue
+        for metric in metrics:
+            ok = (isinstance(metric, Mapping) and isinstance(metric.get("name"), str)
+                  and _is_number(metric.get("value")) and metric.get("type") in METRIC_TYPES)
+            if not ok:
+                shown = repr(metric)[:120]
+                problems.append(f"{where}: metric {shown} is not {{name, value, type: Reward|Metric}}")
+    return problems

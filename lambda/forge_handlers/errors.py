@@ -17,6 +17,7 @@ __all__ = [
     "ForgeError",
     "JobFailedError",
     "JobNotFoundError",
+    "PreflightError",
     "ResourceLimitError",
     "SmokeTestError",
     "ThrottlingError",
@@ -58,6 +59,10 @@ class SmokeTestError(ForgeError):
     """The deployed endpoint did not answer with a parseable label."""
 
 
+class PreflightError(ForgeError):
+    """A pre-flight check found what AWS would refuse later (quota, reward Lambda, IAM, endpoint tier)."""
+
+
 RETRIED_ERRORS = ("ThrottlingError", "ResourceLimitError")
 CAUGHT_ERRORS = (
     "DataValidationError",
@@ -66,6 +71,7 @@ CAUGHT_ERRORS = (
     "JobFailedError",
     "SmokeTestError",
     "ConfigError",
+    "PreflightError",
 )
 
 _THROTTLING_CODES = {

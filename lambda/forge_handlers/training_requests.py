@@ -175,6 +175,14 @@ def nova_recipe_uri(env: Environment, run: dict[str, Any], stage: str, job: str)
     return s3_uri(env.artifacts_bucket, key)
 
 
+REWARD_METHOD = "RFT_LORA"  # the Nova recipe method whose jobs call the reward Lambda
+
+
+def calls_reward_lambda(settings: Settings, stage: str) -> bool:
+    """Whether ``stage``'s job calls the reward Lambda (Preflight checks that function for these)."""
+    return settings.model.family == "nova" and settings.stages.for_stage(stage).method == REWARD_METHOD
+
+
 def build_nova(
     settings: Settings, env: Environment, run: dict[str, Any], stage: str, job: str, source: ModelSource
 ) -> BuiltJob:
@@ -183,7 +191,7 @@ def build_nova(
     method = cfg.method or (spec.default_method if spec.is_eval else None)
     if (not spec.is_eval and method == "EVAL_GEN_QA") or (spec.is_eval and method != "EVAL_GEN_QA"):
         raise ConfigError(f"stages.{stage}: method {method!r} does not fit a {stage} stage")
-    reward_arn = env.reward_lambda_arn if method == "RFT_LORA" else ""
+    reward_arn = env.reward_lambda_arn if method == REWARD_METHOD else ""
     recipe = nova_recipes.resolve_recipe(
         method,
         job_name=job,

@@ -3,6 +3,7 @@
 moto provides S3, SNS(+SQS to read the notifications), Step Functions (execute_state_machine) and
 SageMaker; tests/handlers/scripted.py drives the training jobs' status transitions and emulates what moto
 lacks (StopTrainingJob, UpdateEndpoint). The endpoint's runtime is a small fake answering like serve.py.
+Preflight's Service Quotas and IAM simulator are tests/e2e_moto/account.py (moto has neither).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from forge_handlers.aws import clients
 from forge.lambda_surface import LambdaRuntime
 from forge.local.execution_events import Delivery, emit_final_status, install_rules
 from forge.moto_lambda import run_lambdas_in_process
+from tests.e2e_moto.account import ScriptedQuotas, TemplateAccount
 from tests.handlers.scripted import ScriptedSageMaker
 from tests.template_readers import lambda_functions, state_machine_definition
 
@@ -99,11 +101,15 @@ class Pipeline:
                 "DATA_BUCKET": DATA_BUCKET,
                 "ARTIFACTS_BUCKET": ARTIFACTS_BUCKET,
                 "SAGEMAKER_ROLE_ARN": ROLE_ARN,
-                "REWARD_LAMBDA_ARN": "arn:aws:lambda:us-east-1:123456789012:function:e2e-reward-SageMaker",
                 "KMS_KEY_ARN": "",
                 "AWS_DEFAULT_REGION": REGION,
             }
         )
+        # The template's roles answer Preflight's IAM simulation; its reward function is the reward ARN.
+        self.account = TemplateAccount(self.template, region=REGION, data_bucket=DATA_BUCKET,
+                                       artifacts_bucket=ARTIFACTS_BUCKET, sagemaker_role_arn=ROLE_ARN)
+        os.environ.update(self.account.preflight_env)
+        self.quotas = ScriptedQuotas()
         config.clear_cache()
         self.s3 = boto3.client("s3", region_name=REGION)
         for bucket in (DATA_BUCKET, ARTIFACTS_BUCKET):
@@ -117,6 +123,8 @@ class Pipeline:
         clients.reset()
         clients.override("sagemaker", self.sagemaker)
         clients.override("sagemaker-runtime", self.runtime)
+        clients.override("service-quotas", self.quotas)
+        clients.override("iam", self.account.simulator)
         sns = boto3.client("sns", region_name=REGION)
         topic = sns.create_topic(Name="e2e-topic")["TopicArn"]
         os.environ["TOPIC_ARN"] = topic

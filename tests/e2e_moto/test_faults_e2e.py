@@ -174,7 +174,13 @@ def test_a_reward_lambda_error_fails_nova_rft_and_keeps_the_sft_model(nova_pipel
     def broken_reward(event):
         raise ValueError("reward weights do not sum to 1")
 
-    resolve = _injecting(pipeline, reward, broken_reward)
+    calls: list[Any] = []
+
+    def after_preflight(event: Any) -> bool:  # Preflight's sample rollouts pass; RFT's rollouts then fail
+        calls.append(event)
+        return len(calls) > 1
+
+    resolve = _injecting(pipeline, reward, broken_reward, when=after_preflight)
     (result,) = pipeline.run(_input(pipeline, rows=120), resolve=resolve)
     assert result.status == "FAILED"
     report = pipeline.read_json(f"runs/{RUN}/report.json")

@@ -36,6 +36,11 @@ def test_happy_path_deploys_and_reports(pipeline) -> None:
     (result,) = pipeline.run(_input(pipeline))
     assert result.status == "SUCCEEDED", result.cause
     assert result.output["status"] == "SUCCEEDED"
+    assert result.states.index("Preflight") == result.states.index("Prepare") + 1
+    preflight = result.output["preflight"]
+    assert preflight["passed"] is True
+    assert {c["check"]: c["status"] for c in preflight["checks"]} == {
+        "quotas": "ok", "reward": "skipped", "iam": "ok", "endpoint": "ok"}
     assert result.output["gate"]["passed"] is True and result.output["gate"]["candidate"] == 0.8
     assert result.output["endpoint"]["status"] == "InService"
     assert result.output["smoke"]["label"] == "HQ"

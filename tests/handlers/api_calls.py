@@ -2,7 +2,9 @@
 
 A call graph over lambda/forge_handlers: functions, the module functions they call (``jobs.launch(...)``,
 ``describe_job(...)``, ``from x import y``), and client calls through the seam
-(``clients.sagemaker().create_training_job(...)``). Every branch counts: IAM must allow any path.
+(``clients.sagemaker().create_training_job(...)``, or ``client = clients.get("iam")`` then
+``client.simulate_principal_policy(...)`` in the same function). Every branch counts: IAM must allow any
+path.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ SPECIAL_ACTIONS = {
     ("sagemaker", "create_model"): ["sagemaker:CreateModel", "sagemaker:AddTags", "iam:PassRole"],
     ("sagemaker", "create_endpoint_config"): ["sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
     ("sagemaker", "create_endpoint"): ["sagemaker:CreateEndpoint", "sagemaker:AddTags"],
+    ("lambda", "invoke"): ["lambda:InvokeFunction"],
 }
 IAM_PREFIX = {"s3": "s3", "sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "sns": "sns",
-              "stepfunctions": "states"}
+              "stepfunctions": "states", "service-quotas": "servicequotas", "iam": "iam", "lambda": "lambda"}
 
 
 class _Module:
@@ -65,19 +68,27 @@ def _seam_service(call: ast.AST) -> str | None:
     owner, method = call.func.value, call.func.attr
     if not (isinstance(owner, ast.Name) and owner.id == "clients"):
         return None
-    if method == "get" and call.args and isinstance(call.args[0], ast.Constant):
+    if method in ("get", "short_call") and call.args and isinstance(call.args[0], ast.Constant):
         return str(call.args[0].value)
     return SEAM_SERVICES.get(method)
 
 
 def _edges(module: _Module, function: ast.FunctionDef) -> Iterator[tuple[str, str, str]]:
     """('call', module, function) for internal calls, ('api', service, operation) for client calls."""
+    bound = {}  # local name -> service, for ``client = clients.get("iam")``
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            service = _seam_service(node.value)
+            if service:
+                bound[node.targets[0].id] = service
     for node in ast.walk(function):
         if not isinstance(node, ast.Call):
             continue
         func = node.func
         if isinstance(func, ast.Attribute):
             service = _seam_service(func.value)
+            if service is None and isinstance(func.value, ast.Name):
+                service = bound.get(func.value.id)
             if service:
                 yield "api", service, func.attr
             elif isinstance(func.value, ast.Name) and func.value.id in module.module_aliases:

@@ -23,7 +23,9 @@ ENTRY_DIR = PACKAGE_DIR / "entry"
 CONTRACTS = (PROJECT_ROOT / "docs" / "contracts.md").read_text(encoding="utf-8")
 # Logic shared by several entry points (no entry point of their own); jobs.py serves both launch and poll.
 SHARED_LOGIC = {"artifacts", "config", "errors", "events", "job_outputs", "jobs", "model_copy", "naming",
-                "nova_recipes", "report_markdown", "training_requests"}
+                "nova_recipes", "report_markdown", "training_requests",
+                # preflight.py's checks, one module per kind (preflight.py gathers and runs them)
+                "preflight_checks", "preflight_iam", "preflight_reward"}
 
 
 @pytest.mark.parametrize("name", HANDLER_NAMES)

@@ -38,6 +38,9 @@ def test_the_derivation_sees_the_calls_it_should() -> None:
     assert {"sagemaker:StopTrainingJob", "sagemaker:DeleteEndpoint"} <= DERIVED["cleanup"]
     assert "sagemaker:InvokeEndpoint" in DERIVED["smoke"] and "sns:Publish" in DERIVED["notify"]
     assert "sagemaker:CreateTrainingJob" not in DERIVED["poll"]
+    # Preflight binds its clients to a name first (client = clients.get("iam")): still seen.
+    assert {"servicequotas:ListServiceQuotas", "servicequotas:ListAWSDefaultServiceQuotas",
+            "iam:SimulatePrincipalPolicy", "lambda:InvokeFunction", "s3:GetObject"} == DERIVED["preflight"]
 
 
 @pytest.mark.parametrize("handler", HANDLER_NAMES)

@@ -23,6 +23,10 @@ class DataValidationError(Exception):
     pass
 
 
+class PreflightError(Exception):
+    pass
+
+
 @dataclass
 class Scenario:
     """How the fakes behave. Each job polls InProgress twice, then ends with its final status."""
@@ -34,6 +38,7 @@ class Scenario:
     capacity_retries: dict[str, int] = field(default_factory=dict)  # stage -> attempts that end Retry
     endpoint_status: str = "InService"
     gate_passed: bool = True
+    preflight_problem: str | None = None  # Preflight fails with this reason
 
 
 class FakeHandlers:
@@ -61,6 +66,11 @@ class FakeHandlers:
             "counts": {},
             "report_uri": f"s3://artifacts/runs/{run_id}/data/validation.json",
         }
+
+    def preflight(self, event):
+        if self.scenario.preflight_problem:
+            raise PreflightError(f"preflight failed: {self.scenario.preflight_problem}")
+        return {"passed": True, "checks": []}
 
     def launch(self, event):
         stage = event["stage"]

@@ -11,7 +11,7 @@ from stacks.workflow import job_state_names
 from tests.workflow.fake_pipeline import Scenario, run_pipeline
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-START = ["Read Input", "Add Execution Name", "Prepare"]
+START = ["Read Input", "Add Execution Name", "Prepare", "Preflight"]
 FAILURE_PATH = ["Cleanup", "Mark Failed", "Report Failure", "Notify Failure", "Failed"]
 
 
@@ -51,6 +51,9 @@ def test_happy_path_runs_every_stage_in_order(moto, full_pipeline):
     # Contract shapes the handlers rely on.
     assert result.fakes.events["prepare"][0]["execution_name"] == "run-1"
     assert result.fakes.events["prepare"][0]["dataset"] == "s3://data/incoming/x.csv"
+    # Preflight gets the prepared run, and its result is kept beside it.
+    assert result.fakes.events["preflight"] == [{"run": result.output["run"]}]
+    assert result.output["preflight"] == {"passed": True, "checks": []}
     assert result.fakes.events["launch"][0] == {
         "stage": "baseline_eval",
         "run": result.output["run"],
@@ -135,10 +138,28 @@ def test_gate_rejection_reports_without_deploying(moto, full_pipeline):
 def test_rejected_data_enters_no_job_stage(moto, full_pipeline):
     result = run_pipeline(full_pipeline, Scenario(reject_data=True))
     assert result.status == "FAILED"
-    assert result.states == [*START, *FAILURE_PATH]
+    assert result.states == [*START[:-1], *FAILURE_PATH]  # Prepare fails: no Preflight either
     assert result.error == "DataValidationError"
     assert "row 3, field rating" in result.cause
     assert "run" not in result.fakes.events["cleanup"][0]
+
+
+def test_preflight_runs_after_prepare_and_before_the_first_job(moto, full_pipeline):
+    result = run_pipeline(full_pipeline, Scenario())
+    first_job = job_state_names("baseline_eval")["start"]
+    index = result.states.index
+    assert index("Prepare") + 1 == index("Preflight") == index(first_job) - 1
+
+
+def test_a_preflight_problem_fails_the_run_before_any_launch(moto, full_pipeline):
+    reason = "quotas: stages.sft: needs quota L-1 'ml.g5.2xlarge for training job usage' >= 1"
+    result = run_pipeline(full_pipeline, Scenario(preflight_problem=reason))
+    assert result.status == "FAILED"
+    assert result.states == [*START, *FAILURE_PATH]
+    assert result.error == "PreflightError" and reason in result.cause
+    assert result.fakes.launches == {}
+    (report,) = result.fakes.events["report"]  # the Catch path reports how far the run got
+    assert report["status"] == "FAILED" and report["run"] == result.fakes.events["preflight"][0]["run"]
 
 
 def test_rft_disabled_leaves_rft_states_out(moto, no_rft_pipeline):

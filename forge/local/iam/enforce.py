@@ -39,6 +39,8 @@ _ERROR_CODES = {
     "sagemaker-runtime": ("AccessDeniedException", 400),
     "lambda": ("AccessDeniedException", 403),
     "stepfunctions": ("AccessDeniedException", 400),
+    "iam": ("AccessDenied", 403),
+    "service-quotas": ("AccessDeniedException", 400),
 }
 
 

@@ -220,8 +220,24 @@ def _stepfunctions(facts: StackFacts, operation: str, params: Mapping[str, Any])
     return [Authorization(f"states:{operation}", params["executionArn"])]
 
 
+def _iam(facts: StackFacts, operation: str, params: Mapping[str, Any]) -> list[Authorization]:
+    # Preflight simulates a role: authorized on the role it names (Service Authorization Reference).
+    if operation != "SimulatePrincipalPolicy":
+        raise UnmappedRequestError(f"iam {operation}")
+    return [Authorization("iam:SimulatePrincipalPolicy", params["PolicySourceArn"])]
+
+
+def _servicequotas(facts: StackFacts, operation: str, params: Mapping[str, Any]) -> list[Authorization]:
+    # The List actions have no resource type: IAM authorizes them on "*".
+    if operation not in ("ListServiceQuotas", "ListAWSDefaultServiceQuotas"):
+        raise UnmappedRequestError(f"service-quotas {operation}")
+    return [Authorization(f"servicequotas:{operation}", "*")]
+
+
 _SERVICES = {
     "s3": _s3,
+    "iam": _iam,
+    "service-quotas": _servicequotas,
     "sns": _sns,
     "sagemaker": _sagemaker,
     "sagemaker-runtime": _sagemaker_runtime,
