@@ -143,6 +143,10 @@ class ImageSettings(_Strict):
 class GateSettings(_Strict):
     metric: Literal["accuracy", "em", "qem", "f1", "macro_f1", "rouge1", "rougeL", "bleu"] = "accuracy"
     min_gain_over_baseline: float = 0.0
+    # For label metrics, the candidate must also beat guessing a label uniformly at random and always
+    # answering the eval set's most frequent label, by these margins (pipeline_core/gate_rules.py).
+    min_gain_over_chance: float = 0.01
+    min_gain_over_majority: float = 0.01
     # The candidate is the last evaluated stage; it must also reach this absolute floor.
     min_value: Annotated[float, Field(ge=0.0)] = 0.0
 

@@ -103,6 +103,9 @@ class GateDecision(_Part):
     gain: float | None
     min_gain: float
     reason: str
+    # One per rule (baseline, chance, majority, floor), each with its verdict.
+    comparisons: list[dict[str, Any]] = []
+    notes: list[str] = []
 
 
 class EndpointRef(_Part):
