@@ -125,6 +125,7 @@ class EndpointRecord(EndpointRef):
     started_at: NonEmpty  # ISO time Deploy began, for the waits between polls
     wait_seconds: Seconds
     failure_reason: str | None = None
+    previous_endpoint_config_name: str | None = None  # an update's rollback target (Cleanup)
 
 
 class SmokeResult(_Part):

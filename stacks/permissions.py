@@ -52,6 +52,9 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
         "sagemaker:CreateEndpoint",
         "sagemaker:UpdateEndpoint",
         "sagemaker:DescribeEndpoint",
+        # A retried Deploy reads the config its update replaced from the config's tag.
+        "sagemaker:DescribeEndpointConfig",
+        "sagemaker:ListTags",
         "sagemaker:AddTags",
         "iam:PassRole",
         *_READ_RUN,
@@ -66,6 +69,7 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
         "sagemaker:StopTrainingJob",
         "sagemaker:DescribeEndpoint",
         "sagemaker:DeleteEndpoint",
+        "sagemaker:UpdateEndpoint",  # back to the previous config after a failed run's update
         "sagemaker:DeleteEndpointConfig",
         "sagemaker:DeleteModel",
         *_READ_RUN,
@@ -82,6 +86,7 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
         "sagemaker:StopTrainingJob",
         "sagemaker:DescribeEndpoint",
         "sagemaker:DeleteEndpoint",
+        "sagemaker:UpdateEndpoint",
         *_READ_RUN,
         *_WRITE_RUN,
         *_KMS_DATA,

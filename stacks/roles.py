@@ -179,6 +179,8 @@ class HandlerRoles(Construct):
             "sagemaker:CreateEndpoint": endpoints + endpoint_configs,
             "sagemaker:UpdateEndpoint": endpoints + endpoint_configs,
             "sagemaker:DescribeEndpoint": endpoints,
+            "sagemaker:DescribeEndpointConfig": endpoint_configs,
+            "sagemaker:ListTags": endpoint_configs,
             "sagemaker:DeleteEndpoint": endpoints,
             "sagemaker:InvokeEndpoint": endpoints,
             "sagemaker:AddTags": training_jobs + models + endpoint_configs + endpoints,

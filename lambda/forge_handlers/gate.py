@@ -65,11 +65,13 @@ def decide(settings: Settings, bucket: str, run_id: str) -> dict[str, Any]:
     for against, reference in rates.items():
         comparisons.append(gate_rules.Comparison(against, reference, candidate, margins[against]))
     if not rates:
-        notes.append(
-            f"no chance or majority rate for {rule.metric}"
-            + ("" if rule.metric in gate_rules.RATE_METRICS else " (not a label metric)")
-            + ": compared with the baseline and the floor only"
+        why = (
+            f"the eval results of {candidate_stage} carry no per-class label counts"
+            if rule.metric in gate_rules.RATE_METRICS
+            else "not a label metric"
         )
+        notes.append(f"no chance or majority rate for {rule.metric} ({why}): compared with the baseline "
+                     "and the floor only")
     comparisons.append(gate_rules.Comparison("floor", rule.min_value, candidate, 0.0))
     failed = [c for c in comparisons if not c.passed]
     gain = None if baseline is None else candidate - baseline
