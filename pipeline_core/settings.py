@@ -157,6 +157,11 @@ class DeploySettings(_Strict):
     instance_type: str = "ml.g5.xlarge"
     instance_count: Annotated[int, Field(ge=1, le=16)] = 1
     smoke_test: bool = True
+    # Updates of a live endpoint go blue/green under two CloudWatch alarms (5XX errors, model latency above
+    # max_model_latency_ms), watched for bake_seconds before the old fleet goes (endpoint_guardrails.py).
+    rollback_alarms: bool = True
+    max_model_latency_ms: Annotated[int, Field(gt=0)] = 10_000
+    bake_seconds: Annotated[int, Field(ge=0, le=3600)] = 300  # WaitIntervalInSeconds: 0-3600 (API)
     # nova only: the inference container's CONTEXT_LENGTH / MAX_CONCURRENCY, which must fit one of the
     # instance type's tiers (service_limits). An omitted one comes from the first tier, by context
     # length, that admits the other (both omitted: the first tier, e.g. 8000/8 on ml.g6.48xlarge).

@@ -12,12 +12,12 @@ from forge_handlers.aws import clients
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError, error_code, translate_client_error
 from forge_handlers.naming import endpoint_config_name, endpoint_name, model_name
-from pipeline_core import polling
+from pipeline_core import endpoint_guardrails, polling
 from pipeline_core import stages as stage_table
 from pipeline_core.service_limits import ServiceLimitError, endpoint_tier
 from pipeline_core.settings import Settings
 
-VARIANT = "AllTraffic"
+VARIANT = endpoint_guardrails.VARIANT
 # Nova inference container per region (AWS docs: deploying Nova models on SageMaker endpoints).
 NOVA_INFERENCE_ACCOUNTS = {
     "us-east-1": "708977205387",
@@ -178,9 +178,11 @@ def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[st
             action = "update"  # a retried call: the update to this run's config is already done
             previous = replaced_config(ours)
         else:
-            clients.sagemaker().update_endpoint(
-                EndpointName=name, EndpointConfigName=config["EndpointConfigName"]
-            )
+            update = {"EndpointName": name, "EndpointConfigName": config["EndpointConfigName"]}
+            guardrails = endpoint_guardrails.deployment_config(settings)
+            if guardrails:
+                update["DeploymentConfig"] = guardrails
+            clients.sagemaker().update_endpoint(**update)
             action = "update"
     except Exception as error:
         raise translate_client_error(error) from error

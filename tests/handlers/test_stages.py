@@ -118,8 +118,15 @@ def test_deploy_creates_then_a_later_run_updates(hf, aws, sagemaker, lambda_cont
     record_evals(aws, "run-2", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
     second = deploy.handler({"run": a_run("run-2")}, lambda_context)
     assert second["action"] == "update"
-    updates = [r for op, r in sagemaker.calls if op == "update_endpoint"]
-    assert updates == [{"EndpointName": "forge-hf--endpoint", "EndpointConfigName": "forge-hf--run-2-epc"}]
+    (update,) = [r for op, r in sagemaker.calls if op == "update_endpoint"]
+    assert update["EndpointName"] == "forge-hf--endpoint"
+    assert update["EndpointConfigName"] == "forge-hf--run-2-epc"
+    # Blue/green under the stack's rollback alarms (stacks/endpoint_alarms.py), baked for deploy.bake_seconds.
+    guardrails = update["DeploymentConfig"]
+    assert [a["AlarmName"] for a in guardrails["AutoRollbackConfiguration"]["Alarms"]] == [
+        "forge-hf--endpoint-errors", "forge-hf--endpoint-latency"]
+    assert guardrails["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == {
+        "Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}
 
 
 def test_open_weights_deploy_defaults_to_the_pytorch_inference_image(
