@@ -144,6 +144,10 @@ class ImageSettings(_Strict):
 class GateSettings(_Strict):
     metric: Literal["accuracy", "em", "qem", "f1", "macro_f1", "rouge1", "rougeL", "bleu"] = "accuracy"
     min_gain_over_baseline: float = 0.0
+    # For label metrics, the candidate must also beat guessing a label uniformly at random and always
+    # answering the eval set's most frequent label, by these margins (pipeline_core/gate_rules.py).
+    min_gain_over_chance: float = 0.01
+    min_gain_over_majority: float = 0.01
     # The candidate is the last evaluated stage; it must also reach this absolute floor.
     min_value: Annotated[float, Field(ge=0.0)] = 0.0
 
@@ -154,6 +158,11 @@ class DeploySettings(_Strict):
     instance_type: str = "ml.g5.xlarge"
     instance_count: Annotated[int, Field(ge=1, le=16)] = 1
     smoke_test: bool = True
+    # Updates of a live endpoint go blue/green under two CloudWatch alarms (5XX errors, model latency above
+    # max_model_latency_ms), watched for bake_seconds before the old fleet goes (endpoint_guardrails.py).
+    rollback_alarms: bool = True
+    max_model_latency_ms: Annotated[int, Field(gt=0)] = 10_000
+    bake_seconds: Annotated[int, Field(ge=0, le=3600)] = 300  # WaitIntervalInSeconds: 0-3600 (API)
     # nova only: the inference container's CONTEXT_LENGTH / MAX_CONCURRENCY, which must fit one of the
     # instance type's tiers (service_limits). An omitted one comes from the first tier, by context
     # length, that admits the other (both omitted: the first tier, e.g. 8000/8 on ml.g6.48xlarge).

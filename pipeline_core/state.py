@@ -103,6 +103,9 @@ class GateDecision(_Part):
     gain: float | None
     min_gain: float
     reason: str
+    # One per rule (baseline, chance, majority, floor), each with its verdict.
+    comparisons: list[dict[str, Any]] = []
+    notes: list[str] = []
 
 
 class EndpointRef(_Part):
@@ -122,6 +125,7 @@ class EndpointRecord(EndpointRef):
     started_at: NonEmpty  # ISO time Deploy began, for the waits between polls
     wait_seconds: Seconds
     failure_reason: str | None = None
+    previous_endpoint_config_name: str | None = None  # an update's rollback target (Cleanup)
 
 
 class SmokeResult(_Part):

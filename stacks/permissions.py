@@ -63,6 +63,9 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
         "sagemaker:CreateEndpoint",
         "sagemaker:UpdateEndpoint",
         "sagemaker:DescribeEndpoint",
+        # A retried Deploy reads the config its update replaced from the config's tag.
+        "sagemaker:DescribeEndpointConfig",
+        "sagemaker:ListTags",
         "sagemaker:AddTags",
         "iam:PassRole",
         *_READ_RUN,
@@ -77,6 +80,7 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
         "sagemaker:StopTrainingJob",
         "sagemaker:DescribeEndpoint",
         "sagemaker:DeleteEndpoint",
+        "sagemaker:UpdateEndpoint",  # back to the previous config after a failed run's update
         "sagemaker:DeleteEndpointConfig",
         "sagemaker:DeleteModel",
         *_READ_RUN,
@@ -93,6 +97,7 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
         "sagemaker:StopTrainingJob",
         "sagemaker:DescribeEndpoint",
         "sagemaker:DeleteEndpoint",
+        "sagemaker:UpdateEndpoint",
         *_READ_RUN,
         *_WRITE_RUN,
         *_KMS_DATA,

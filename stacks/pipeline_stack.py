@@ -10,6 +10,7 @@ from constructs import Construct
 
 from pipeline_core import stack_outputs
 from pipeline_core.settings import Settings
+from stacks.endpoint_alarms import EndpointAlarms
 from stacks.handlers import RETENTION, Handlers
 from stacks.job_code_asset import JobCodeAsset
 from stacks.nag import acknowledge_findings
@@ -46,6 +47,9 @@ class PipelineStack(Stack):
         self.sagemaker_role = SageMakerExecutionRole(self, "SageMakerRole", settings=settings,
                                                      storage=self.storage)
         self.storage.protect_served_models(self.sagemaker_role.role.role_arn)
+        if settings.deploy.enabled:
+            self.endpoint_alarms = EndpointAlarms(self, "EndpointAlarms", settings=settings)
+            self.sagemaker_role.allow_rollback_alarms(self.endpoint_alarms.alarm_arns)
         self.handler_roles = HandlerRoles(
             self,
             "HandlerRoles",

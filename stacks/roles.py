@@ -108,6 +108,11 @@ class SageMakerExecutionRole(Construct):
         self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources,
                                                     conditions=conditions))
 
+    def allow_rollback_alarms(self, alarm_arns: list[str]) -> None:
+        """Deployment guardrails: SageMaker reads the rollback alarms as the endpoint's execution role."""
+        if alarm_arns:
+            self._add("RollbackAlarms", ["cloudwatch:DescribeAlarms"], alarm_arns)
+
     def allow_invoke(self, function_arn: str) -> None:
         """Nova RFT: the training job calls the reward Lambda (exact function ARN, no versions)."""
         self._add("RewardLambda", ["lambda:InvokeFunction"], [function_arn])
@@ -193,6 +198,8 @@ class HandlerRoles(Construct):
             "sagemaker:CreateEndpoint": endpoints + endpoint_configs,
             "sagemaker:UpdateEndpoint": endpoints + endpoint_configs,
             "sagemaker:DescribeEndpoint": endpoints,
+            "sagemaker:DescribeEndpointConfig": endpoint_configs,
+            "sagemaker:ListTags": endpoint_configs,
             "sagemaker:DeleteEndpoint": endpoints,
             "sagemaker:InvokeEndpoint": endpoints,
             "sagemaker:AddTags": training_jobs + models + endpoint_configs + endpoints,

@@ -223,6 +223,20 @@ def create_in_moto(session: Any, outdir: Path, region: str = "us-east-1") -> Loc
         )["Role"]
         physical[logical] = Physical(name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
 
+    cloudwatch = session.client("cloudwatch", region_name=region)
+    for logical in by_type.get("AWS::CloudWatch::Alarm", []):
+        props = resolve(resources[logical].get("Properties", {}))
+        name = props.get("AlarmName") or f"{stack_name}-{logical}"
+        cloudwatch.put_metric_alarm(
+            AlarmName=name, MetricName=props["MetricName"], Namespace=props["Namespace"],
+            Statistic=props.get("Statistic", "Average"), Period=int(props.get("Period", 60)),
+            EvaluationPeriods=int(props["EvaluationPeriods"]), Threshold=float(props["Threshold"]),
+            ComparisonOperator=props["ComparisonOperator"],
+            Dimensions=props.get("Dimensions") or [],
+            TreatMissingData=props.get("TreatMissingData", "missing"),
+        )
+        physical[logical] = Physical(name, {"Arn": f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{name}"})
+
     functions = _create_functions(session, outdir, resources, by_type, physical, resolve, stack_name, region)
 
     sfn = session.client("stepfunctions", region_name=region)

@@ -36,6 +36,10 @@ MODEL_DATA_DENIED = (
     "is located in {region}. {detail}"
 )
 IMAGE_DENIED = "Failed to pull the inference image {image}: {detail}"
+# Wording written from the deployment-guardrails docs, not read off a live account.
+ALARMS_DENIED = (
+    'The execution role "{role}" cannot read the auto-rollback alarms (cloudwatch:DescribeAlarms): {detail}'
+)
 
 
 def free_port() -> int:
@@ -171,19 +175,22 @@ class EndpointRunner:
         # Local IAM (forge.local.iam.enforce.JobIam): model data read and image pulled as the model's role.
         self.iam: Any | None = None
 
-    def deploy(self, endpoint: LocalEndpoint, model: dict[str, Any], config_name: str) -> None:
-        """Start a server for ``model``; on success it replaces the endpoint's current server."""
+    def deploy(self, endpoint: LocalEndpoint, model: dict[str, Any], config_name: str,
+               rollback_alarms: list[str] | None = None) -> None:
+        """Start a server for ``model``; on success it replaces the endpoint's current server. An update's
+        rollback alarms must be readable by the model's execution role, as SageMaker reads them as it."""
         endpoint.generation += 1
         generation = endpoint.generation
         threading.Thread(
             target=self._deploy,
-            args=(endpoint, model, config_name, generation),
+            args=(endpoint, model, config_name, generation, list(rollback_alarms or [])),
             name=f"sm-endpoint-{endpoint.name}",
             daemon=True,
         ).start()
 
     def _deploy(
-        self, endpoint: LocalEndpoint, model: dict[str, Any], config_name: str, generation: int
+        self, endpoint: LocalEndpoint, model: dict[str, Any], config_name: str, generation: int,
+        rollback_alarms: list[str],
     ) -> None:
         container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
         workdir = self.root / endpoint.name / f"v{generation}"
@@ -195,6 +202,10 @@ class EndpointRunner:
             if denial:
                 reason = IMAGE_DENIED.format(image=container["Image"], detail=denial.message)
                 self._fail(endpoint, generation, reason)
+                return
+            denial = self.iam.alarm_denial(role, rollback_alarms) if self.iam and rollback_alarms else None
+            if denial:
+                self._fail(endpoint, generation, ALARMS_DENIED.format(role=role, detail=denial.message))
                 return
             model_dir = workdir / "model"
             if data_url:

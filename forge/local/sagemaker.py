@@ -275,8 +275,10 @@ class LocalSageMaker:
                 "UpdateEndpoint",
             )
         model = self._config_model(params["EndpointConfigName"], "UpdateEndpoint")
+        rollback = ((params.get("DeploymentConfig") or {}).get("AutoRollbackConfiguration") or {})
         endpoint.status = "Updating"
-        self._endpoints.deploy(endpoint, model, params["EndpointConfigName"])
+        self._endpoints.deploy(endpoint, model, params["EndpointConfigName"],
+                               rollback_alarms=[alarm["AlarmName"] for alarm in rollback.get("Alarms") or []])
         return {"EndpointArn": endpoint.arn}
 
     def delete_endpoint(self, **params: Any) -> dict[str, Any]:

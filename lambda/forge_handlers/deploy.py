@@ -12,12 +12,12 @@ from forge_handlers.aws import clients
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError, error_code, translate_client_error
 from forge_handlers.naming import endpoint_config_name, endpoint_name, model_name
-from pipeline_core import polling
+from pipeline_core import endpoint_guardrails, polling
 from pipeline_core import stages as stage_table
 from pipeline_core.service_limits import ServiceLimitError, endpoint_tier
 from pipeline_core.settings import Settings
 
-VARIANT = "AllTraffic"
+VARIANT = endpoint_guardrails.VARIANT
 # Nova inference container per region (AWS docs: deploying Nova models on SageMaker endpoints).
 NOVA_INFERENCE_ACCOUNTS = {
     "us-east-1": "708977205387",
@@ -99,7 +99,15 @@ def model_request(settings: Settings, env: Environment, run_id: str, weights: st
     return request
 
 
-def endpoint_config_request(settings: Settings, run_id: str) -> dict[str, Any]:
+# Tag of an endpoint config that replaces another on the endpoint: what Cleanup rolls back to, readable
+# again by a retried Deploy that finds the update already done.
+REPLACES_TAG = "forge:replaces"
+
+
+def endpoint_config_request(settings: Settings, run_id: str, replaces: str | None = None) -> dict[str, Any]:
+    tags = [{"Key": "forge:run-id", "Value": run_id}]
+    if replaces:
+        tags.append({"Key": REPLACES_TAG, "Value": replaces})
     return {
         "EndpointConfigName": endpoint_config_name(settings.resource_prefix, run_id),
         "ProductionVariants": [
@@ -110,7 +118,7 @@ def endpoint_config_request(settings: Settings, run_id: str) -> dict[str, Any]:
                 "InitialInstanceCount": settings.deploy.instance_count,
             }
         ],
-        "Tags": [{"Key": "forge:run-id", "Value": run_id}],
+        "Tags": tags,
     }
 
 
@@ -133,16 +141,31 @@ def describe_endpoint(name: str) -> dict[str, Any] | None:
         raise translate_client_error(error) from error
 
 
+def replaced_config(config_name: str) -> str | None:
+    """The config that ``config_name`` replaced on the endpoint (its REPLACES_TAG), if any."""
+    try:
+        described = clients.sagemaker().describe_endpoint_config(EndpointConfigName=config_name)
+        arn = described["EndpointConfigArn"]
+        tags = clients.sagemaker().list_tags(ResourceArn=arn).get("Tags") or []
+    except Exception as error:
+        raise translate_client_error(error) from error
+    return next((tag["Value"] for tag in tags if tag.get("Key") == REPLACES_TAG), None)
+
+
 def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[str, Any]:
     run_id = run["run_id"]
     weights = deployed_weights(settings, env.artifacts_bucket, run_id)
     served = model_copy.protected_copy(env.artifacts_bucket, run_id, weights)  # out of the jobs' reach
     model = model_request(settings, env, run_id, served)
     _create_once(lambda: clients.sagemaker().create_model(**model))
-    config = endpoint_config_request(settings, run_id)
-    _create_once(lambda: clients.sagemaker().create_endpoint_config(**config))
     name = endpoint_name(settings.resource_prefix)
     existing = describe_endpoint(name)
+    ours = endpoint_config_name(settings.resource_prefix, run_id)
+    current = (existing or {}).get("EndpointConfigName")
+    previous = current if current and current != ours else None
+    config = endpoint_config_request(settings, run_id, replaces=previous)
+    if current != ours:  # else a retried call found its update done: the config exists, with its tags
+        _create_once(lambda: clients.sagemaker().create_endpoint_config(**config))
     try:
         if existing is None:
             clients.sagemaker().create_endpoint(
@@ -151,12 +174,15 @@ def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[st
                 Tags=[{"Key": "forge:pipeline", "Value": settings.resource_prefix}],
             )
             action = "create"
-        elif existing.get("EndpointConfigName") == config["EndpointConfigName"]:
-            action = "update"  # a retried call: the update to this run's config is already under way
+        elif current == ours:
+            action = "update"  # a retried call: the update to this run's config is already done
+            previous = replaced_config(ours)
         else:
-            clients.sagemaker().update_endpoint(
-                EndpointName=name, EndpointConfigName=config["EndpointConfigName"]
-            )
+            update = {"EndpointName": name, "EndpointConfigName": config["EndpointConfigName"]}
+            guardrails = endpoint_guardrails.deployment_config(settings)
+            if guardrails:
+                update["DeploymentConfig"] = guardrails
+            clients.sagemaker().update_endpoint(**update)
             action = "update"
     except Exception as error:
         raise translate_client_error(error) from error
@@ -167,6 +193,8 @@ def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[st
         "status": "Creating" if action == "create" else "Updating",
         "model_uri": weights,
         "served_model_uri": served,
+        # What the endpoint served before this update (None on create): Cleanup returns to it on failure.
+        "previous_endpoint_config_name": previous if action == "update" else None,
         # When this deploy began, for the waits between status polls (pipeline_core/polling.py).
         "started_at": datetime.now(UTC).isoformat(),
         "wait_seconds": settings.endpoint_poll_seconds,

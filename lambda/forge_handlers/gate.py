@@ -7,6 +7,7 @@ from typing import Any
 from forge_handlers import artifacts
 from forge_handlers.aws import s3io
 from forge_handlers.errors import ArtifactMissingError
+from pipeline_core import gate_rules
 from pipeline_core import stages as stage_table
 from pipeline_core.settings import Settings
 
@@ -21,45 +22,66 @@ def candidate_eval_stage(settings: Settings) -> str:
     return evaluated_stages(settings)[-1]
 
 
-def read_metric(bucket: str, run_id: str, stage: str, metric: str) -> float:
+def read_results(bucket: str, run_id: str, stage: str) -> dict[str, Any]:
     record = artifacts.read_record(bucket, run_id, stage)
     if not record.metrics_uri:
         raise ArtifactMissingError(f"artifact record of {stage} has no metrics_uri")
     results = s3io.get_json(record.metrics_uri, what=f"eval results of {stage}")
+    return {"uri": record.metrics_uri, **(results if isinstance(results, dict) else {})}
+
+
+def metric_of(results: dict[str, Any], stage: str, metric: str) -> float:
     flat = (results.get("results") or {}).get("all") or {}
     value = flat.get(metric)
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ArtifactMissingError(
-            f"eval results of {stage} ({record.metrics_uri}) have no numeric '{metric}'; "
+            f"eval results of {stage} ({results.get('uri')}) have no numeric '{metric}'; "
             f"present: {', '.join(sorted(flat)) or 'none'}"
         )
     return float(value)
 
 
+def read_metric(bucket: str, run_id: str, stage: str, metric: str) -> float:
+    return metric_of(read_results(bucket, run_id, stage), stage, metric)
+
+
 def decide(settings: Settings, bucket: str, run_id: str) -> dict[str, Any]:
     rule = settings.gate
     candidate_stage = candidate_eval_stage(settings)
-    candidate = read_metric(bucket, run_id, candidate_stage, rule.metric)
+    results = read_results(bucket, run_id, candidate_stage)
+    candidate = metric_of(results, candidate_stage, rule.metric)
+    comparisons: list[gate_rules.Comparison] = []
+    notes: list[str] = []
     baseline = None
     # The evaluation of the base model, if it ran and is not itself the candidate.
     base_eval = stage_table.base_eval_stage()
     if base_eval and base_eval.name in evaluated_stages(settings) and candidate_stage != base_eval.name:
         baseline = read_metric(bucket, run_id, base_eval.name, rule.metric)
-    gain = None if baseline is None else candidate - baseline
-    reasons = []
-    if gain is not None and gain < rule.min_gain_over_baseline:
-        reasons.append(f"gain {gain:+.4f} < required {rule.min_gain_over_baseline:+.4f}")
-    if candidate < rule.min_value:
-        reasons.append(f"{rule.metric} {candidate:.4f} < floor {rule.min_value:.4f}")
-    passed = not reasons
-    if passed:
-        reason = f"{rule.metric} {candidate:.4f}" + (
-            "" if gain is None else f", gain {gain:+.4f} over baseline"
+        margin = rule.min_gain_over_baseline
+        comparisons.append(gate_rules.Comparison("baseline", baseline, candidate, margin))
+    # The rates of answering without reading, from the gold labels of the same eval set.
+    rates = gate_rules.reference_rates(rule.metric, gate_rules.class_counts(results.get("per_class")))
+    margins = {"chance": rule.min_gain_over_chance, "majority": rule.min_gain_over_majority}
+    for against, reference in rates.items():
+        comparisons.append(gate_rules.Comparison(against, reference, candidate, margins[against]))
+    if not rates:
+        why = (
+            f"the eval results of {candidate_stage} carry no per-class label counts"
+            if rule.metric in gate_rules.RATE_METRICS
+            else "not a label metric"
         )
+        notes.append(f"no chance or majority rate for {rule.metric} ({why}): compared with the baseline "
+                     "and the floor only")
+    comparisons.append(gate_rules.Comparison("floor", rule.min_value, candidate, 0.0))
+    failed = [c for c in comparisons if not c.passed]
+    gain = None if baseline is None else candidate - baseline
+    if failed:
+        reason = "; ".join(c.describe(rule.metric) for c in failed)
     else:
-        reason = "; ".join(reasons)
+        beaten = ", ".join(f"{c.against} {c.reference:.4f}" for c in comparisons if c.against != "floor")
+        reason = f"{rule.metric} {candidate:.4f}" + (f" beats {beaten}" if beaten else "")
     return {
-        "passed": passed,
+        "passed": not failed,
         "metric": rule.metric,
         "baseline": baseline,
         "candidate": candidate,
@@ -67,4 +89,6 @@ def decide(settings: Settings, bucket: str, run_id: str) -> dict[str, Any]:
         "gain": gain,
         "min_gain": rule.min_gain_over_baseline,
         "reason": reason,
+        "comparisons": [c.to_record(rule.metric) for c in comparisons],
+        "notes": notes,
     }

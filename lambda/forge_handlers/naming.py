@@ -16,6 +16,7 @@ import re
 from forge_handlers.errors import ConfigError
 from pipeline_core import service_limits
 from pipeline_core import stages as stage_table
+from pipeline_core.endpoint_guardrails import endpoint_name  # noqa: F401 - re-exported: one per pipeline
 from pipeline_core.settings import RESOURCE_SEPARATOR
 
 MAX_NAME = service_limits.MAX_NAME_CHARS
@@ -70,9 +71,6 @@ def job_name(prefix: str, run_id: str, stage: str, attempt: int) -> str:
     return resource_name(prefix, run_id, f"{stage_table.stage(stage).token}-a{attempt}")
 
 
-def endpoint_name(prefix: str) -> str:
-    """One endpoint per pipeline: later runs update it in place."""
-    return f"{prefix}{RESOURCE_SEPARATOR}endpoint"
 
 
 def model_name(prefix: str, run_id: str) -> str:

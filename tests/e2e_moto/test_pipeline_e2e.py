@@ -200,3 +200,18 @@ def test_nova_pipeline_hands_checkpoints_through_to_deploy(nova_pipeline) -> Non
     assert model["PrimaryContainer"]["Image"].endswith("nova-inference-repo:SM-Inference-latest")
     body = nova_pipeline.runtime.requests[0]["Body"]
     assert result.output["smoke"]["label"] == "LQ_CLOSE" and b'"messages"' in body
+
+
+def test_a_failed_smoke_test_after_an_update_rolls_the_endpoint_back(pipeline) -> None:
+    """Regression: the endpoint stayed on the new model whose smoke test failed (Cleanup skipped updates)."""
+    pipeline.sagemaker.metrics = GOOD_METRICS
+    (first,) = pipeline.run(_input(pipeline, "run-1"))
+    assert first.status == "SUCCEEDED", first.cause
+    pipeline.runtime.answer = "I cannot tell."  # the second run's model names no label
+    (second,) = pipeline.run(_input(pipeline, "run-2"))
+    assert second.status == "FAILED"
+    endpoint = pipeline.sagemaker.describe_endpoint(EndpointName="forge-hf--endpoint")
+    assert endpoint["EndpointConfigName"] == "forge-hf--run-1-epc"
+    report = pipeline.read_json("runs/run-2/report.json")
+    assert report["cleanup"]["rolled_back_to"] == "forge-hf--run-1-epc"
+    assert report["endpoint"]["previous_endpoint_config_name"] == "forge-hf--run-1-epc"

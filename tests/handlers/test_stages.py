@@ -118,8 +118,15 @@ def test_deploy_creates_then_a_later_run_updates(hf, aws, sagemaker, lambda_cont
     record_evals(aws, "run-2", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
     second = deploy.handler({"run": a_run("run-2")}, lambda_context)
     assert second["action"] == "update"
-    updates = [r for op, r in sagemaker.calls if op == "update_endpoint"]
-    assert updates == [{"EndpointName": "forge-hf--endpoint", "EndpointConfigName": "forge-hf--run-2-epc"}]
+    (update,) = [r for op, r in sagemaker.calls if op == "update_endpoint"]
+    assert update["EndpointName"] == "forge-hf--endpoint"
+    assert update["EndpointConfigName"] == "forge-hf--run-2-epc"
+    # Blue/green under the stack's rollback alarms (stacks/endpoint_alarms.py), baked for deploy.bake_seconds.
+    guardrails = update["DeploymentConfig"]
+    assert [a["AlarmName"] for a in guardrails["AutoRollbackConfiguration"]["Alarms"]] == [
+        "forge-hf--endpoint-errors", "forge-hf--endpoint-latency"]
+    assert guardrails["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == {
+        "Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}
 
 
 def test_open_weights_deploy_defaults_to_the_pytorch_inference_image(
@@ -209,6 +216,7 @@ def test_cleanup_stops_only_this_runs_running_jobs(hf, aws, sagemaker, lambda_co
     assert cleanup.handler({"error": {"Error": "DataValidationError", "Cause": "bad"}}, lambda_context) == {
         "stopped_jobs": [],
         "deleted_endpoint": None,
+        "rolled_back_to": None,
     }
 
 
@@ -222,6 +230,46 @@ def test_cleanup_deletes_an_endpoint_this_run_left_half_made(hf, aws, sagemaker,
     assert boto3.client("sagemaker").list_endpoints()["Endpoints"] == []
     keys = [o["Key"] for o in aws.list_objects_v2(Bucket=ARTIFACTS_BUCKET)["Contents"]]
     assert "runs/run-1/eval/eval_rft/results.json" in keys  # artifacts kept
+
+
+def test_cleanup_rolls_a_failed_runs_update_back_to_the_previous_model(hf, aws, sagemaker, lambda_context):
+    """Regression: a run whose smoke test failed after it updated the endpoint left the endpoint on the model
+    that failed (Cleanup skipped every update)."""
+    record_evals(aws, "run-1", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
+    first = deploy.handler({"run": a_run()}, lambda_context)
+    assert first["previous_endpoint_config_name"] is None  # a create replaces nothing
+    record_evals(aws, "run-2", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
+    second = deploy.handler({"run": a_run("run-2")}, lambda_context)
+    assert second["previous_endpoint_config_name"] == "forge-hf--run-1-epc"
+    # A retried Deploy of run-2 (the update already done) still knows what it replaced.
+    assert deploy.handler({"run": a_run("run-2")}, lambda_context)["previous_endpoint_config_name"] == (
+        "forge-hf--run-1-epc"
+    )
+    error = {"Error": "SmokeTestError", "Cause": "no label in the answer"}
+    result = cleanup.handler({"run": a_run("run-2"), "endpoint": second, "error": error}, lambda_context)
+    assert result["rolled_back_to"] == "forge-hf--run-1-epc" and result["deleted_endpoint"] is None
+    described = boto3.client("sagemaker", region_name=REGION)
+    assert sagemaker.describe_endpoint(EndpointName="forge-hf--endpoint")["EndpointConfigName"] == (
+        "forge-hf--run-1-epc"
+    )
+    assert described.list_endpoints()["Endpoints"]  # kept, serving run-1's model
+    # Cleanup again (a retried task): the endpoint no longer serves run-2's config, nothing more to do.
+    again = cleanup.handler({"run": a_run("run-2"), "endpoint": second, "error": error}, lambda_context)
+    assert again["rolled_back_to"] is None
+
+
+def test_cleanup_leaves_an_update_of_another_run_alone(hf, aws, sagemaker, lambda_context) -> None:
+    record_evals(aws, "run-1", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
+    deploy.handler({"run": a_run()}, lambda_context)
+    record_evals(aws, "run-2", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
+    second = deploy.handler({"run": a_run("run-2")}, lambda_context)
+    record_evals(aws, "run-3", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
+    deploy.handler({"run": a_run("run-3")}, lambda_context)  # a later run updated it again
+    result = cleanup.handler({"run": a_run("run-2"), "endpoint": second, "error": {}}, lambda_context)
+    assert result["rolled_back_to"] is None
+    assert sagemaker.describe_endpoint(EndpointName="forge-hf--endpoint")["EndpointConfigName"] == (
+        "forge-hf--run-3-epc"
+    )
 
 
 def test_report_and_notify_carry_the_failure_reason(hf, aws, lambda_context) -> None:

@@ -63,7 +63,8 @@ def write_config(path: Path, base_model: Path, **sft_overrides) -> Path:
             },
         },
         # A random model learns nothing in 3 steps: let the gate pass so deploy runs too.
-        "gate": {"metric": "accuracy", "min_gain_over_baseline": -1.0},
+        "gate": {"metric": "accuracy", "min_gain_over_baseline": -1.0, "min_gain_over_chance": -1.0,
+                 "min_gain_over_majority": -1.0},
         # The smoke test needs a parseable label, which a random model cannot give.
         "deploy": {"instance_type": "ml.g5.xlarge", "smoke_test": False},
         # Jobs here are real processes that run for seconds: a 0 s Wait would spin the Poll loop on the

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -33,6 +35,11 @@ GRANTS = {
         "Effect": "Allow",
         "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
         "Resource": "arn:aws:ecr:us-east-1:*:repository/pytorch-*",
+    },
+    "alarms": {
+        "Effect": "Allow",
+        "Action": "cloudwatch:DescribeAlarms",
+        "Resource": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:ep-*",
     },
 }
 
@@ -178,3 +185,51 @@ def test_an_endpoint_fails_when_its_models_role_is_denied(s3, tmp_path, without,
         sagemaker.shutdown()
     assert described["EndpointStatus"] == "Failed"
     assert reason in described["FailureReason"] and "assumed-role/sm/SageMaker" in described["FailureReason"]
+
+
+def _model_and_config(sagemaker, name: str) -> None:
+    sagemaker.create_model(
+        ModelName=f"m-{name}", ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": IMAGE.replace("training", "inference"),
+                          "ModelDataUrl": f"s3://{BUCKET}/runs/r1/model.tar.gz"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"c-{name}",
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"m-{name}",
+                             "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}],
+    )
+
+
+@pytest.mark.parametrize("without", [None, "alarms"])
+def test_an_update_with_rollback_alarms_needs_the_role_to_read_them(s3, tmp_path, without):
+    """Deployment guardrails: SageMaker reads the rollback alarms as the execution role; without
+    cloudwatch:DescribeAlarms the update fails and the old model keeps serving."""
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        info = tarfile.TarInfo("weights.txt")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"w"))
+    s3.put_object(Bucket=BUCKET, Key="runs/r1/model.tar.gz", Body=archive.getvalue())
+    sagemaker = runtime(s3, tmp_path, without)
+    guardrails = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "ep-errors"}, {"AlarmName": "ep-latency"}]},
+    }
+    try:
+        _model_and_config(sagemaker, "old")
+        _model_and_config(sagemaker, "new")
+        sagemaker.create_endpoint(EndpointName="ep", EndpointConfigName="c-old")
+        wait(lambda: sagemaker.describe_endpoint(EndpointName="ep"), "EndpointStatus")
+        sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="c-new", DeploymentConfig=guardrails)
+        described = wait(lambda: sagemaker.describe_endpoint(EndpointName="ep"), "EndpointStatus")
+    finally:
+        sagemaker.shutdown()
+    assert described["EndpointStatus"] == "InService", described.get("FailureReason")
+    if without is None:
+        assert described["EndpointConfigName"] == "c-new" and not described.get("FailureReason")
+    else:
+        assert described["EndpointConfigName"] == "c-old"  # the update failed; the old model still serves
+        assert "cloudwatch:DescribeAlarms" in described["FailureReason"]
+        assert "alarm:ep-errors" in described["FailureReason"]

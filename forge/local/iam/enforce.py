@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from forge.local.iam.evaluator import Decision, PolicyError, evaluate
 from forge.local.iam.principals import Principal, Principals, principals_from_template
-from forge.local.iam.requests import Authorization, authorizations, image_pull
+from forge.local.iam.requests import Authorization, alarm_reads, authorizations, image_pull
 
 SAGEMAKER_SESSION = "SageMaker"  # the session name SageMaker gives the execution role
 STATES_SESSION = "StepFunctions"  # AWS uses a random session id for Step Functions
@@ -280,6 +280,10 @@ class Enforcer:
     def image_denial(self, role_arn: str, image: str) -> Denial | None:
         return self.decide(self.execution_actor(role_arn), "ecr", "BatchGetImage", image_pull(image))
 
+    def alarm_denial(self, role_arn: str, alarm_names: list[str]) -> Denial | None:
+        return self.decide(self.execution_actor(role_arn), "cloudwatch", "DescribeAlarms",
+                           alarm_reads(self.facts, alarm_names))
+
     def job_iam(self, session: Any) -> JobIam:
         return JobIam(self, session)
 
@@ -307,6 +311,9 @@ class JobIam:
 
     def image_denial(self, role_arn: str, image: str) -> Denial | None:
         return self.enforcer.image_denial(role_arn, image)
+
+    def alarm_denial(self, role_arn: str, alarm_names: list[str]) -> Denial | None:
+        return self.enforcer.alarm_denial(role_arn, alarm_names)
 
 
 class _Guarded:

@@ -275,3 +275,12 @@ def image_pull(image: str) -> list[Authorization]:
         Authorization("ecr:BatchGetImage", repository),
         Authorization("ecr:GetDownloadUrlForLayer", repository),
     ]
+
+
+def alarm_reads(facts: StackFacts, alarm_names: list[str]) -> list[Authorization]:
+    """Deployment guardrails: SageMaker reads an update's rollback alarms as the endpoint's execution role."""
+    return [
+        Authorization("cloudwatch:DescribeAlarms", f"{prefix}:alarm:{name}")
+        for prefix in [f"arn:aws:cloudwatch:{facts.region}:{facts.account}"]
+        for name in alarm_names
+    ]

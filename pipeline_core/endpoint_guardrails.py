@@ -1,0 +1,69 @@
+"""The pipeline endpoint's update guardrails: its name, the CloudWatch alarms that roll an update back, and
+the blue/green DeploymentConfig that names them. One source for the stack (which creates the alarms and lets
+the SageMaker role read them) and for Deploy (which passes them to UpdateEndpoint).
+
+SageMaker shifts traffic to the new fleet, watches the alarms for the baking period, and returns to the old
+fleet by itself if one fires (AWS: "Auto-Rollback Configuration and Monitoring", deployment guardrails).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline_core.settings import RESOURCE_SEPARATOR, Settings
+
+VARIANT = "AllTraffic"  # the one production variant of every endpoint config Deploy makes
+NAMESPACE = "AWS/SageMaker"
+
+
+@dataclass(frozen=True)
+class RollbackAlarm:
+    """One CloudWatch alarm on the endpoint's variant metrics."""
+
+    name: str
+    metric: str
+    statistic: str
+    threshold: float
+    period_seconds: int = 60
+    evaluation_periods: int = 1
+
+    def dimensions(self, prefix: str) -> dict[str, str]:
+        return {"EndpointName": endpoint_name(prefix), "VariantName": VARIANT}
+
+
+def endpoint_name(prefix: str) -> str:
+    """One endpoint per pipeline: later runs update it in place."""
+    return f"{prefix}{RESOURCE_SEPARATOR}endpoint"
+
+
+def rollback_alarms(settings: Settings) -> list[RollbackAlarm]:
+    """The alarms of this pipeline's endpoint; none when ``deploy.rollback_alarms`` is off."""
+    if not settings.deploy.rollback_alarms:
+        return []
+    base = endpoint_name(settings.resource_prefix)
+    return [
+        # Any 5XX from the model container within a minute.
+        RollbackAlarm(f"{base}-errors", "Invocation5XXErrors", "Sum", 1.0),
+        # ModelLatency is in microseconds.
+        RollbackAlarm(f"{base}-latency", "ModelLatency", "Average",
+                      float(settings.deploy.max_model_latency_ms) * 1000.0),
+    ]
+
+
+def deployment_config(settings: Settings) -> dict[str, Any] | None:
+    """UpdateEndpoint's DeploymentConfig: all traffic at once to the new fleet, then a baking period under
+    the rollback alarms. None without alarms (a plain update; SageMaker still rolls back a failed one)."""
+    alarms = rollback_alarms(settings)
+    if not alarms:
+        return None
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "ALL_AT_ONCE",
+                "WaitIntervalInSeconds": settings.deploy.bake_seconds,
+            },
+            "TerminationWaitInSeconds": 0,
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": alarm.name} for alarm in alarms]},
+    }
