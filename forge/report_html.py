@@ -55,6 +55,13 @@ def render(report: dict[str, Any], run_dir: Path) -> str:
             f"<p>{verdict}: {fmt(gate.get('reason'))} (metric <code>{fmt(gate.get('metric'))}</code>, "
             f"baseline {fmt(gate.get('baseline'))}, candidate {fmt(gate.get('candidate'))})</p>"
         )
+        rows = [[fmt(c.get("against")), fmt(c.get("reference")), fmt(c.get("candidate")), fmt(c.get("gain")),
+                 fmt(c.get("required_gain")), "beats" if c.get("passed") else "<b>does not beat</b>"]
+                for c in gate.get("comparisons") or []]
+        if rows:
+            body.append(sections.table(["against", "reference", "candidate", "gain", "required", "verdict"],
+                                       rows, "gate"))
+        body += [f"<p>{fmt(note)}</p>" for note in gate.get("notes") or []]
     else:
         body.append("<p>not reached</p>")
     body.append("</section><section id='endpoint'><h2>Endpoint</h2>")

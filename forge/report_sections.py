@@ -26,7 +26,7 @@ def _signed(value: float | None) -> str:
     return f"<span class='{css}'>{value:+.4f}</span>"
 
 
-def _table(head: list[str], rows: list[list[str]], css: str = "") -> str:
+def table(head: list[str], rows: list[list[str]], css: str = "") -> str:
     header = "".join(f"<th>{cell}</th>" for cell in head)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table class='{css}'><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
@@ -51,7 +51,7 @@ def metrics_section(stages: dict[str, Any]) -> str:
         values.append([html.escape(row.section), *cells, f"<code>{fmt(row.eval_job_name)}</code>"])
     parts = [
         "<section id='metrics'><h2>Metrics</h2>",
-        _table(["stage", *columns, "eval job"], values, "metrics"),
+        table(["stage", *columns, "eval job"], values, "metrics"),
         "<p class='note'>Below each value: its 95% interval (value ± 1.96 × stderr from results.json).</p>",
     ]
     changes = []
@@ -62,7 +62,7 @@ def metrics_section(stages: dict[str, Any]) -> str:
                                 _signed(cell.vs_previous)])
     if changes:
         parts += ["<h3 id='changes'>Change against the baseline and the stage before</h3>",
-                  _table(["stage", "metric", "vs baseline", "vs previous stage"], changes, "changes")]
+                  table(["stage", "metric", "vs baseline", "vs previous stage"], changes, "changes")]
     return "".join(parts) + "</section>"
 
 
@@ -95,7 +95,7 @@ def _samples(samples: dict[str, Any]) -> str:
         ]
         if rows:
             head = ["id", "question", "answer", "gold", "parsed label"]
-            parts.append(f"<h4>{kind} answers</h4>" + _table(head, rows, f"samples {kind}"))
+            parts.append(f"<h4>{kind} answers</h4>" + table(head, rows, f"samples {kind}"))
     return "".join(parts)
 
 
@@ -108,7 +108,7 @@ def _hyperparameters(stage: dict[str, Any]) -> str:
                          fmt(change.get("value")), fmt(change.get("default"))])
     if not rows:
         return "<p>all hyperparameters at their defaults</p>"
-    return _table(["job", "hyperparameter", "value", "default"], rows, "hyper")
+    return table(["job", "hyperparameter", "value", "default"], rows, "hyper")
 
 
 def training_log(run_dir: Path, train_stage: str) -> list[dict[str, Any]]:
@@ -147,7 +147,7 @@ def stage_section(run_dir: Path, section: str, stage: dict[str, Any]) -> str:
         rows = [[html.escape(c.label), f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}", str(c.support)]
                 for c in classes]
         parts += ["<h3>Per-class precision, recall, F1</h3>",
-                  _table(["class", "precision", "recall", "F1", "support"], rows, "classes")]
+                  table(["class", "precision", "recall", "F1", "support"], rows, "classes")]
     if stage.get("confusion_matrix"):
         parts += ["<h3>Confusion matrix</h3>", _confusion(stage["confusion_matrix"])]
     if (folder / "confusion_matrix.png").exists():
@@ -173,7 +173,7 @@ def splits_section(counts: dict[str, Any] | None) -> str:
     if not counts:
         return "<section id='splits'><h2>Split sizes</h2><p>not recorded</p></section>"
     rows = [[html.escape(str(name)), fmt(value)] for name, value in counts.items()]
-    return f"<section id='splits'><h2>Split sizes</h2>{_table(['split', 'rows'], rows, 'splits')}</section>"
+    return f"<section id='splits'><h2>Split sizes</h2>{table(['split', 'rows'], rows, 'splits')}</section>"
 
 
 def jobs_section(report: dict[str, Any]) -> str:
@@ -195,7 +195,7 @@ def jobs_section(report: dict[str, Any]) -> str:
     total = f"${amount:.2f}" + ("" if complete else " (incomplete: some prices unknown)")
     return (
         "<section id='jobs'><h2>Jobs, times and cost</h2>"
-        + _table(["stage", "job", "status", "seconds", "instance-hours", "estimate (at most)", "cost", "how"],
+        + table(["stage", "job", "status", "seconds", "instance-hours", "estimate (at most)", "cost", "how"],
                  table_rows, "jobs")
         + f"<p><b>Total: {total}</b>. On-demand prices from <a href='{prices.SOURCE_URL}'>"
         f"{prices.SOURCE_URL}</a> as of {prices.PRICES_DATE} (pipeline_core/prices.py).</p></section>"

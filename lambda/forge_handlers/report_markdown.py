@@ -122,6 +122,13 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{verdict}: {gate.get('reason')} (metric `{gate.get('metric')}`, baseline "
             f"{_cell(gate.get('baseline'))}, candidate {_cell(gate.get('candidate'))})"
         )
+        comparisons = gate.get("comparisons") or []
+        if comparisons:
+            lines += ["", "| against | reference | candidate | gain | required | verdict |", "|---" * 6 + "|"]
+            lines += [f"| {c.get('against')} | {_cell(c.get('reference'))} | {_cell(c.get('candidate'))} | "
+                      f"{_cell(c.get('gain'))} | {_cell(c.get('required_gain'))} | "
+                      f"{'beats' if c.get('passed') else '**does not beat**'} |" for c in comparisons]
+        lines += [f"- {note}" for note in gate.get("notes") or []]
     else:
         lines.append("not reached")
     endpoint = report.get("endpoint")

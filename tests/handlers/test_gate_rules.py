@@ -109,3 +109,19 @@ def test_reference_rates(metric, counts, chance, majority) -> None:
 def test_class_counts_ignore_what_is_not_a_count() -> None:
     per_class = {"a": {"support": 3}, "b": {"support": True}, "c": {"support": -1}, "d": "x", "e": {}}
     assert gate_rules.class_counts(per_class) == {"a": 3}
+
+
+def test_the_report_shows_each_comparison_of_the_gate(demo, aws, lambda_context) -> None:
+    from forge_handlers import report
+
+    from forge import report_html
+
+    for stage, value in {"baseline_eval": 0.0, "eval_sft": 7 / 24, "eval_rft": 7 / 24}.items():
+        record(aws, "run-1", stage, value, BALANCED)
+    decision = gate.handler({"run": a_run()}, lambda_context)
+    built = report.build_report(demo, ARTIFACTS_BUCKET, {"run": a_run(), "gate": decision}, "GATE_REJECTED")
+    markdown = report.render_markdown(built)
+    assert "| chance | 0.3333 | 0.2917 | -0.0417 | 0.0100 | **does not beat** |" in markdown
+    assert "| baseline | 0.0000 | 0.2917 | 0.2917 | 0.0000 | beats |" in markdown
+    page = report_html.render(built, Path("."))
+    assert "<b>does not beat</b>" in page and "majority" in page
