@@ -50,7 +50,7 @@ def build_app(settings_path: str | Path, outdir: str | Path, *,
     outdir = Path(outdir).resolve()
     # Staged inside the cloud assembly directory; CDK hashes it and copies it as the Lambda asset.
     bundle_dir = stage_lambda_bundle(settings, outdir / BUNDLE_DIR_NAME / settings.name)
-    code_dir = stage_code_channel(outdir / CODE_DIR_NAME / settings.name)
+    code_dir = stage_code_channel(outdir / CODE_DIR_NAME / settings.name, settings)
     app = cdk.App(outdir=str(outdir), context=APP_CONTEXT, builtin_cloud_formation_validation=cfn_validation)
     env = None
     if settings.account or settings.region:

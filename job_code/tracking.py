@@ -123,7 +123,30 @@ def parent_run(client: Any, experiment: str, run_id: str, pipeline: str) -> str:
     if existing:
         return existing
     tags = {RUN_ID_TAG: run_id, LEVEL_TAG: "pipeline", PIPELINE_TAG: pipeline}
-    return client.create_run(experiment, run_name=run_id, tags=tags).info.run_id
+    parent = client.create_run(experiment, run_name=run_id, tags=tags).info.run_id
+    log_channel_settings(client, parent)
+    return parent
+
+
+# The pipeline settings the stack ships beside the job code (stacks/bundle.py stage_code_channel).
+CHANNEL_SETTINGS = Path(__file__).resolve().parents[1] / "settings.json"
+
+
+def log_channel_settings(client: Any, parent: str, path: Path | None = None) -> int:
+    """The settings as the parent run's ``settings.<field>`` params (what the local runner logs too, with
+    the same values); none when the channel has no settings.json. Returns how many were logged."""
+    import json
+
+    path = path or CHANNEL_SETTINGS
+    if not path.is_file():
+        return 0
+    from mlflow.entities import Param
+
+    flat = flat_params(json.loads(path.read_text(encoding="utf-8")), "settings.")
+    params = [Param(key, value) for key, value in flat.items()]
+    for start in range(0, len(params), 100):  # MLflow's log_batch takes at most 100 params
+        client.log_batch(parent, params=params[start:start + 100])
+    return len(params)
 
 
 @dataclasses.dataclass

@@ -84,11 +84,15 @@ def job_requirements(pyproject: Path = PROJECT_ROOT / "pyproject.toml") -> list[
     return [pins[name] for name in JOB_REQUIREMENTS]
 
 
-def stage_code_channel(dest_dir: str | Path) -> Path:
+def stage_code_channel(dest_dir: str | Path, settings: Settings | None = None) -> Path:
     """Write the SageMaker code channel's content into ``dest_dir`` (replacing it) and return its path.
 
     The stack deploys this directory to s3://<artifacts>/code/ and local mode uploads the same directory.
+    With ``settings``, their settings.json too: the job that opens a run's MLflow parent run logs them as
+    its parameters (on AWS no other process has both the settings and MLflow).
     """
     dest = _fresh_copy_of_trees(dest_dir, CODE_CHANNEL_LAYOUT, "code channel")
     (dest / REQUIREMENTS_FILE_NAME).write_text("\n".join(job_requirements()) + "\n", encoding="utf-8")
+    if settings is not None:
+        (dest / SETTINGS_FILE_NAME).write_text(settings.to_json() + "\n", encoding="utf-8")
     return dest

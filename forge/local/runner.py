@@ -243,7 +243,7 @@ class LocalPipeline:
         s3://<data>/incoming/; returns the execution input."""
         artifacts, data_bucket = self.env["ARTIFACTS_BUCKET"], self.env["DATA_BUCKET"]
         with tempfile.TemporaryDirectory(prefix="forge-code-") as staging:
-            code_dir = stage_code_channel(Path(staging) / "code")
+            code_dir = stage_code_channel(Path(staging) / "code", self.settings)
             s3io.upload_dir(self.s3, code_dir, f"s3://{artifacts}/{layout.CODE_S3_PREFIX}")
         execution_input = {"run_id": self.run_id}
         for key, path in (("dataset", self.data), ("eval_dataset", self.eval_data)):

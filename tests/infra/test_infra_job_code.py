@@ -38,10 +38,11 @@ def test_the_deployed_asset_is_the_staged_code_channel(synthesized, tmp_path):
     (object_key,) = deployment["Properties"]["SourceObjectKeys"]
     asset_dir = assembly / f"asset.{object_key.removesuffix('.zip')}"
     files = {p.relative_to(asset_dir).as_posix() for p in asset_dir.rglob("*") if p.is_file()}
-    staged = runner.stage_code_channel(tmp_path / "code")
+    staged = runner.stage_code_channel(tmp_path / "code", synthesized["open-weights"]["stack"].settings)
     expected = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
     assert files == expected
-    assert {"sft.py", "rft.py", "evaluate.py", "inference.py", "requirements.txt", "job_code/sft.py"} <= files
+    assert {"sft.py", "rft.py", "evaluate.py", "inference.py", "requirements.txt", "job_code/sft.py",
+            "settings.json"} <= files  # settings.json: the MLflow parent run's parameters
     assert not zipfile.is_zipfile(asset_dir)  # a directory asset: no Docker bundling at synth
 
 

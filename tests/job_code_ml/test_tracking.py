@@ -109,3 +109,26 @@ def test_a_failing_stage_fails_its_run_and_the_parent(tmp_path):
     assert client.get_run(run.run_id).info.status == "FAILED"
     assert client.get_run(run.parent_id).info.status == "FAILED"
     assert tracking.report_to() == "none"
+
+
+def test_the_job_that_opens_the_parent_run_logs_the_channels_settings(tmp_path, monkeypatch):
+    """On AWS only the jobs have MLflow: the parent run's settings params come from the code channel's
+    settings.json (stacks/bundle.py writes it); a second stage finds the parent and logs nothing again."""
+    from pipeline_core.settings import load_settings
+
+    settings = load_settings(Path(__file__).resolve().parents[2] / "config" / "open-weights.yaml")
+    channel = tmp_path / "settings.json"
+    channel.write_text(settings.to_json(), encoding="utf-8")
+    monkeypatch.setattr(tracking, "CHANNEL_SETTINGS", channel)
+    uri = store(tmp_path)
+    with tracking.stage_run({}, target=target(uri, "baseline_eval")):
+        pass
+    with tracking.stage_run({}, target=target(uri, "sft")):
+        pass
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name("forge-test")
+    (parent,) = client.search_runs([experiment.experiment_id], "tags.`forge.level` = 'pipeline'")
+    params = parent.data.params
+    assert params["settings.model.base_model"] == settings.model.base_model
+    assert params["settings.stages.sft.instance_type"] == settings.stages.sft.instance_type
+    assert len(params) == len(tracking.flat_params(settings.model_dump(mode="json"), "settings."))
