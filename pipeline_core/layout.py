@@ -45,7 +45,8 @@ REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 # SageMaker writes a job's output to <output path><job name>/output/; output.tar.gz holds what the job
 # wrote to SM_OUTPUT_DATA_DIR (an eval's plots and inference outputs).
-JOB_OUTPUT_ARCHIVES = f"{JOBS_DIR}*/*/output/output.tar.gz"
+OUTPUT_ARCHIVE = "output/output.tar.gz"
+JOB_OUTPUT_ARCHIVES = f"{JOBS_DIR}*/*/{OUTPUT_ARCHIVE}"
 # What a training job writes beside train_metrics.json into that archive: the trainer's per-step log and
 # its curves (job_code.training); a local run extracts it to outputs/<stage>/ (forge/local/results.py).
 TRAINING_LOG_FILE = "training_log.json"
@@ -77,6 +78,11 @@ def dataset_key(run_id: str, kind: str, filename: str) -> str:
 def job_output_prefix(run_id: str, stage: str) -> str:
     """The OutputDataConfig path of a stage's jobs (SageMaker adds ``<job name>/output/``)."""
     return f"{run_prefix(run_id)}{JOBS_DIR}{stage}/"
+
+
+def job_output_archive_key(run_id: str, stage: str, job_name: str) -> str:
+    """A job's output.tar.gz (what it wrote to SM_OUTPUT_DATA_DIR): JOB_OUTPUT_ARCHIVES names them all."""
+    return f"{job_output_prefix(run_id, stage)}{job_name}/{OUTPUT_ARCHIVE}"
 
 
 def checkpoint_prefix(run_id: str, stage: str) -> str:

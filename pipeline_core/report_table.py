@@ -172,3 +172,22 @@ def actual_costs(report: dict[str, Any]) -> dict[str, Any]:
     amount, complete = cost_total(rows)
     per_stage = {row.stage: (row.cost.cost if row.cost else None) for row in rows if row.stage}
     return {"per_stage": per_stage, "total": amount, "complete": complete}
+
+
+CURVE_KEYS = ("loss", "learning_rate", "reward", "reward_std")
+MAX_CURVE_POINTS = 200
+
+
+def training_curve(log_history: list[dict[str, Any]]) -> dict[str, list[list[float]]]:
+    """Per logged series (loss, learning rate, reward, reward std), ``[step, value]`` points, evenly thinned
+    to at most MAX_CURVE_POINTS (the first and last kept): report.json stays small on long runs."""
+    curve: dict[str, list[list[float]]] = {}
+    for key in CURVE_KEYS:
+        points = [[float(e["step"]), float(e[key])] for e in log_history
+                  if isinstance(e.get(key), int | float) and isinstance(e.get("step"), int | float)]
+        if len(points) > MAX_CURVE_POINTS:
+            stride = (len(points) - 1) / (MAX_CURVE_POINTS - 1)
+            points = [points[round(i * stride)] for i in range(MAX_CURVE_POINTS)]
+        if points:
+            curve[key] = points
+    return curve

@@ -7,6 +7,7 @@ import json
 import os
 from typing import Any
 
+from forge_handlers import job_outputs
 from forge_handlers.aws import s3io
 from forge_handlers.errors import ArtifactMissingError, ConfigError
 from forge_handlers.naming import check_run_id, s3_uri
@@ -15,7 +16,14 @@ from pipeline_core import cost_estimate, report_table
 from pipeline_core import stages as stage_table
 from pipeline_core.hyperparameters import stage_hyperparameters
 from pipeline_core.job_hyperparameters import STAGE_CLASSES, HyperparameterError, parse_stage
-from pipeline_core.layout import eval_results_key, report_key, report_markdown_key, run_prefix
+from pipeline_core.layout import (
+    TRAINING_LOG_FILE,
+    eval_results_key,
+    job_output_archive_key,
+    report_key,
+    report_markdown_key,
+    run_prefix,
+)
 from pipeline_core.settings import Settings
 
 __all__ = ["build_report", "render_markdown", "report_json", "write_report"]
@@ -89,11 +97,28 @@ def changed_hyperparameters(settings: Settings, stage: str) -> dict[str, dict[st
     return report_table.changed_hyperparameters(values, defaults)
 
 
-def _job_facts(settings: Settings, stage: str, job: dict[str, Any]) -> dict[str, Any]:
+def _training_curve(bucket: str, run_id: str, stage: str, job: dict[str, Any]) -> dict[str, Any] | None:
+    """The training job's per-step curves from its output.tar.gz (training_log.json, job_code.training);
+    None for a job that wrote none (Nova, an older job code, a job that did not finish)."""
+    if not job.get("job_name") or stage_table.stage(stage).is_eval:
+        return None
+    archive = job_output_archive_key(run_id, stage, job["job_name"])
+    try:
+        members = job_outputs.read_tar_members(s3_uri(bucket, archive), (TRAINING_LOG_FILE,))
+        history = json.loads(members[TRAINING_LOG_FILE])["log_history"]
+    except (ArtifactMissingError, KeyError, TypeError, ValueError):
+        return None
+    return report_table.training_curve(history) or None
+
+
+def _job_facts(settings: Settings, stage: str, job: dict[str, Any], curve: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
     slot = settings.stages.for_stage(stage)
     facts = {k: job.get(k) for k in ("job_name", "status", "failure_reason", "timings")}
     facts.update(instance_type=slot.instance_type, instance_count=slot.instance_count, use_spot=slot.use_spot,
                  hyperparameters=changed_hyperparameters(settings, stage))
+    if curve:
+        facts["curve"] = curve
     return facts
 
 
@@ -116,7 +141,9 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
             **{key: (results or {}).get(key) for key in RESULT_EXTRAS},
             "evaluated_model": (eval_job.get("artifact") or {}).get("model_uri"),
             "eval_job": _job_facts(settings, eval_stage, eval_job),
-            "training_job": _job_facts(settings, train_stage, train_job) if train_stage else None,
+            "training_job": _job_facts(settings, train_stage, train_job,
+                                       _training_curve(bucket, run_id, train_stage, train_job))
+            if train_stage else None,
             "trained_model": (train_job.get("artifact") or {}).get("model_uri") if train_stage else None,
         }
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"

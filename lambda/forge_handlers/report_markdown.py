@@ -64,6 +64,12 @@ def _stage_details(section: str, stage: dict[str, Any]) -> list[str]:
             lines += [f"- `{s['id']}` gold `{s['gold']}`, parsed `{s['parsed']}`: "
                       f"{_inline(s['answer'])}" for s in samples]
             lines.append("")
+    curve = (stage.get("training_job") or {}).get("curve") or {}
+    trends = [f"{key} {points[0][1]:.4g} → {points[-1][1]:.4g}" for key, points in curve.items()
+              if key in ("loss", "reward")]
+    if trends:
+        steps = max(len(points) for points in curve.values())
+        lines += [f"Training ({steps} logged steps): " + ", ".join(trends), ""]
     for kind in report_table.JOB_KINDS:
         changed = (stage.get(kind) or {}).get("hyperparameters") or {}
         if changed:

@@ -92,3 +92,40 @@ def test_report_carries_every_block_of_results_json_and_the_job_facts(aws, use_s
     assert "0.7500 [0.652, 0.848]" in markdown  # 0.75 -/+ 1.96 x 0.05
     assert "local, no charge" in markdown and "Total: $0.00" in markdown
     assert "split sizes: sft 24, eval 8, rft 8" in markdown
+
+
+def _tarball(members: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            archive.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
+def test_the_report_carries_the_training_curves_from_the_jobs_output(aws, use_settings) -> None:
+    """On AWS too (no local run directory): the curves come from the training job's output.tar.gz."""
+    from pipeline_core.layout import job_output_archive_key
+
+    settings = use_settings(load_settings(PROJECT_ROOT / "config" / "local.yaml"))
+    history = [{"step": step, "loss": 2.0 / step, "learning_rate": 1e-3} for step in range(1, 6)]
+    history.append({"step": 5, "train_runtime": 12.0})  # the trainer's summary line: no curve point
+    body = _tarball({"training_log.json": json.dumps({"stage": "sft", "log_history": history}).encode()})
+    aws.put_object(Bucket=ARTIFACTS_BUCKET, Key=job_output_archive_key("run-1", "sft", "j-sft"), Body=body)
+    built = report.build_report(settings, ARTIFACTS_BUCKET, a_state(), "SUCCEEDED")
+    curve = built["stages"]["sft"]["training_job"]["curve"]
+    assert curve["loss"] == [[float(s), 2.0 / s] for s in range(1, 6)]
+    assert "curve" not in built["stages"]["rft"]["training_job"]  # no archive for it: nothing invented
+    assert "Training (5 logged steps): loss 2 → 0.4" in report.render_markdown(built)
+
+
+def test_long_curves_are_thinned_keeping_both_ends() -> None:
+    from pipeline_core.report_table import MAX_CURVE_POINTS, training_curve
+
+    history = [{"step": step, "loss": float(step)} for step in range(1, 1001)]
+    points = training_curve(history)["loss"]
+    assert len(points) == MAX_CURVE_POINTS and points[0] == [1.0, 1.0] and points[-1] == [1000.0, 1000.0]
