@@ -7,7 +7,7 @@ its own cues, as the real classes do on average, so a small model can learn them
 - LQ_CLOSE: an opinion, recommendation or very broad question with no code at all.
 Cues overlap on purpose (topics and some phrases are shared), so it is not a one-keyword task.
 
-    python examples/make_sample.py [--rows-per-label 120] [--seed 7] [--out examples/data/so_sample.csv]
+    python examples/make_sample.py [--rows-per-label 200] [--seed 7] [--out examples/data/so_sample.csv]
 """
 
 from __future__ import annotations
@@ -109,16 +109,16 @@ HQ_TITLES = [
     "{concept} in {lang}: {short_error} only on the second call",
     'How to avoid "{short_error}" with {concept} in {lang}?',
 ]
+# Short and long bodies in every class: the lengths overlap, so length alone does not give the label
+# (and SFT's length-grouped batches mix the labels instead of holding one label each).
 HQ_BODIES = [
+    "Minimal example:\n\n    {code}\n\nIt fails with `{error}`. What am I missing?",
+    "Given this {lang} snippet:\n\n    {code}\n\nI get `{error}` for an empty input. Is this documented?",
     "I am using {concept} in {lang} and get an error I cannot explain. Minimal example:\n\n"
     "    {code}\n\nThe full message is `{error}`. I read the documentation on {concept} and tried "
     "checking the input first, but the error stays. What am I missing?",
-    "Given this {lang} snippet:\n\n    {code}\n\nI expected it to work for an empty input, but it fails with "
-    "`{error}`. I have reduced it to the smallest case above. Is this documented behaviour, and what is "
-    "the idiomatic way to handle it?",
     "In {lang}, {concept} behaves differently from what I expected. Steps to reproduce:\n\n    {code}\n\n"
-    "Result: `{error}`. Expected: no error. I also tested it on the latest version with the same result. "
-    "Thanks for any pointers.",
+    "Result: `{error}`. Expected: no error. Thanks for any pointers.",
 ]
 LQ_EDIT_TITLES = [
     "{lang} error plz help",
@@ -127,8 +127,8 @@ LQ_EDIT_TITLES = [
     "help with {concept} urgent",
 ]
 LQ_EDIT_BODIES = [
-    "i have this code {code} {code} {code} and it give error {error} i dont know why plz help me fix it "
-    "its urgent",
+    "{code} error {error} plz help",
+    "i have this code {code} and it give error {error} i dont know why plz help me fix it its urgent",
     "my {concept} not work here is all code {code} {filler} {code} what is wrong?? someone help",
     "hi all i am new in {lang} {code} {filler} it says {error} how to solve this plz give me the code",
     "{code} {code} {filler} error: {error} i tried everything nothing works",
@@ -148,6 +148,12 @@ LQ_CLOSE_BODIES = [
     "free if possible.",
     "Why do people still use {lang} when there are newer languages? What are the pros and cons of "
     "{concept} in general?",
+]
+LQ_CLOSE_MORE = [
+    " I have read many blog posts about {lang} and every one of them says something different.",
+    " My team is starting a new project next month and we cannot agree on this.",
+    " I know this may be a matter of taste, but I would like to hear what experienced people think.",
+    " Links to tutorials, videos or courses are welcome too.",
 ]
 FILLERS = ["System.out.println(x);", "console.log(data)", "print(result)", "return null;", "}}}", "i++;"]
 
@@ -198,6 +204,9 @@ def make_rows(rows_per_label: int, seed: int) -> list[Row]:
             text = f"{_fill(rng.choice(titles), topic, rng)} {_fill(rng.choice(bodies), topic, rng)}"
             if label == "HQ":
                 text += _fill(rng.choice(HQ_DETAILS), topic, rng)
+            if label == "LQ_CLOSE":  # 0 to 3 more sentences: as long as the other classes' questions
+                for extra in rng.sample(LQ_CLOSE_MORE, rng.randint(0, 3)):
+                    text += _fill(extra, topic, rng)
             if label == "LQ_EDIT" and rng.random() < 0.5:
                 text = text.lower()
             if text in seen:  # duplicates would leak between the splits
@@ -219,7 +228,7 @@ def write_csv(rows: list[Row], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows-per-label", type=int, default=120)
+    parser.add_argument("--rows-per-label", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)

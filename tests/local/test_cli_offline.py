@@ -18,7 +18,7 @@ DEMO = PROJECT_ROOT / "config" / "local-demo.yaml"
 def test_validate_accepts_the_bundled_sample():
     result = CliRunner().invoke(app, ["validate", str(SAMPLE), "--config", str(DEMO)])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("OK:") and "360 rows, 0 errors" in result.output
+    assert result.output.startswith("OK:") and "600 rows, 0 errors" in result.output
 
 
 def test_validate_names_the_bad_row_and_field(tmp_path):
