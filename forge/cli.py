@@ -151,7 +151,7 @@ def _print_result(result) -> None:
 
 
 def _local_config(config: Path | None, data: Path) -> Path:
-    """The default config needs 4,700 rows; the bundled sample has 360: with it, the demo config."""
+    """The default config needs 4,700 rows; the bundled sample has 600: with it, the demo config."""
     if config is not None:
         return config
     if data.resolve() == DEMO_DATA.resolve():
