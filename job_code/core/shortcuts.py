@@ -16,7 +16,7 @@ the even rows, scored on the odd ones and back), as balanced accuracy (mean reca
 - there are at least ``MIN_ROWS`` (30) rows.
 
 Deterministic, explainable, standard library only: it runs in the Prepare Lambda, on the rows Prepare has
-already read (about 1 s per 60k rows, benchmarks in docs/data.md).
+already read (1.4-2.2 s for 60,000 rows on 2 cores: benchmarks/shortcut_bench.py).
 """
 
 from __future__ import annotations
