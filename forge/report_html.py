@@ -46,6 +46,7 @@ def render(report: dict[str, Any], run_dir: Path) -> str:
         body.append(f"<p>Stopped at state <code>{fmt(report['stopped_at'])}</code>.</p>")
     body.append(sections.metrics_section(stages) if stages else "<h2>Metrics</h2><p>no stage evaluated</p>")
     body.append(sections.splits_section(report.get("counts")))
+    body.append(sections.shortcuts_section(report))
     # Pipeline order from the stage table, whatever order report.json's keys have.
     body += [sections.stage_section(run_dir, name, stage) for name, stage in report_table.ordered(stages)]
     body.append("<section id='gate'><h2>Gate</h2>")

@@ -63,7 +63,50 @@ def metrics_section(stages: dict[str, Any]) -> str:
     if changes:
         parts += ["<h3 id='changes'>Change against the baseline and the stage before</h3>",
                   table(["stage", "metric", "vs baseline", "vs previous stage"], changes, "changes")]
-    return "".join(parts) + "</section>"
+    return "".join(parts) + robustness_table(stages) + "</section>"
+
+
+def robustness_table(stages: dict[str, Any]) -> str:
+    """Each stage's accuracy beside its accuracy with line endings normalized (results.json robustness)."""
+    rows = []
+    for section, stage in report_table.ordered(stages):
+        block = (stage.get("robustness") or {}).get("normalized_line_endings")
+        if not block:
+            continue
+        raw = (stage.get("metrics") or {}).get("accuracy")
+        normalized = block.get("accuracy")
+        low, high = report_table.interval(block, "accuracy")
+        cell = fmt(normalized) + (f"<br><small>[{low:.3f}, {high:.3f}]</small>" if low is not None else "")
+        change = (normalized - raw) if isinstance(normalized, float) and isinstance(raw, float) else None
+        changed = f"{fmt(block.get('rows_changed'))} of {fmt(block.get('n'))}"
+        rows.append([html.escape(section), fmt(raw), cell, _signed(change), changed,
+                     fmt(block.get("answers_changed"))])
+    if not rows:
+        return ""
+    return ("<h3 id='robustness'>Robustness: line endings normalized</h3>"
+            "<p class='note'>The same questions with <code>\\r\\n</code> → <code>\\n</code>; a drop means "
+            "the model reads the line endings, not the text.</p>"
+            + table(["stage", "accuracy", "normalized line endings", "change", "questions changed",
+                     "answers changed"], rows, "robustness"))
+
+
+def shortcuts_section(report: dict[str, Any]) -> str:
+    """Prepare's shortcut warnings (job_code/core/shortcuts.py)."""
+    shortcuts = report.get("shortcuts")
+    head = "<section id='shortcuts'><h2>Data shortcuts</h2>"
+    if shortcuts is None:
+        return head + "<p>not checked (Prepare did not finish)</p></section>"
+    if not shortcuts:
+        return head + ("<p>No surface feature (line endings, length, line count, code share, first or last "
+                       "character) predicts the label far above chance.</p></section>")
+    rows = [[f"<code>{fmt(s.get('feature'))}</code>", f"<code>{fmt(s.get('label'))}</code>",
+             fmt(s.get("evidence")), fmt(s.get("balanced_accuracy"), 2), fmt(s.get("chance"), 2)]
+            for s in shortcuts]
+    head_row = ["feature", "marks label", "evidence", "balanced accuracy", "chance"]
+    return (head + table(head_row, rows, "shortcuts")
+            + "<p class='note'>A model may learn these instead of the text; "
+            "<code>data.normalize_line_endings: true</code> removes the line-ending one (validation.json has "
+            "the details).</p></section>")
 
 
 def _confusion(matrix: dict[str, Any]) -> str:

@@ -5,7 +5,8 @@ model.tar.gz; absent → hyperparameter base_model). Outputs into SM_OUTPUT_DATA
 ``inference_output.jsonl`` (one {"id", "prompt", "inference", "gold", "label"} per row, in input order;
 label = the label parsed from the inference, or null),
 ``results.json`` ({"results": {"all": {...}}} + extras, from job_code.core.metrics, + ``samples``: five right
-and five wrong answers, + ``answer_tokens``: lengths against max_new_tokens), ``confusion_matrix.png``
+and five wrong answers, + ``answer_tokens``: lengths against max_new_tokens, + ``robustness``: the same
+questions scored with line endings normalized, see ``line_ending_robustness``), ``confusion_matrix.png``
 (row-normalized, with counts), ``response_lengths.png`` (in tokens, the cap marked); results.json is
 copied to ``SM_MODEL_DIR/eval/`` so it travels with the job output.
 
@@ -16,9 +17,11 @@ Scale-out: evaluation is embarrassingly parallel but small; run it single-proces
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 
 from job_code import tracking
 from job_code.sm_contract import JobPaths, parse_hyperparameters, run_job
@@ -57,6 +60,43 @@ def answer_token_stats(token_lengths: list[int], cap: int) -> dict:
     }
 
 
+def line_ending_robustness(
+    prompts: list[str],
+    normalized_prompts: list[str],
+    answers: list[str],
+    golds: list[str],
+    labels: list[str],
+    generate: Callable[[list[str]], list[str]],
+) -> dict:
+    """The eval's score with each question's line endings normalized (``\r\n`` / ``\r`` -> ``\n``): a
+    model that learnt the line-ending shortcut (job_code/core/shortcuts.py) loses accuracy here.
+
+    Only the prompts that change are generated again; every other row keeps its answer (greedy decoding
+    gives the same answer to the same prompt), so the cost is the share of rows with ``\r``.
+    """
+    from job_code.core.metrics import compute_report
+
+    changed = [i for i, (raw, new) in enumerate(zip(prompts, normalized_prompts, strict=True)) if raw != new]
+    started = time.monotonic()
+    regenerated = generate([normalized_prompts[i] for i in changed]) if changed else []
+    seconds = time.monotonic() - started
+    merged = list(answers)
+    for index, answer in zip(changed, regenerated, strict=True):
+        merged[index] = answer
+    report = compute_report(merged, golds, labels or None, text_metrics=False)
+    metrics = report["metrics"]
+    return {
+        "accuracy": metrics.get("accuracy"),
+        "accuracy_stderr": metrics.get("accuracy_stderr"),
+        "macro_f1": metrics.get("macro_f1"),
+        "recall": {label: c["recall"] for label, c in (report.get("per_class") or {}).items()},
+        "n": len(prompts),
+        "rows_changed": len(changed),
+        "answers_changed": sum(1 for i in changed if merged[i] != answers[i]),
+        "generate_seconds": round(seconds, 3),
+    }
+
+
 def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
     import torch
     from transformers import set_seed
@@ -69,6 +109,7 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
         read_chat_rows,
     )
     from job_code.core.samples import select_samples
+    from job_code.core.shortcuts import normalize_line_endings
     from job_code.generation import generate_texts
     from job_code.models import load_model_and_tokenizer, resolve_model_dir
     from job_code.plots import plot_confusion_matrix, plot_response_lengths
@@ -101,6 +142,18 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
 
     golds = [row.answer or "" for row in rows]
     results, parsed = evaluate_answers(answers, golds, labels)
+    if params.robustness:
+        normalized = [
+            prompt_text(prompt_messages(
+                dataclasses.replace(row, question=normalize_line_endings(row.question)), tokenizer,
+                params.max_query_tokens), tokenizer)
+            for row in rows
+        ]
+        results["robustness"] = {"normalized_line_endings": line_ending_robustness(
+            prompts, normalized, answers, golds, labels,
+            lambda texts: generate_texts(model, tokenizer, texts, max_new_tokens=params.max_new_tokens,
+                                         batch_size=params.batch_size),
+        )}
     # Lengths in tokens, the unit of the generation cap: an answer at max_new_tokens was cut off.
     token_lengths = [len(tokenizer(answer, add_special_tokens=False)["input_ids"]) for answer in answers]
     results["samples"] = select_samples(

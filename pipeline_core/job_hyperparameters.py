@@ -236,6 +236,9 @@ class EvalHyperparameters:
     max_samples: int = 0  # 0 = every row
     seed: int = 42
     stage: str = "eval"
+    # Also score the questions with line endings normalized (results.json "robustness"); only the rows
+    # with a \r are generated again.
+    robustness: bool = True
 
     def validate(self) -> None:
         for name in ("max_new_tokens", "batch_size", "max_query_tokens"):

@@ -65,6 +65,9 @@ class DataSettings(_Strict):
     max_query_chars: Annotated[int, Field(gt=0)] = 60_000
     # Truncation policy for job code: questions are cut to this many tokens before training/eval.
     max_query_tokens: Annotated[int, Field(gt=0)] = 512
+    # Prepare rewrites \r\n and \r to \n in the questions before the split, removing the line-ending
+    # shortcut (job_code/core/shortcuts.py). Off by default: the published case study used the raw text.
+    normalize_line_endings: bool = False
 
     @field_validator("labels")
     @classmethod

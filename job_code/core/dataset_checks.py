@@ -9,11 +9,12 @@ never raise on bad data. Standard library only: this module runs inside the prep
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from job_code.core.formats import CONVERSE_SCHEMA_VERSION, Example
+from job_code.core.shortcuts import find_shortcuts, normalize_line_endings
 from job_code.core.split import SplitError, Splits, split_examples
 from job_code.core.validation import Issue, ValidationReport, excerpt
 from pipeline_core.nova_keywords import reserved_keywords_in
@@ -127,6 +128,7 @@ class DatasetPlan:
     sft_method: str | None = None
     rft_method: str | None = None
     label_field: str = "label"
+    normalize_line_endings: bool = False  # data.normalize_line_endings: \r\n and \r become \n
 
 
 @dataclass
@@ -210,7 +212,18 @@ def _read_checked(
     if labels_needed and examples:
         report.extend(check_labels_present(examples, plan.labels, plan.label_field))
     bad_rows = report.bad_rows
-    return report, [example for example in examples if example.row not in bad_rows]
+    kept = [example for example in examples if example.row not in bad_rows]
+    if plan.normalize_line_endings:
+        kept = [replace(e, query=normalize_line_endings(e.query)) if "\r" in e.query else e for e in kept]
+    return report, kept
+
+
+def check_shortcuts(examples: Sequence[Example], report: ValidationReport, *, label_field: str) -> None:
+    """Warn (never fail: the case study keeps its raw text) when a surface feature gives the label away."""
+    shortcuts, _ = find_shortcuts([e.query for e in examples], [e.label for e in examples])
+    report.shortcuts = [shortcut.to_dict() for shortcut in shortcuts]
+    report.extend(Issue("label_shortcut", s.message, field=label_field, excerpt=s.feature, severity="warning")
+                  for s in shortcuts)
 
 
 def check_dataset(
@@ -218,9 +231,12 @@ def check_dataset(
 ) -> CheckedDataset:
     """Every check the Prepare step runs before it writes a dataset, in one place (``forge validate`` runs
     the same): file type, the row-level validation (``read``), conflicting duplicates up to case, every label
-    present, the split, split leaks and the documented row-count bounds of each split.
+    present, the split, split leaks and the documented row-count bounds of each split; and, as warnings, the
+    surface features that predict the label (job_code.core.shortcuts), on the rows as the model will see them
+    (after ``plan.normalize_line_endings``).
     """
     report, examples = _read_checked(dataset, read, plan, labels_needed=True)
+    check_shortcuts(examples, report, label_field=plan.label_field)
     held_out = None
     if eval_dataset is not None:
         eval_report, held_out = _read_checked(eval_dataset, read, plan, labels_needed=False)

@@ -58,6 +58,8 @@ class ValidationReport:
     rows_total: int = 0
     issues: list[Issue] = field(default_factory=list)
     max_issues_per_problem: int = 200
+    # Surface features that predict the label (job_code.core.shortcuts.Shortcut.to_dict()), also warnings.
+    shortcuts: list[dict[str, Any]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     _bad_rows: set = field(default_factory=set)
 
@@ -115,6 +117,7 @@ class ValidationReport:
             "problems": {"error": self.problems("error"), "warning": self.problems("warning")},
             "issues": [asdict(issue) for issue in self.issues],
             "truncated": any(n > self.max_issues_per_problem for n in self.counts.values()),
+            "shortcuts": self.shortcuts,
         }
 
     def to_json(self) -> str:
@@ -136,4 +139,6 @@ class ValidationReport:
             lines.append(
                 f"  - {where}{column}: {issue.message}" + (f" ({issue.excerpt!r})" if issue.excerpt else "")
             )
+        # A shortcut is only a warning, but the one a user must read before paying for training.
+        lines += [f"  ! {shortcut['message']}" for shortcut in self.shortcuts[:examples]]
         return "\n".join(lines)

@@ -42,6 +42,10 @@ def compose(settings: Settings, event: dict[str, Any]) -> tuple[str, str]:
         numbers = ", ".join(f"{m}={metrics[m]:.4f}" for m in ("accuracy", "em", "macro_f1") if m in metrics)
         if numbers:
             lines.append(f"{name}: {numbers}")
+    shortcuts = stored.get("shortcuts") or (event.get("run") or {}).get("shortcuts") or []
+    if shortcuts:  # one line: the strongest; the report has them all
+        more = f" (+{len(shortcuts) - 1} more in the report)" if len(shortcuts) > 1 else ""
+        lines.append(f"Data shortcut: {shortcuts[0].get('message')}{more}")
     lines += cost_lines(stored.get("cost") or {})
     endpoint = (event.get("endpoint") or stored.get("endpoint") or {}).get("endpoint_name")
     if endpoint:

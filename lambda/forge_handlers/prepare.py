@@ -41,6 +41,10 @@ def validation_rules(settings: Settings) -> Any:
 
 _rules = validation_rules  # the name forge/validate.py imports
 
+# What the run state carries of each shortcut warning (the full records are in validation.json).
+SHORTCUT_FIELDS = ("feature", "label", "balanced_accuracy", "chance", "evidence", "message")
+MAX_SHORTCUTS = 6
+
 
 def dataset_plan(settings: Settings) -> Any:
     """The job_code DatasetPlan of this config: what check_dataset holds the data to."""
@@ -56,6 +60,7 @@ def dataset_plan(settings: Settings) -> Any:
         sft_method=stages.sft.method,
         rft_method=stages.rft.method,
         label_field=settings.data.label_column,
+        normalize_line_endings=settings.data.normalize_line_endings,
     )
 
 
@@ -168,4 +173,6 @@ def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict
         "datasets": datasets,
         "counts": counts,
         "report_uri": report_uri,
+        # For the run report and the notification: a few short records, far below the state size limit.
+        "shortcuts": [{k: s[k] for k in SHORTCUT_FIELDS} for s in report.shortcuts[:MAX_SHORTCUTS]],
     }

@@ -76,7 +76,7 @@ def _stage_metrics(results: dict[str, Any] | None, job: dict[str, Any]) -> dict[
 
 # What the report copies from an evaluation's results.json besides its metrics (job_code.core.metrics).
 RESULT_EXTRAS = ("per_class", "confusion_matrix", "no_label_rate", "num_samples", "response_lengths",
-                 "answer_tokens", "generation", "samples")
+                 "answer_tokens", "generation", "samples", "robustness")
 # Hyperparameters the pipeline itself sets on every job: shown elsewhere in the report, not as changes.
 PLUMBING = ("labels", "stage")
 
@@ -165,6 +165,7 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
         "run_prefix": s3_uri(bucket, run_prefix(run_id)),
         "counts": run.get("counts"),
         "validation_report": run.get("report_uri"),
+        "shortcuts": run.get("shortcuts"),  # Prepare's shortcut warnings (job_code/core/shortcuts.py)
         "stages": stages,
         "timings": {
             "training_seconds": timings,

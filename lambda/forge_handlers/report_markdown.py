@@ -45,6 +45,53 @@ def _stage_table(stages: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _robustness_rows(stages: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """(section, raw accuracy, the normalized-line-endings block) of each stage that measured it."""
+    rows = []
+    for section, stage in report_table.ordered(stages):
+        block = (stage.get("robustness") or {}).get("normalized_line_endings")
+        if block:
+            rows.append((section, (stage.get("metrics") or {}).get("accuracy"), block))
+    return rows
+
+
+def _robustness(stages: dict[str, Any]) -> list[str]:
+    rows = _robustness_rows(stages)
+    if not rows:
+        return []
+    lines = ["Robustness: the same questions with line endings normalized (`\\r\\n` → `\\n`); a drop "
+             "means the model reads the line endings, not the text.", "",
+             "| stage | accuracy | normalized line endings | change | questions changed | answers changed |",
+             "|---" * 6 + "|"]
+    for section, raw, block in rows:
+        normalized = block.get("accuracy")
+        low, high = report_table.interval(block, "accuracy")
+        cell = metric_cell(report_table.MetricCell(normalized, low, high, None, None))
+        lines.append(f"| {section} | {_cell(raw)} | {cell} | {_signed(_minus(normalized, raw))} | "
+                     f"{block.get('rows_changed')} of {block.get('n')} | {block.get('answers_changed')} |")
+    return [*lines, ""]
+
+
+def _minus(value: Any, other: Any) -> float | None:
+    return value - other if isinstance(value, int | float) and isinstance(other, int | float) else None
+
+
+def shortcut_lines(report: dict[str, Any]) -> list[str]:
+    """The "Data shortcuts" section: Prepare's warnings (job_code/core/shortcuts.py), or that none."""
+    shortcuts = report.get("shortcuts")
+    lines = ["## Data shortcuts", ""]
+    if shortcuts is None:
+        return [*lines, "not checked (Prepare did not finish)", ""]
+    if not shortcuts:
+        return [*lines, "No surface feature (line endings, length, line count, code share, first or last "
+                        "character) predicts the label far above chance.", ""]
+    lines += [f"- **{s.get('feature')}** → `{s.get('label')}`: {s.get('evidence')} (balanced accuracy "
+              f"{_cell(s.get('balanced_accuracy'))} from it alone, chance {_cell(s.get('chance'))})"
+              for s in shortcuts]
+    return [*lines, "", "A model may learn these instead of the text; `data.normalize_line_endings: true` "
+                        "removes the line-ending one (validation.json has the details).", ""]
+
+
 def _stage_details(section: str, stage: dict[str, Any]) -> list[str]:
     lines = [f"### {section}", ""]
     classes = report_table.class_rows(stage)
@@ -117,9 +164,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["## Failure", "", f"> {report['failure_reason']}", ""]
     if report.get("stopped_at"):
         lines += [f"Stopped at state `{report['stopped_at']}` ({report['status']}).", ""]
-    lines += ["## Stages", "", *_stage_table(report["stages"]), ""]
+    lines += ["## Stages", "", *_stage_table(report["stages"]), "", *_robustness(report["stages"])]
     for section, stage in report_table.ordered(report["stages"]):
         lines += _stage_details(section, stage)
+    lines += shortcut_lines(report)
     gate = report.get("gate")
     lines += ["## Gate", ""]
     if gate:

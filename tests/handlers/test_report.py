@@ -40,6 +40,10 @@ def results_document(accuracy: float) -> dict:
             "right": [{"id": "r1", "question": "q", "answer": "HQ", "gold": "HQ", "parsed": "HQ"}],
             "wrong": [{"id": "w1", "question": "q", "answer": "maybe", "gold": "HQ", "parsed": None}],
         },
+        "robustness": {"normalized_line_endings": {
+            "accuracy": accuracy - 0.25, "accuracy_stderr": 0.05, "macro_f1": 0.3, "recall": {"HQ": 0.5},
+            "n": 8, "rows_changed": 3, "answers_changed": 2, "generate_seconds": 0.5,
+        }},
     }
 
 

@@ -63,6 +63,7 @@ def test_every_section_in_pipeline_order(tmp_path) -> None:
     assert ids == [
         "metrics",
         "splits",
+        "shortcuts",
         "stage-baseline",
         "stage-sft",
         "stage-rft",
