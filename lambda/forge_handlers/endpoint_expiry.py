@@ -47,21 +47,20 @@ def set_expiry(settings: Settings, role_arn: str, now: datetime) -> str | None:
         raise ConfigError("deploy.ttl_hours is set but the handler environment has no SCHEDULER_ROLE_ARN "
                           "(redeploy the stack)")
     request = endpoint_guardrails.expiry_schedule_request(settings, role_arn, when, partition_of(role_arn))
-    scheduler = clients.scheduler()
     try:
         if schedule_exists(name):
-            scheduler.update_schedule(**request)
+            clients.scheduler().update_schedule(**request)
         else:
-            _create_or_update(scheduler, request)
+            _create_or_update(request)
     except Exception as error:
         raise translate_client_error(error) from error
     return when.isoformat()
 
 
-def _create_or_update(scheduler: Any, request: dict[str, Any]) -> None:
+def _create_or_update(request: dict[str, Any]) -> None:
     try:
-        scheduler.create_schedule(**request)
+        clients.scheduler().create_schedule(**request)
     except Exception as error:
         if error_code(error) != "ConflictException":  # made meanwhile (a retried Deploy): replace it
             raise
-        scheduler.update_schedule(**request)
+        clients.scheduler().update_schedule(**request)
