@@ -77,4 +77,4 @@ def test_a_handler_s_boto3_scheduler_call_is_checked(enforcer) -> None:
         assert [s["Name"] for s in client.list_schedules()["Schedules"]] == ["forge-hf--endpoint-ttl"]
     assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
     schedule = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/forge-hf--endpoint-ttl"
-    assert f"is not authorized to perform: scheduler:CreateSchedule on resource: {schedule}" in str(denied.value)
+    assert f"not authorized to perform: scheduler:CreateSchedule on resource: {schedule}" in str(denied.value)
