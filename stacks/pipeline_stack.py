@@ -99,6 +99,7 @@ class PipelineStack(Stack):
             stack_outputs.DATA_BUCKET: self.storage.data_bucket.bucket_name,
             stack_outputs.ARTIFACTS_BUCKET: self.storage.artifacts_bucket.bucket_name,
             stack_outputs.TOPIC_ARN: self.notifications.topic.topic_arn,
+            stack_outputs.PIPELINE_NAME: self.settings.resource_prefix,
         }
         for key, value in values.items():
             CfnOutput(self, key, value=value, description=stack_outputs.DESCRIPTIONS[key])
