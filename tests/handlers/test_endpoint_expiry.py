@@ -138,3 +138,22 @@ def test_ttl_hours_is_bounded(hours) -> None:
     base = load_settings(CONFIG_DIR / "open-weights.yaml")
     with pytest.raises(Exception, match="ttl_hours"):
         derive(base, deploy__ttl_hours=hours)
+
+
+@pytest.mark.parametrize("expires", ["2030-01-01T02:00:00+00:00", None])
+def test_the_reports_endpoint_section_shows_the_expiry(tmp_path, expires) -> None:
+    from forge_handlers.report_markdown import render_markdown
+
+    from forge.report_html import render
+    from tests.local.test_report_page import full_report
+
+    report = {**full_report(), "pipeline": "forge-hf", "model": {"family": "hf", "base_model": "b"},
+              "run_prefix": "runs/run-1/",
+              "endpoint": {"endpoint_name": "forge-hf--endpoint", "action": "create", "expires_at": expires}}
+    markdown, page = render_markdown(report), render(report, tmp_path)
+    endpoint_md = markdown.split("## Endpoint", 1)[1].split("##", 1)[0]
+    endpoint_html = page.split("<h2>Endpoint</h2>", 1)[1].split("</section>", 1)[0]
+    if expires:
+        assert f"Expires at {expires}" in endpoint_md and f"Expires at {expires}" in endpoint_html
+    else:
+        assert "Expires" not in markdown and "Expires" not in page
