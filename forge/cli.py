@@ -447,5 +447,34 @@ def preflight(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def teardown(
+    run_name: Annotated[str | None, typer.Argument(metavar="[RUN]", help="A local run (with --out).")] = None,
+    out: Annotated[Path, typer.Option(help="Local runs directory.")] = Path("runs"),
+    stack: Annotated[str | None, typer.Option(help="Tear down a deployed stack's endpoint (AWS).")] = None,
+    run: Annotated[str | None, typer.Option(help="With --stack: also this run's endpoint config and model.")]
+    = None,
+) -> None:
+    """Delete what costs money: with --stack, the pipeline endpoint and its TTL schedule (and --run's endpoint
+    config and model); locally, the model server `forge serve` left running. Artifacts and runs stay."""
+    from forge import teardown as down
+
+    if stack:
+        if run_name:
+            raise cli_support.usage("give a local RUN or --stack [--run RUN], not both", "teardown")
+        _handlers_importable()
+        from forge import aws_mode
+
+        with _failing(aws_mode.StackLookupError, down.TeardownError):
+            lines = down.teardown_stack(stack, run)
+    else:
+        if not run_name or run:
+            raise cli_support.usage("give a local RUN, or --stack NAME [--run RUN]", "teardown")
+        with _failing(down.TeardownError):
+            lines = down.teardown_local(out / run_name)
+    for line in lines:
+        console.print(line, markup=False)
+
+
 if __name__ == "__main__":
     app()

@@ -71,6 +71,9 @@ def render(report: dict[str, Any], run_dir: Path) -> str:
         if endpoint
         else "<p>none</p>"
     )
+    if endpoint and endpoint.get("expires_at"):
+        body.append(f"<p>Expires at {fmt(endpoint['expires_at'])} (deploy.ttl_hours): a schedule deletes it "
+                    "then.</p>")
     if smoke:
         body.append(
             f"<p>Smoke test: <code>{fmt(smoke.get('answer'))}</code> → label "

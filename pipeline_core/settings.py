@@ -171,6 +171,10 @@ class DeploySettings(_Strict):
     # length, that admits the other (both omitted: the first tier, e.g. 8000/8 on ml.g6.48xlarge).
     context_length: Annotated[int, Field(gt=0)] | None = None
     max_concurrency: Annotated[int, Field(gt=0)] | None = None
+    # Lifetime of the endpoint from each deploy: an EventBridge Scheduler one-time schedule deletes it
+    # (endpoint_guardrails.py). None: no expiry. From 15 minutes (less than an endpoint takes to come up)
+    # to a year.
+    ttl_hours: Annotated[float, Field(ge=0.25, le=8760)] | None = None
 
 
 class RewardSettings(_Strict):

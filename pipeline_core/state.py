@@ -126,6 +126,7 @@ class EndpointRecord(EndpointRef):
     wait_seconds: Seconds
     failure_reason: str | None = None
     previous_endpoint_config_name: str | None = None  # an update's rollback target (Cleanup)
+    expires_at: str | None = None  # ISO time the TTL schedule deletes the endpoint (deploy.ttl_hours)
 
 
 class SmokeResult(_Part):

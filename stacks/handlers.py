@@ -71,6 +71,7 @@ class Handlers(Construct):
         reward_role: iam.IRole,
         sagemaker_role_arn: str,
         topic_arn: str,
+        expiry_role_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.bundle_dir = bundle_dir  # local mode imports the handlers from here
@@ -112,6 +113,8 @@ class Handlers(Construct):
                 memory=settings.handler_memory_mb,
                 environment=environment,
             )
+        if expiry_role_arn:  # deploy.ttl_hours: Deploy passes it to the endpoint's TTL schedule
+            self.functions["deploy"].add_environment("SCHEDULER_ROLE_ARN", expiry_role_arn)
         # Preflight simulates the roles the run acts as (forge_handlers/preflight_iam.py).
         role_arns = {handler: role.role_arn for handler, role in roles.items() if handler != "preflight"}
         self.functions["preflight"].add_environment("FORGE_ROLE_ARNS",

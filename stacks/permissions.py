@@ -67,7 +67,13 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
         "sagemaker:DescribeEndpointConfig",
         "sagemaker:ListTags",
         "sagemaker:AddTags",
+        # The SageMaker role to CreateModel; with deploy.ttl_hours, the expiry role to the TTL schedule.
         "iam:PassRole",
+        # The endpoint's one TTL schedule (roles.py): set or replaced on each deploy, removed without a ttl.
+        "scheduler:GetSchedule",
+        "scheduler:CreateSchedule",
+        "scheduler:UpdateSchedule",
+        "scheduler:DeleteSchedule",
         *_READ_RUN,
         # Only under runs/*/deployed/ (roles.py): the served model copy, out of the SageMaker role's reach.
         *_WRITE_RUN,

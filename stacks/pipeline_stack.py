@@ -11,6 +11,7 @@ from constructs import Construct
 from pipeline_core import stack_outputs
 from pipeline_core.settings import Settings
 from stacks.endpoint_alarms import EndpointAlarms
+from stacks.endpoint_expiry import EndpointExpiryRole
 from stacks.handlers import RETENTION, Handlers
 from stacks.job_code_asset import JobCodeAsset
 from stacks.nag import acknowledge_findings
@@ -50,6 +51,10 @@ class PipelineStack(Stack):
         if settings.deploy.enabled:
             self.endpoint_alarms = EndpointAlarms(self, "EndpointAlarms", settings=settings)
             self.sagemaker_role.allow_rollback_alarms(self.endpoint_alarms.alarm_arns)
+        self.expiry_role = None
+        if settings.deploy.enabled and settings.deploy.ttl_hours is not None:
+            self.expiry_role = EndpointExpiryRole(self, "EndpointExpiry", settings=settings)
+        expiry_role = self.expiry_role.role if self.expiry_role else None
         self.handler_roles = HandlerRoles(
             self,
             "HandlerRoles",
@@ -57,6 +62,7 @@ class PipelineStack(Stack):
             storage=self.storage,
             sagemaker_role=self.sagemaker_role.role,
             topic_arn=self.notifications.topic.topic_arn,
+            expiry_role=expiry_role,
         )
         self.handlers = Handlers(
             self,
@@ -68,6 +74,7 @@ class PipelineStack(Stack):
             reward_role=self.handler_roles.reward_role,
             sagemaker_role_arn=self.sagemaker_role.role.role_arn,
             topic_arn=self.notifications.topic.topic_arn,
+            expiry_role_arn=expiry_role.role_arn if expiry_role else None,
         )
         self.sagemaker_role.allow_invoke(self.handlers.reward.function_arn)
         workflow_logs = logs.LogGroup(
@@ -92,6 +99,7 @@ class PipelineStack(Stack):
             stack_outputs.DATA_BUCKET: self.storage.data_bucket.bucket_name,
             stack_outputs.ARTIFACTS_BUCKET: self.storage.artifacts_bucket.bucket_name,
             stack_outputs.TOPIC_ARN: self.notifications.topic.topic_arn,
+            stack_outputs.PIPELINE_NAME: self.settings.resource_prefix,
         }
         for key, value in values.items():
             CfnOutput(self, key, value=value, description=stack_outputs.DESCRIPTIONS[key])

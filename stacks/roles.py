@@ -12,8 +12,9 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from pipeline_core import layout
+from pipeline_core import endpoint_guardrails, layout
 from pipeline_core.settings import RESOURCE_SEPARATOR, Settings
+from stacks.endpoint_expiry import schedule_arn
 from stacks.handlers import reward_function_name
 from stacks.permissions import DATA_BUCKET_READERS, HANDLER_NAMES, HANDLER_PERMISSIONS
 from stacks.storage import Storage
@@ -130,9 +131,12 @@ class HandlerRoles(Construct):
         storage: Storage,
         sagemaker_role: iam.IRole,
         topic_arn: str,
+        expiry_role: iam.IRole | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._stack = Stack.of(self)
+        self._settings = settings
+        self._expiry_role = expiry_role
         self._prefix = settings.resource_prefix
         self._machine = state_machine_name(settings)
         self._storage = storage
@@ -153,25 +157,32 @@ class HandlerRoles(Construct):
 
     def statements_for(self, handler: str, actions: Iterable[str]) -> list[iam.PolicyStatement]:
         """Group the handler's actions by the resources they are scoped to: one statement per group."""
-        grouped: dict[tuple[tuple[str, ...], str], list[str]] = {}
-        for action in sorted(set(actions)):
-            resources, condition_key = self._scope(handler, action)
-            grouped.setdefault((tuple(resources), condition_key), []).append(action)
-        statements = []
-        for (resources, condition_key), grouped_actions in grouped.items():
-            conditions = None
-            if condition_key == "passrole":
-                conditions = {"StringEquals": {"iam:PassedToService": SAGEMAKER_SERVICE}}
-            statements.append(iam.PolicyStatement(actions=grouped_actions, resources=list(resources),
-                                                  conditions=conditions))
+        grouped: dict[tuple[str, ...], list[str]] = {}
+        for action in sorted(set(actions) - {"iam:PassRole"}):
+            grouped.setdefault(tuple(self._scope(handler, action)), []).append(action)
+        statements = [iam.PolicyStatement(actions=grouped_actions, resources=list(resources))
+                      for resources, grouped_actions in grouped.items()]
+        if "iam:PassRole" in actions:
+            # One statement per role passed, each only to the service that uses it.
+            statements += [
+                iam.PolicyStatement(actions=["iam:PassRole"], resources=[role_arn],
+                                    conditions={"StringEquals": {"iam:PassedToService": service}})
+                for role_arn, service in self._passed_roles(handler)
+            ]
         return statements
+
+    def _passed_roles(self, handler: str) -> list[tuple[str, str]]:
+        passed = [(self._sagemaker_role.role_arn, SAGEMAKER_SERVICE)]
+        if handler == "deploy" and self._expiry_role is not None:
+            passed.append((self._expiry_role.role_arn, endpoint_guardrails.SCHEDULER_SERVICE))
+        return passed
 
     def _sagemaker(self, resource: str) -> str:
         # "<prefix>--*": the separator the pipeline name cannot contain, so no other pipeline's names match.
         return self._stack.format_arn(service="sagemaker", resource=resource,
                                       resource_name=f"{self._prefix}{RESOURCE_SEPARATOR}*")
 
-    def _scope(self, handler: str, action: str) -> tuple[list[str], str]:
+    def _scope(self, handler: str, action: str) -> list[str]:
         artifacts, data = self._storage.artifacts_bucket, self._storage.data_bucket
         reads_data = handler in DATA_BUCKET_READERS
         training_jobs = [self._sagemaker("training-job")]
@@ -203,7 +214,10 @@ class HandlerRoles(Construct):
             "sagemaker:DeleteEndpoint": endpoints,
             "sagemaker:InvokeEndpoint": endpoints,
             "sagemaker:AddTags": training_jobs + models + endpoint_configs + endpoints,
-            "iam:PassRole": [self._sagemaker_role.role_arn],
+            "scheduler:GetSchedule": [schedule_arn(self._stack, self._settings)],
+            "scheduler:CreateSchedule": [schedule_arn(self._stack, self._settings)],
+            "scheduler:UpdateSchedule": [schedule_arn(self._stack, self._settings)],
+            "scheduler:DeleteSchedule": [schedule_arn(self._stack, self._settings)],
             "sns:Publish": [self._topic_arn],
             # This pipeline's executions only (built from the machine's fixed name: no reference cycle).
             "states:GetExecutionHistory": [self._stack.format_arn(
@@ -224,7 +238,7 @@ class HandlerRoles(Construct):
                 f"handler {handler!r}: action {action!r} in stacks/permissions.py has no resource scope in "
                 "stacks/roles.py; add one there (never '*')"
             )
-        return scopes[action], ("passrole" if action == "iam:PassRole" else "")
+        return scopes[action]
 
 
 def _pascal(snake: str) -> str:

@@ -30,6 +30,7 @@ class Environment(BaseModel):
     reward_lambda_arn: str = ""
     topic_arn: str = ""
     kms_key_arn: str = ""
+    scheduler_role_arn: str = ""  # Deploy only: the role the endpoint's TTL schedule runs as
     region: str = "us-east-1"
 
 
@@ -62,6 +63,7 @@ def environment() -> Environment:
         "reward_lambda_arn": "REWARD_LAMBDA_ARN",
         "topic_arn": "TOPIC_ARN",
         "kms_key_arn": "KMS_KEY_ARN",
+        "scheduler_role_arn": "SCHEDULER_ROLE_ARN",
     }
     values = {field: os.environ[var] for field, var in names.items() if os.environ.get(var)}
     values["region"] = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"

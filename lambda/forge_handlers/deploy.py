@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from forge_handlers import artifacts, gate, model_copy
+from forge_handlers import artifacts, endpoint_expiry, gate, model_copy
 from forge_handlers.aws import clients
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError, error_code, translate_client_error
@@ -186,6 +186,8 @@ def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[st
             action = "update"
     except Exception as error:
         raise translate_client_error(error) from error
+    started = datetime.now(UTC)
+    expires = endpoint_expiry.set_expiry(settings, env.scheduler_role_arn, started)
     return {
         "endpoint_name": name,
         "endpoint_config_name": config["EndpointConfigName"],
@@ -196,7 +198,9 @@ def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[st
         # What the endpoint served before this update (None on create): Cleanup returns to it on failure.
         "previous_endpoint_config_name": previous if action == "update" else None,
         # When this deploy began, for the waits between status polls (pipeline_core/polling.py).
-        "started_at": datetime.now(UTC).isoformat(),
+        "started_at": started.isoformat(),
+        # When the TTL schedule deletes the endpoint (deploy.ttl_hours), else None.
+        "expires_at": expires,
         "wait_seconds": settings.endpoint_poll_seconds,
     }
 

@@ -192,6 +192,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"`{endpoint.get('endpoint_name')}` ({endpoint.get('action')})" if endpoint else "none",
     ]
+    if endpoint and endpoint.get("expires_at"):
+        lines += ["", f"Expires at {endpoint['expires_at']} (deploy.ttl_hours): a schedule deletes it then."]
     if report.get("smoke"):
         lines += [
             "",

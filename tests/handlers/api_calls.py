@@ -15,7 +15,8 @@ from pathlib import Path
 
 PACKAGE = "forge_handlers"
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "lambda" / PACKAGE
-SEAM_SERVICES = {"s3": "s3", "sagemaker": "sagemaker", "sagemaker_runtime": "sagemaker-runtime", "sns": "sns"}
+SEAM_SERVICES = {"s3": "s3", "sagemaker": "sagemaker", "sagemaker_runtime": "sagemaker-runtime", "sns": "sns",
+                 "scheduler": "scheduler"}
 # boto3 operation -> IAM actions, where the action is not simply <prefix>:<OperationName>.
 SPECIAL_ACTIONS = {
     ("s3", "head_object"): ["s3:GetObject"],
@@ -30,9 +31,13 @@ SPECIAL_ACTIONS = {
     ("sagemaker", "create_endpoint_config"): ["sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
     ("sagemaker", "create_endpoint"): ["sagemaker:CreateEndpoint", "sagemaker:AddTags"],
     ("lambda", "invoke"): ["lambda:InvokeFunction"],
+    # The schedule's target role is passed to EventBridge Scheduler.
+    ("scheduler", "create_schedule"): ["scheduler:CreateSchedule", "iam:PassRole"],
+    ("scheduler", "update_schedule"): ["scheduler:UpdateSchedule", "iam:PassRole"],
 }
 IAM_PREFIX = {"s3": "s3", "sagemaker": "sagemaker", "sagemaker-runtime": "sagemaker", "sns": "sns",
-              "stepfunctions": "states", "service-quotas": "servicequotas", "iam": "iam", "lambda": "lambda"}
+              "stepfunctions": "states", "service-quotas": "servicequotas", "iam": "iam", "lambda": "lambda",
+              "scheduler": "scheduler"}
 
 
 class _Module:

@@ -24,6 +24,7 @@ CONTRACTS = (PROJECT_ROOT / "docs" / "contracts.md").read_text(encoding="utf-8")
 # Logic shared by several entry points (no entry point of their own); jobs.py serves both launch and poll.
 SHARED_LOGIC = {"artifacts", "config", "errors", "events", "job_outputs", "jobs", "model_copy", "naming",
                 "nova_recipes", "report_markdown", "training_requests",
+                "endpoint_expiry",  # deploy.py's TTL schedule
                 # preflight.py's checks, one module per kind (preflight.py gathers and runs them)
                 "preflight_checks", "preflight_iam", "preflight_reward"}
 

@@ -41,6 +41,7 @@ _ERROR_CODES = {
     "stepfunctions": ("AccessDeniedException", 400),
     "iam": ("AccessDenied", 403),
     "service-quotas": ("AccessDeniedException", 400),
+    "scheduler": ("AccessDeniedException", 403),
 }
 
 

@@ -14,6 +14,9 @@ SageMaker guides. Facts this encodes, and why:
   and UpdateEndpoint are authorized on the endpoint *and* the endpoint config. A create with ``Tags``
   also needs ``sagemaker:AddTags`` on the new resource. CreateTrainingJob / CreateModel need
   ``iam:PassRole`` on the role with ``iam:PassedToService=sagemaker.amazonaws.com``.
+- EventBridge Scheduler schedules are ``arn:aws:scheduler:<region>:<account>:schedule/<group>/<name>``; a
+  CreateSchedule / UpdateSchedule with a target role needs ``iam:PassRole`` on it, passed to
+  ``scheduler.amazonaws.com``.
 - ECR pulls: ``ecr:GetAuthorizationToken`` (resource ``*``), then ``ecr:BatchGetImage`` and
   ``ecr:GetDownloadUrlForLayer`` on ``arn:aws:ecr:<region>:<registry account>:repository/<name>``.
 An operation not listed here raises UnmappedRequestError: a new call must get a mapping, never a pass.
@@ -234,8 +237,25 @@ def _servicequotas(facts: StackFacts, operation: str, params: Mapping[str, Any])
     return [Authorization(f"servicequotas:{operation}", "*")]
 
 
+SCHEDULER_SERVICE = "scheduler.amazonaws.com"
+
+
+def _scheduler(facts: StackFacts, operation: str, params: Mapping[str, Any]) -> list[Authorization]:
+    # Authorized on schedule/<group>/<name>; a create or update passes the target's role to Scheduler.
+    if operation not in ("GetSchedule", "CreateSchedule", "UpdateSchedule", "DeleteSchedule"):
+        raise UnmappedRequestError(f"scheduler {operation}")
+    group = params.get("GroupName") or "default"
+    arn = f"arn:aws:scheduler:{facts.region}:{facts.account}:schedule/{group}/{params['Name']}"
+    needed = [Authorization(f"scheduler:{operation}", arn)]
+    role = (params.get("Target") or {}).get("RoleArn")
+    if operation in ("CreateSchedule", "UpdateSchedule") and role:
+        needed.append(Authorization("iam:PassRole", role, {"iam:PassedToService": SCHEDULER_SERVICE}))
+    return needed
+
+
 _SERVICES = {
     "s3": _s3,
+    "scheduler": _scheduler,
     "iam": _iam,
     "service-quotas": _servicequotas,
     "sns": _sns,

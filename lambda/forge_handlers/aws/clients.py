@@ -55,6 +55,10 @@ def sns() -> Any:
     return get("sns")
 
 
+def scheduler() -> Any:
+    return get("scheduler")
+
+
 def short_call(service: str, read_timeout: int) -> Any:
     """A client that waits at most ``read_timeout`` s for an answer and does not retry a timeout (preflight's
     reward call must end inside its own handler's Timeout); an override still wins."""
