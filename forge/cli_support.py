@@ -95,3 +95,15 @@ def quiet_local_logs(pipeline: Any) -> None:
 
     pipeline.handler_env_overrides["POWERTOOLS_LOG_LEVEL"] = "CRITICAL"
     logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def handlers_importable() -> None:
+    """The handler package lives in lambda/ (a directory name Python cannot import from directly)."""
+    import sys
+
+    for path in (PROJECT_ROOT, PROJECT_ROOT / "lambda"):
+        if str(path) not in sys.path:
+            sys.path.append(str(path))

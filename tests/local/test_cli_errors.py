@@ -96,7 +96,7 @@ def test_run_aws_checks_the_data_file_before_any_aws_call(no_aws_config, monkeyp
 def test_run_aws_with_a_config_checks_the_rows_first(no_aws_config, monkeypatch):
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     arguments = ["run", "--aws", "--stack", "Forge", "--data", str(SAMPLE), "--config", str(LOCAL)]
-    _one_line_error(CliRunner().invoke(app, arguments), "sft needs 3500", "4700 in total", "356 distinct")
+    _one_line_error(CliRunner().invoke(app, arguments), "sft needs 3500", "4700 in total", "587 distinct")
 
 
 def test_run_local_missing_data_file_fails_at_once(tmp_path):
@@ -111,7 +111,7 @@ def test_run_local_too_few_rows_fails_before_starting_with_the_counts(tmp_path):
     line and moto's StateFail dump; now the Prepare checks run first."""
     result = CliRunner().invoke(app, ["run", "--local", "--config", str(LOCAL), "--data", str(SAMPLE),
                                       "--out", str(tmp_path / "runs")])
-    line = _one_line_error(result, "sft needs 3500", "eval needs 500", "add 4344 rows", "forge validate")
+    line = _one_line_error(result, "sft needs 3500", "eval needs 500", "add 4113 rows", "forge validate")
     assert str(LOCAL) in line
     assert result.stdout == "" and not (tmp_path / "runs").exists()
 
