@@ -447,5 +447,27 @@ def preflight(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def approve(
+    run_name: Annotated[str, typer.Argument(help="The run whose candidate waits for approval.")],
+    stack: Annotated[str | None, typer.Option(help="The deployed stack the run ran on (AWS).")] = None,
+    out: Annotated[Path, typer.Option(help="Local runs directory.")] = Path("runs"),
+) -> None:
+    """Approve a PENDING_APPROVAL run's model package; the registry's approval event deploys it (AWS).
+    A local run's registry ends with the run: it cannot be approved afterwards (exit 1, saying why)."""
+    from forge import approve as approval
+
+    if stack:
+        from forge import aws_mode
+
+        with _failing(approval.ApprovalError, aws_mode.StackLookupError):
+            done = approval.approve_aws(stack, run_name)
+        typer.echo(f"approved {done.model_package_arn} (was {done.previous_status}); the approval event "
+                   f"starts the deploy on {stack}: follow it with forge status --stack {stack}")
+        return
+    with _failing(approval.ApprovalError):
+        approval.approve_local(out, run_name)
+
+
 if __name__ == "__main__":
     app()

@@ -14,6 +14,7 @@ from stacks.endpoint_alarms import EndpointAlarms
 from stacks.handlers import RETENTION, Handlers
 from stacks.job_code_asset import JobCodeAsset
 from stacks.nag import acknowledge_findings
+from stacks.registry import ModelRegistry
 from stacks.roles import HandlerRoles, SageMakerExecutionRole
 from stacks.storage import Storage
 from stacks.triggers import Notifications, Triggers
@@ -50,6 +51,7 @@ class PipelineStack(Stack):
         if settings.deploy.enabled:
             self.endpoint_alarms = EndpointAlarms(self, "EndpointAlarms", settings=settings)
             self.sagemaker_role.allow_rollback_alarms(self.endpoint_alarms.alarm_arns)
+        self.registry = ModelRegistry(self, "Registry", settings=settings)
         self.handler_roles = HandlerRoles(
             self,
             "HandlerRoles",
@@ -82,6 +84,8 @@ class PipelineStack(Stack):
         self.triggers = Triggers(self, "Triggers", settings=settings, data_bucket=self.storage.data_bucket,
                                  state_machine=self.workflow.state_machine,
                                  on_execution_ended=self.handlers.functions["abort"])
+        # Register's versions go into the group: create it first.
+        self.handlers.functions["register"].node.add_dependency(self.registry.group)
         self._outputs()
         acknowledge_findings(self)
 

@@ -10,8 +10,9 @@ from pipeline_core import state
 
 
 def run(event: dict[str, Any]) -> dict[str, Any]:
-    run = events.parse(state.RunEvent, event, "deploy").run
-    return deploy.deploy(config.load(), config.environment(), run.dump())
+    parsed = events.parse(state.RunEvent, event, "deploy")
+    registry = event.get("registry") if isinstance(event.get("registry"), dict) else None
+    return deploy.deploy(config.load(), config.environment(), parsed.run.dump(), registry)
 
 
 handler = powertools_handler("deploy", run)
