@@ -175,6 +175,12 @@ class RunEvent(_Part):
     run: Run
 
 
+class DeployEvent(RunEvent):
+    """Deploy: ``{"run": $.run, "registry": $.registry}`` (the package it serves, when one was registered)."""
+
+    registry: dict[str, Any] | None = None
+
+
 class EndpointStatusEvent(_Part):
     run: Run | None = None
     endpoint: EndpointRecord

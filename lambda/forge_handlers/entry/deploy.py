@@ -10,9 +10,8 @@ from pipeline_core import state
 
 
 def run(event: dict[str, Any]) -> dict[str, Any]:
-    parsed = events.parse(state.RunEvent, event, "deploy")
-    registry = event.get("registry") if isinstance(event.get("registry"), dict) else None
-    return deploy.deploy(config.load(), config.environment(), parsed.run.dump(), registry)
+    parsed = events.parse(state.DeployEvent, event, "deploy")
+    return deploy.deploy(config.load(), config.environment(), parsed.run.dump(), parsed.registry)
 
 
 handler = powertools_handler("deploy", run)
