@@ -134,7 +134,8 @@ def _with_interval(metrics: dict, key: str) -> str:
 
 
 def _print_result(result) -> None:
-    colour = {"SUCCEEDED": "green", "GATE_REJECTED": "yellow"}.get(result.status, "red")
+    colours = {"SUCCEEDED": "green", "GATE_REJECTED": "yellow", "PENDING_APPROVAL": "yellow"}
+    colour = colours.get(result.status, "red")
     console.print(f"[{colour}]{result.status}[/{colour}] run {result.run_id}")
     if result.report.get("failure_reason"):
         err_console.print(f"cause: {result.report['failure_reason']}", markup=False)
