@@ -128,7 +128,8 @@ def _with_interval(metrics: dict, key: str) -> str:
 
 
 def _print_result(result) -> None:
-    colour = {"SUCCEEDED": "green", "GATE_REJECTED": "yellow"}.get(result.status, "red")
+    colours = {"SUCCEEDED": "green", "GATE_REJECTED": "yellow", "PENDING_APPROVAL": "yellow"}
+    colour = colours.get(result.status, "red")
     console.print(f"[{colour}]{result.status}[/{colour}] run {result.run_id}")
     if result.report.get("failure_reason"):
         err_console.print(f"cause: {result.report['failure_reason']}", markup=False)
@@ -367,8 +368,9 @@ def report(
     typer.echo(path.read_text())
 
 
-# Operations on runs and stacks (logs, MLflow UI, pre-flight, teardown): their own module, same app.
+# Operations on runs and stacks (logs, MLflow UI, pre-flight, approve, teardown): their own module.
 cli_operations.register(app)
+
 
 if __name__ == "__main__":
     app()

@@ -1,5 +1,5 @@
-"""``forge logs``, ``ui``, ``preflight`` and ``teardown``: operations on runs and deployed stacks, registered
-on the one ``forge`` app by forge/cli.py (the same conventions: forge/cli_support.py)."""
+"""``forge logs``, ``ui``, ``preflight``, ``approve`` and ``teardown``: operations on runs and deployed
+stacks, registered on the one ``forge`` app by forge/cli.py (the same conventions: forge/cli_support.py)."""
 
 from __future__ import annotations
 
@@ -130,3 +130,24 @@ def register(app: typer.Typer) -> None:
                 lines = down.teardown_local(out / run_name)
         for line in lines:
             console.print(line, markup=False)
+
+    @app.command()
+    def approve(
+        run_name: Annotated[str, typer.Argument(help="The run whose candidate waits for approval.")],
+        stack: Annotated[str | None, typer.Option(help="The deployed stack the run ran on (AWS).")] = None,
+        out: Annotated[Path, typer.Option(help="Local runs directory.")] = Path("runs"),
+    ) -> None:
+        """Approve a PENDING_APPROVAL run's model package; the registry's approval event deploys it (AWS).
+        A local run's registry ends with the run: it cannot be approved afterwards (exit 1, saying why)."""
+        from forge import approve as approval
+
+        if stack:
+            from forge import aws_mode
+
+            with _failing(approval.ApprovalError, aws_mode.StackLookupError):
+                done = approval.approve_aws(stack, run_name)
+            typer.echo(f"approved {done.model_package_arn} (was {done.previous_status}); the approval event "
+                       f"starts the deploy on {stack}: follow it with forge status --stack {stack}")
+            return
+        with _failing(approval.ApprovalError):
+            approval.approve_local(out, run_name)

@@ -153,6 +153,9 @@ class GateSettings(_Strict):
     min_gain_over_majority: float = 0.01
     # The candidate is the last evaluated stage; it must also reach this absolute floor.
     min_value: Annotated[float, Field(ge=0.0)] = 0.0
+    # A candidate that passes is registered PendingManualApproval and the run ends before deploying;
+    # approving its model package (forge approve, or the registry) deploys it (pipeline_core/registry.py).
+    require_approval: bool = False
 
 
 class DeploySettings(_Strict):

@@ -92,6 +92,14 @@ class JobRecord(_Part):
     timings: dict[str, str | int | float] | None = None
 
 
+class RegistryRecord(_Part):
+    """``$.registry``: Register's output (``registered`` false: nothing trained, nothing registered)."""
+
+    registered: bool
+    approval_status: str | None = None  # Approved | Rejected | PendingManualApproval
+    model_package_arn: str | None = None
+
+
 class GateDecision(_Part):
     """``$.gate``: the promotion gate's decision."""
 
@@ -168,6 +176,12 @@ class RunEvent(_Part):
     run: Run
 
 
+class DeployEvent(RunEvent):
+    """Deploy: ``{"run": $.run, "registry": $.registry}`` (the package it serves, when one was registered)."""
+
+    registry: dict[str, Any] | None = None
+
+
 class EndpointStatusEvent(_Part):
     run: Run | None = None
     endpoint: EndpointRecord
@@ -193,7 +207,20 @@ class StateDocument(_Part):
 
 
 class ReportEvent(StateDocument):
-    status: NonEmpty  # SUCCEEDED | FAILED | GATE_REJECTED (the Mark states set it)
+    status: NonEmpty  # SUCCEEDED | FAILED | GATE_REJECTED | PENDING_APPROVAL (the Mark states set it)
+
+
+class RegisterEvent(StateDocument):
+    """Register: the whole document; it needs the run and the gate's decision."""
+
+    run: Run
+    gate: GateDecision
+
+
+class ApprovalEvent(_Part):
+    """Approval: ``{"approved_model_package": <arn>}``, the execution input the approval rule sends."""
+
+    approved_model_package: NonEmpty
 
 
 # -- parsing --------------------------------------------------------------------------------------

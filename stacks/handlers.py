@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from stacks.storage import Storage
 # local mode enforces); tests/infra/test_lambda_runtime.py pins that the two agree.
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 SETTINGS_PATH_IN_LAMBDA = "/var/task/settings.json"
+CODE_VERSION_ENV = "FORGE_CODE_VERSION"  # read by forge_handlers.register (the same name)
 # settings.log_retention_days -> the CDK enum (same set of values the settings model allows).
 RETENTION = {
     30: logs.RetentionDays.ONE_MONTH,
@@ -49,6 +51,15 @@ def reward_environment(settings: Settings) -> dict[str, str]:
         LABELS_ENV: json.dumps(settings.data.labels),
         WEIGHTS_ENV: json.dumps(settings.reward.model_dump(), sort_keys=True),
     }
+
+
+def bundle_digest(bundle_dir: Path) -> str:
+    """sha256 (first 16 hex digits) over the bundle's relative paths and contents: the code version."""
+    digest = hashlib.sha256()
+    files = (p for p in Path(bundle_dir).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in sorted(files):
+        digest.update(path.relative_to(bundle_dir).as_posix().encode() + b"\0" + path.read_bytes())
+    return f"sha256:{digest.hexdigest()[:16]}"
 
 
 def powertools_layer_arn(settings: Settings) -> str:
@@ -115,6 +126,8 @@ class Handlers(Construct):
             )
         if expiry_role_arn:  # deploy.ttl_hours: Deploy passes it to the endpoint's TTL schedule
             self.functions["deploy"].add_environment("SCHEDULER_ROLE_ARN", expiry_role_arn)
+        # The registered packages name the code they came from: a digest of the bundle's files.
+        self.functions["register"].add_environment(CODE_VERSION_ENV, bundle_digest(bundle_dir))
         # Preflight simulates the roles the run acts as (forge_handlers/preflight_iam.py).
         role_arns = {handler: role.role_arn for handler, role in roles.items() if handler != "preflight"}
         self.functions["preflight"].add_environment("FORGE_ROLE_ARNS",

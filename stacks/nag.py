@@ -58,6 +58,9 @@ WILDCARD_REASONS: list[tuple[str, str]] = [
     (r":sagemaker:.*:(training-job|model|endpoint|endpoint-config)/[a-z][a-z0-9-]*\*$",
      "SageMaker resources this pipeline names at run time; scoped to the pipeline's name prefix and its "
      "'--' separator, which no other pipeline's names match."),
+    (r":sagemaker:.*:model-package/[a-z][a-z0-9-]*--models/\*$",
+     "The versions of this pipeline's one model package group (pipeline_core/registry.py): SageMaker numbers "
+     "them at registration, so a version is only known at run time."),
     (r":states:.*:execution:[a-z][a-z0-9-]*-pipeline:\*$",
      "The abort handler reads the history of this state machine's executions, named at run time."),
     (r":log-group:/aws/sagemaker/\*$", "SageMaker writes training-job and endpoint logs to log groups it "

@@ -16,6 +16,8 @@ HANDLER_NAMES = (
     "launch",
     "poll",
     "gate",
+    "register",
+    "approval",
     "deploy",
     "endpoint_status",
     "smoke",
@@ -57,7 +59,13 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
     # Describes the job; on Completed writes runs/<id>/artifacts/<stage>.json.
     "poll": ["sagemaker:DescribeTrainingJob", *_READ_RUN, *_WRITE_RUN, *_KMS_DATA],
     "gate": [*_READ_RUN, *_KMS_DATA],
+    # Creates the candidate's package version in the pipeline's group (roles.py: that group only), writes
+    # runs/<id>/registry.json (what an approval resumes from; read back by a retried Register).
+    "register": ["sagemaker:CreateModelPackage", *_READ_RUN, *_WRITE_RUN, *_KMS_DATA],
+    # An execution started by an approval: reads the package and the run's registry.json.
+    "approval": ["sagemaker:DescribeModelPackage", *_READ_RUN, *_KMS_DATA],
     "deploy": [
+        "sagemaker:DescribeModelPackage",  # serves what the Approved package points at
         "sagemaker:CreateModel",
         "sagemaker:CreateEndpointConfig",
         "sagemaker:CreateEndpoint",

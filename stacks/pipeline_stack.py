@@ -15,6 +15,7 @@ from stacks.endpoint_expiry import EndpointExpiryRole
 from stacks.handlers import RETENTION, Handlers
 from stacks.job_code_asset import JobCodeAsset
 from stacks.nag import acknowledge_findings
+from stacks.registry import ModelRegistry
 from stacks.roles import HandlerRoles, SageMakerExecutionRole
 from stacks.storage import Storage
 from stacks.triggers import Notifications, Triggers
@@ -55,6 +56,7 @@ class PipelineStack(Stack):
         if settings.deploy.enabled and settings.deploy.ttl_hours is not None:
             self.expiry_role = EndpointExpiryRole(self, "EndpointExpiry", settings=settings)
         expiry_role = self.expiry_role.role if self.expiry_role else None
+        self.registry = ModelRegistry(self, "Registry", settings=settings)
         self.handler_roles = HandlerRoles(
             self,
             "HandlerRoles",
@@ -89,6 +91,8 @@ class PipelineStack(Stack):
         self.triggers = Triggers(self, "Triggers", settings=settings, data_bucket=self.storage.data_bucket,
                                  state_machine=self.workflow.state_machine,
                                  on_execution_ended=self.handlers.functions["abort"])
+        # Register's versions go into the group: create it first.
+        self.handlers.functions["register"].node.add_dependency(self.registry.group)
         self._outputs()
         acknowledge_findings(self)
 

@@ -12,7 +12,7 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from pipeline_core import endpoint_guardrails, layout
+from pipeline_core import endpoint_guardrails, layout, registry
 from pipeline_core.settings import RESOURCE_SEPARATOR, Settings
 from stacks.endpoint_expiry import schedule_arn
 from stacks.handlers import reward_function_name
@@ -189,6 +189,12 @@ class HandlerRoles(Construct):
         endpoints = [self._sagemaker("endpoint")]
         endpoint_configs = [self._sagemaker("endpoint-config")]
         models = [self._sagemaker("model")]
+        group = registry.group_name(self._prefix)
+        # Versions are model-package/<group>/<version>; CreateModelPackage is also authorized on the group.
+        packages = [self._stack.format_arn(service="sagemaker", resource="model-package",
+                                           resource_name=f"{group}/*")]
+        package_group = [self._stack.format_arn(service="sagemaker", resource="model-package-group",
+                                                resource_name=group)]
         writes = layout.DEPLOY_WRITES if handler == "deploy" else layout.HANDLER_WRITES
         scopes: dict[str, list[str]] = {
             "s3:GetObject": [artifacts.arn_for_objects(p) for p in layout.HANDLER_READS]
@@ -213,6 +219,8 @@ class HandlerRoles(Construct):
             "sagemaker:ListTags": endpoint_configs,
             "sagemaker:DeleteEndpoint": endpoints,
             "sagemaker:InvokeEndpoint": endpoints,
+            "sagemaker:CreateModelPackage": package_group + packages,
+            "sagemaker:DescribeModelPackage": packages,
             "sagemaker:AddTags": training_jobs + models + endpoint_configs + endpoints,
             "scheduler:GetSchedule": [schedule_arn(self._stack, self._settings)],
             "scheduler:CreateSchedule": [schedule_arn(self._stack, self._settings)],

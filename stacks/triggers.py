@@ -13,6 +13,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from pipeline_core import registry
 from pipeline_core.layout import INCOMING_PREFIX
 from pipeline_core.settings import Settings
 
@@ -91,6 +92,26 @@ class Triggers(Construct):
                 input=events.RuleTargetInput.from_object({"dataset": f"s3://{bucket}/{dataset}"}),
             )
         )
+        self.approval_rule: events.Rule | None = None
+        if settings.deploy.enabled:
+            # A package of this pipeline's group set Approved (forge approve, the console) starts an execution
+            # that deploys it (stacks/workflow.py "Approved Package?"); packages the gate approved itself end
+            # there at once (forge_handlers/approval.py), since SageMaker emits the event on create too.
+            self.approval_rule = events.Rule(
+                self,
+                "ModelPackageApproved",
+                description=f"{settings.name}: deploy a model package approved in "
+                + registry.group_name(settings.resource_prefix),
+                event_pattern=events.EventPattern(
+                    source=[registry.EVENT_SOURCE],
+                    detail_type=[registry.EVENT_DETAIL_TYPE],
+                    detail={"ModelPackageGroupName": [registry.group_name(settings.resource_prefix)],
+                            "ModelApprovalStatus": [registry.APPROVED]},
+                ),
+            )
+            package = events.EventField.from_path("$.detail.ModelPackageArn")
+            approved = events.RuleTargetInput.from_object({registry.APPROVED_PACKAGE_KEY: package})
+            self.approval_rule.add_target(targets.SfnStateMachine(state_machine, input=approved))
         self.schedule_rule: events.Rule | None = None
         if settings.schedule is not None:
             self.schedule_rule = events.Rule(

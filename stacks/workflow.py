@@ -15,6 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from pipeline_core import registry
 from pipeline_core import stages as stage_table
 from pipeline_core.settings import Settings
 
@@ -171,7 +172,16 @@ class Workflow(Construct):
         # Before any job: what AWS would refuse later (quotas, reward Lambda, IAM, endpoint tiers).
         preflight = factory.invoke(self, "Preflight", functions["preflight"], {"run.$": "$.run"},
                                    "$.preflight")
-        read_input.next(add_name).next(prepare).next(preflight).next(next_state)
+        preflight.next(next_state)
+        start: sfn.IChainable = prepare
+        if settings.deploy.enabled:
+            # An execution the registry's approval event started deploys that package, nothing else.
+            start = (sfn.Choice(self, "Approved Package?")
+                     .when(sfn.Condition.is_present(f"$.{registry.APPROVED_PACKAGE_KEY}"),
+                           self._approved(factory))
+                     .otherwise(prepare))
+        read_input.next(add_name).next(start)
+        prepare.next(preflight)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -217,11 +227,37 @@ class Workflow(Construct):
         after_gate: sfn.IChainable = mark_succeeded
         if settings.deploy.enabled:
             after_gate = self._deploy(factory, mark_succeeded)
+        mark_pending = sfn.Pass(self, "Mark Pending Approval", result_path="$.status",
+                                result=sfn.Result.from_string(registry.PENDING_APPROVAL))
+        mark_pending.next(report)
         gate = factory.invoke(self, "Gate", fn["gate"], {"run.$": "$.run"}, "$.gate")
+        # Every evaluated candidate becomes a package version, passed or not (the whole document: run, jobs,
+        # gate, dataset are what an approval resumes from).
+        register = factory.invoke(self, "Register", fn["register"], None, "$.registry")
         passed = sfn.Condition.and_(sfn.Condition.is_present("$.gate.passed"),
                                     sfn.Condition.boolean_equals("$.gate.passed", True))
-        gate.next(sfn.Choice(self, "Gate Passed").when(passed, after_gate).otherwise(mark_rejected))
+        status = "$.registry.approval_status"
+        pending = sfn.Condition.and_(passed, sfn.Condition.is_present(status),
+                                     sfn.Condition.string_equals(status, registry.PENDING))
+        gate.next(register)
+        register.next(sfn.Choice(self, "Gate Passed").when(pending, mark_pending).when(passed, after_gate)
+                      .otherwise(mark_rejected))
         return gate
+
+    def _approved(self, factory: _TaskFactory) -> sfn.IChainable:
+        """Approval → (Restore Run → Deploy …) or Nothing To Deploy (a package the gate itself approved)."""
+        key = registry.APPROVED_PACKAGE_KEY
+        approval = factory.invoke(self, "Approval", self._fn["approval"], {f"{key}.$": f"$.{key}"},
+                                  "$.resumed")
+        restore = sfn.Pass(self, "Restore Run", parameters={
+            **{f"{part}.$": f"$.resumed.{part}" for part in ("run", "jobs", "gate", "dataset", "registry")},
+            "execution_name.$": "$.execution_name", f"{key}.$": f"$.{key}"})
+        restore.next(self.deploy_entry)
+        deploy = sfn.Condition.and_(sfn.Condition.is_present("$.resumed.deploy"),
+                                    sfn.Condition.boolean_equals("$.resumed.deploy", True))
+        approval.next(sfn.Choice(self, "Deploy Approved?").when(deploy, restore)
+                      .otherwise(sfn.Succeed(self, "Nothing To Deploy")))
+        return approval
 
     def _deploy(self, factory: _TaskFactory, on_done: sfn.IChainable) -> sfn.IChainable:
         settings, fn = self._settings, self._fn
@@ -231,7 +267,9 @@ class Workflow(Construct):
             smoke = factory.invoke(self, "Smoke", fn["smoke"], endpoint_args, "$.smoke")
             smoke.next(on_done)
             after_ready = smoke
-        deploy = factory.invoke(self, "Deploy", fn["deploy"], {"run.$": "$.run"}, "$.endpoint")
+        deploy = factory.invoke(self, "Deploy", fn["deploy"], {"run.$": "$.run", "registry.$": "$.registry"},
+                                "$.endpoint")
+        self.deploy_entry = deploy
         wait = _wait(self, "Endpoint Wait", "$.endpoint.wait_seconds")
         status_task = factory.invoke(self, "Endpoint Status", fn["endpoint_status"], endpoint_args,
                                      "$.endpoint")

@@ -237,6 +237,15 @@ def create_in_moto(session: Any, outdir: Path, region: str = "us-east-1") -> Loc
         )
         physical[logical] = Physical(name, {"Arn": f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{name}"})
 
+    sagemaker = session.client("sagemaker", region_name=region)
+    for logical in by_type.get("AWS::SageMaker::ModelPackageGroup", []):  # the registry (moto keeps it)
+        props = resolve(resources[logical].get("Properties", {}))
+        arn = sagemaker.create_model_package_group(
+            ModelPackageGroupName=props["ModelPackageGroupName"],
+            ModelPackageGroupDescription=props.get("ModelPackageGroupDescription", ""),
+        )["ModelPackageGroupArn"]
+        physical[logical] = Physical(arn, {"ModelPackageGroupArn": arn})
+
     functions = _create_functions(session, outdir, resources, by_type, physical, resolve, stack_name, region)
 
     sfn = session.client("stepfunctions", region_name=region)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from forge.local.sagemaker import LocalSageMaker
-from pipeline_core import layout
+from pipeline_core import layout, registry
 from pipeline_core.settings import Settings
 
 
@@ -43,6 +43,17 @@ def record_endpoint(sagemaker: LocalSageMaker, run_dir: Path, run_uri_prefix: st
             "environment": container.get("Environment", {}),
         }
         (run_dir / "endpoint.json").write_text(json.dumps(record, indent=1))
+
+
+def record_model_packages(sagemaker: LocalSageMaker, run_dir: Path, group: str, run_id: str) -> None:
+    """model_packages.json: this run's versions in the registry, which lives in moto for the run only."""
+    client = sagemaker.api.client
+    summaries = client.list_model_packages(ModelPackageGroupName=group).get("ModelPackageSummaryList") or []
+    described = [client.describe_model_package(ModelPackageName=s["ModelPackageArn"]) for s in summaries]
+    ours = [d for d in described
+            if (d.get("CustomerMetadataProperties") or {}).get(registry.RUN_ID) == run_id]
+    if ours:
+        (run_dir / "model_packages.json").write_text(json.dumps(ours, indent=1, default=str))
 
 
 def extract_job_outputs(run_dir: Path, eval_stages: tuple[str, ...]) -> None:

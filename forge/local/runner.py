@@ -32,7 +32,7 @@ from forge.local.run_ids import LocalModeError, checked_run_id, claim_run_dir, n
 from forge.local.sagemaker import LocalSageMaker, LocalSageMakerRuntime
 from forge.local.service_quotas import NoAccountQuotas
 from forge.local.training import parse_progress
-from pipeline_core import layout
+from pipeline_core import layout, registry
 from pipeline_core import stages as stage_table
 from pipeline_core.settings import Settings, load_settings
 from stacks.bundle import stage_code_channel
@@ -376,6 +376,8 @@ class LocalPipeline:
         results.extract_job_outputs(self.run_dir, tuple(s.name for s in stage_table.eval_stages()))
         (self.run_dir / "settings.json").write_text(self.settings.to_json())
         results.record_endpoint(self.sagemaker, self.run_dir, run_uri)
+        group = registry.group_name(self.settings.resource_prefix)
+        results.record_model_packages(self.sagemaker, self.run_dir, group, self.run_id)
         notifications.save(self.session, self.notification_queue, self.run_dir / "notifications.json")
         report = results.read_or_build_report(
             self.run_dir, self.settings, artifacts, final.status, final.state, events

@@ -35,7 +35,7 @@ class _ApiModel:
 
     def __init__(self, service: str, region: str):
         self.region = region
-        self._client = boto3.session.Session().client(
+        self.client = self._client = boto3.session.Session().client(
             service, region_name=region, aws_access_key_id="local", aws_secret_access_key="local"
         )
 
@@ -305,6 +305,23 @@ class LocalSageMaker:
                 if params.get("NameContains", "") in e.name
             ]
         }
+
+    # -- model registry: moto's, behind the same request validation --------------------------------
+    def _registry(self, operation: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        self._check(operation, params)
+        return getattr(self.api.client, method)(**params)  # in local mode this client talks to moto
+
+    def create_model_package(self, **params: Any) -> dict[str, Any]:
+        return self._registry("CreateModelPackage", "create_model_package", params)
+
+    def describe_model_package(self, **params: Any) -> dict[str, Any]:
+        return self._registry("DescribeModelPackage", "describe_model_package", params)
+
+    def update_model_package(self, **params: Any) -> dict[str, Any]:
+        return self._registry("UpdateModelPackage", "update_model_package", params)
+
+    def list_model_packages(self, **params: Any) -> dict[str, Any]:
+        return self._registry("ListModelPackages", "list_model_packages", params)
 
     # -- tags -------------------------------------------------------------------------------------
     def add_tags(self, **params: Any) -> dict[str, Any]:

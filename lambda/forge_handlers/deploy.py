@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from forge_handlers import artifacts, endpoint_expiry, gate, model_copy
+from forge_handlers import artifacts, endpoint_expiry, gate, model_copy, register
 from forge_handlers.aws import clients
 from forge_handlers.config import Environment
 from forge_handlers.errors import ConfigError, error_code, translate_client_error
@@ -152,9 +152,13 @@ def replaced_config(config_name: str) -> str | None:
     return next((tag["Value"] for tag in tags if tag.get("Key") == REPLACES_TAG), None)
 
 
-def deploy(settings: Settings, env: Environment, run: dict[str, Any]) -> dict[str, Any]:
+def deploy(settings: Settings, env: Environment, run: dict[str, Any],
+           registry: dict[str, Any] | None = None) -> dict[str, Any]:
     run_id = run["run_id"]
-    weights = deployed_weights(settings, env.artifacts_bucket, run_id)
+    package = (registry or {}).get("model_package_arn")
+    # The registered package is the source of truth: Deploy serves what the Approved package points at.
+    weights = (register.served_weights(settings, package) if package
+               else deployed_weights(settings, env.artifacts_bucket, run_id))
     served = model_copy.protected_copy(env.artifacts_bucket, run_id, weights)  # out of the jobs' reach
     model = model_request(settings, env, run_id, served)
     _create_once(lambda: clients.sagemaker().create_model(**model))

@@ -26,7 +26,7 @@ def compose(settings: Settings, event: dict[str, Any]) -> tuple[str, str]:
     reason = (
         report_ref.get("failure_reason")
         or stored.get("failure_reason")
-        or (report.failure_reason(event) if status != "SUCCEEDED" else None)
+        or (report.failure_reason(event) if status not in ("SUCCEEDED", "PENDING_APPROVAL") else None)
     )
     if reason:
         lines.append(f"Failure reason: {reason}")
@@ -47,6 +47,11 @@ def compose(settings: Settings, event: dict[str, Any]) -> tuple[str, str]:
         more = f" (+{len(shortcuts) - 1} more in the report)" if len(shortcuts) > 1 else ""
         lines.append(f"Data shortcut: {shortcuts[0].get('message')}{more}")
     lines += cost_lines(stored.get("cost") or {})
+    package = event.get("registry") or stored.get("registry") or {}
+    if package.get("model_package_arn"):
+        lines.append(f"Model package: {package['model_package_arn']} ({package.get('approval_status')})")
+        if status == "PENDING_APPROVAL":
+            lines.append(f"Approve to deploy: forge approve {run_id} --stack <stack>")
     endpoint = (event.get("endpoint") or stored.get("endpoint") or {}).get("endpoint_name")
     if endpoint:
         lines.append(f"Endpoint: {endpoint}")

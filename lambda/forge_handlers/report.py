@@ -28,7 +28,7 @@ from pipeline_core.settings import Settings
 
 __all__ = ["build_report", "render_markdown", "report_json", "write_report"]
 
-STATUSES = ("SUCCEEDED", "FAILED", "GATE_REJECTED", "ABORTED", "TIMED_OUT")
+STATUSES = ("SUCCEEDED", "FAILED", "GATE_REJECTED", "PENDING_APPROVAL", "ABORTED", "TIMED_OUT")
 
 
 def run_id_of(state: dict[str, Any]) -> str:
@@ -172,10 +172,11 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
             "total_training_seconds": sum(v for v in timings.values() if v),
         },
         "gate": state.get("gate"),
+        "registry": state.get("registry"),
         "endpoint": state.get("endpoint"),
         "smoke": state.get("smoke"),
         "cleanup": state.get("cleanup"),
-        "failure_reason": failure_reason(state) if status != "SUCCEEDED" else None,
+        "failure_reason": failure_reason(state) if status not in ("SUCCEEDED", "PENDING_APPROVAL") else None,
         "error": state.get("error"),
         "stopped_at": state.get("stopped_at"),  # the state an ABORTED / TIMED_OUT execution was in
     }

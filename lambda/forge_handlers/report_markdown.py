@@ -185,6 +185,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"- {note}" for note in gate.get("notes") or []]
     else:
         lines.append("not reached")
+    package = report.get("registry") or {}
+    if package.get("model_package_arn"):
+        lines += ["", "## Registry", "",
+                  f"`{package['model_package_arn']}`: {package.get('approval_status')}"]
     endpoint = report.get("endpoint")
     lines += [
         "",

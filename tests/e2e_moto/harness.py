@@ -119,6 +119,10 @@ class Pipeline:
         self.sagemaker = ScriptedSageMaker(
             boto3.client("sagemaker", region_name=REGION), self.s3, family=family
         )
+        for resource in self.template["Resources"].values():  # the registry's group, as the stack makes it
+            if resource["Type"] == "AWS::SageMaker::ModelPackageGroup":
+                self.sagemaker._real.create_model_package_group(
+                    ModelPackageGroupName=resource["Properties"]["ModelPackageGroupName"])
         self.runtime = EndpointRuntime(family)
         clients.reset()
         clients.override("sagemaker", self.sagemaker)

@@ -125,7 +125,10 @@ def test_sagemaker_actions_are_scoped_to_the_name_prefix(template):
             )
             for resource in resources:
                 # "--": the separator a pipeline name cannot contain (forge-nova* matched forge-nova-prod's)
-                assert json.dumps(resource).endswith('/forge-nova--*"]]}'), resource
+                text = json.dumps(resource)
+                # ... or this pipeline's model package group and its versions (test_registry_infra.py)
+                allowed = ('/forge-nova--*"]]}', '/forge-nova--models/*"]]}', '/forge-nova--models"]]}')
+                assert text.endswith(allowed), resource
 
 
 def test_one_role_per_handler_with_exactly_its_table_actions(template):
@@ -280,13 +283,13 @@ def test_topic_is_kms_encrypted_and_ssl_only(template):
 
 def test_schedule_and_email_are_optional(synthesized):
     local = Template.from_json(synthesized["local"]["template"])
-    local.resource_count_is("AWS::Events::Rule", 2)  # the upload trigger and the ExecutionEnded rule
+    local.resource_count_is("AWS::Events::Rule", 3)  # the upload trigger, ExecutionEnded, the approval rule
     local.resource_count_is("AWS::SNS::Subscription", 0)
 
 
 def test_optional_schedule_and_email_are_created_when_configured(scheduled):
     template = Template.from_json(scheduled["template"])
-    template.resource_count_is("AWS::Events::Rule", 3)
+    template.resource_count_is("AWS::Events::Rule", 4)
     template.has_resource_properties(
         "AWS::Events::Rule",
         {

@@ -264,7 +264,9 @@ def test_one_more_stage_runs_in_the_state_machine(one_more_stage, tmp_path) -> N
         result = run_pipeline(synthesized, Scenario())
     assert result.status == "SUCCEEDED", result.cause
     visited = list(dict.fromkeys(stage_of_state(name) for name in result.states))
-    assert visited == ["Read Input", "Add Execution Name", "Prepare", "Preflight", *stage_table.names(),
-                       "Gate", "Deploy", "Smoke", "Mark Succeeded", "Report", "Notify Success", "Succeeded"]
+    assert visited == ["Read Input", "Add Execution Name", "Approved Package?", "Prepare", "Preflight",
+                       *stage_table.names(),
+                       "Gate", "Register", "Deploy", "Smoke", "Mark Succeeded", "Report", "Notify Success",
+                       "Succeeded"]
     assert result.fakes.launches[one_more_stage.name] == 1
     assert result.output["jobs"][one_more_stage.name]["status"] == "Completed"

@@ -115,6 +115,13 @@ def test_run_local_writes_a_full_report(tiny_model, tmp_path):
         assert not missing, f"stage {name} lacks {missing}"
     assert report["gate"]["passed"] is True
     assert report["endpoint"]["endpoint_name"]
+    # The candidate, registered in the (moto) registry with its metrics and the gate's approval.
+    (package,) = json.loads((run_dir / "model_packages.json").read_text())
+    assert package["ModelApprovalStatus"] == "Approved" == report["registry"]["approval_status"]
+    assert package["ModelPackageArn"] == report["registry"]["model_package_arn"]
+    assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith(
+        "runs/e2e-ok/eval/eval_rft/results.json")
+    assert package["CustomerMetadataProperties"]["forge:gate-passed"] == "true"
     for produced in (
         "report.md",
         "report.html",

@@ -115,6 +115,10 @@ class FakeHandlers:
             "reason": "fake",
         }
 
+    def register(self, event):
+        status = "Approved" if event["gate"]["passed"] else "Rejected"
+        return {"registered": True, "approval_status": status, "model_package_arn": "arn:fake/1"}
+
     def deploy(self, event):
         return {"endpoint_name": "forge-local-ep", "action": "create", "status": "Creating",
                 "wait_seconds": 0}

@@ -11,7 +11,9 @@ from stacks.workflow import job_state_names
 from tests.workflow.fake_pipeline import Scenario, run_pipeline
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-START = ["Read Input", "Add Execution Name", "Prepare", "Preflight"]
+# "Approved Package?": an execution an approval started skips to Deploy (only with deploy enabled).
+START = ["Read Input", "Add Execution Name", "Approved Package?", "Prepare", "Preflight"]
+LEAN_START = [name for name in START if name != "Approved Package?"]
 FAILURE_PATH = ["Cleanup", "Mark Failed", "Report Failure", "Notify Failure", "Failed"]
 
 
@@ -23,6 +25,7 @@ def job(stage: str, polls: int = 3, launches: int = 1) -> list[str]:
 
 TAIL = [
     "Gate",
+    "Register",
     "Gate Passed",
     "Deploy",
     "Endpoint Wait",
@@ -125,6 +128,7 @@ def test_gate_rejection_reports_without_deploying(moto, full_pipeline):
         *START,
         *ALL_JOBS,
         "Gate",
+        "Register",
         "Gate Passed",
         "Mark Gate Rejected",
         "Report",
@@ -195,6 +199,7 @@ def test_endpoint_failure_takes_the_failure_path(moto, full_pipeline):
         *START,
         *ALL_JOBS,
         "Gate",
+        "Register",
         "Gate Passed",
         "Deploy",
         "Endpoint Wait",
@@ -211,10 +216,11 @@ def test_disabled_baseline_and_deploy_are_left_out(moto, lean_pipeline):
     result = run_pipeline(lean_pipeline, Scenario())
     assert result.status == "SUCCEEDED"
     assert result.states == [
-        *START,
+        *LEAN_START,
         *job("sft"),
         *job("eval_sft"),
         "Gate",
+        "Register",
         "Gate Passed",
         "Mark Succeeded",
         "Report",

@@ -152,6 +152,9 @@ _SAGEMAKER: dict[str, tuple[str, str] | None] = {
     "UpdateEndpoint": ("endpoint", "EndpointName"),
     "DescribeEndpoint": ("endpoint", "EndpointName"),
     "DeleteEndpoint": ("endpoint", "EndpointName"),
+    # Versions are model-package/<group>/<version>; creating one is authorized on the group.
+    "CreateModelPackage": ("model-package-group", "ModelPackageGroupName"),
+    "ListModelPackages": None,
     "ListTrainingJobs": None,
     "ListEndpoints": None,
 }
@@ -171,6 +174,10 @@ def _sagemaker(facts: StackFacts, operation: str, params: Mapping[str, Any]) -> 
     if operation in ("AddTags", "ListTags"):
         context = _tag_context(params.get("Tags", [])) if operation == "AddTags" else {}
         return [Authorization(f"sagemaker:{operation}", params["ResourceArn"], context)]
+    if operation in ("DescribeModelPackage", "UpdateModelPackage"):
+        name = params.get("ModelPackageName") or params["ModelPackageArn"]
+        arn = name if name.startswith("arn:") else sagemaker_arn(facts, "model-package", name)
+        return [Authorization(f"sagemaker:{operation}", arn)]
     if operation not in _SAGEMAKER:
         raise UnmappedRequestError(f"sagemaker {operation}")
     scope = _SAGEMAKER[operation]

@@ -10,8 +10,8 @@ from pipeline_core import state
 
 
 def run(event: dict[str, Any]) -> dict[str, Any]:
-    run = events.parse(state.RunEvent, event, "deploy").run
-    return deploy.deploy(config.load(), config.environment(), run.dump())
+    parsed = events.parse(state.DeployEvent, event, "deploy")
+    return deploy.deploy(config.load(), config.environment(), parsed.run.dump(), parsed.registry)
 
 
 handler = powertools_handler("deploy", run)
