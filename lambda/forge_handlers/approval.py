@@ -20,13 +20,7 @@ RESTORED = ("run", "jobs", "gate", "dataset", "registry")
 
 
 def resume(settings: Settings, env: Environment, package_arn: str) -> dict[str, Any]:
-    described = register.describe(package_arn)
-    group = registry.group_name(settings.resource_prefix)
-    if described.get("ModelPackageGroupName") != group:
-        raise ConfigError(f"model package {package_arn} is not in this pipeline's group {group}")
-    status = described.get("ModelApprovalStatus")
-    if status != registry.APPROVED:
-        raise ConfigError(f"model package {package_arn} is {status}, not {registry.APPROVED}")
+    described = register.approved_package(settings, package_arn)
     metadata = described.get("CustomerMetadataProperties") or {}
     if metadata.get(registry.APPROVAL) != "manual":
         # Registered Approved by the gate itself: its own run deployed it (the event fires on create too).

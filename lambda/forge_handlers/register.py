@@ -142,15 +142,22 @@ def describe(arn: str) -> dict[str, Any]:
         raise translate_client_error(error) from error
 
 
-def served_weights(settings: Settings, arn: str) -> str:
-    """What Deploy serves: the model data of an Approved package of this pipeline's group."""
+def approved_package(settings: Settings, arn: str) -> dict[str, Any]:
+    """The description of ``arn``, which must be an Approved package of this pipeline's group."""
     described = describe(arn)
     group = registry.group_name(settings.resource_prefix)
     if described.get("ModelPackageGroupName") != group:
         raise ConfigError(f"model package {arn} is not in this pipeline's group {group}")
     status = described.get("ModelApprovalStatus")
     if status != registry.APPROVED:
-        raise ConfigError(f"model package {arn} is {status}: Deploy serves Approved packages only")
+        raise ConfigError(f"model package {arn} is {status}, not {registry.APPROVED}: Deploy serves "
+                          "Approved packages only")
+    return described
+
+
+def served_weights(settings: Settings, arn: str) -> str:
+    """What Deploy serves: the model data of an Approved package of this pipeline's group."""
+    described = approved_package(settings, arn)
     containers = (described.get("InferenceSpecification") or {}).get("Containers") or [{}]
     source = containers[0].get("ModelDataUrl") or (
         (containers[0].get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")

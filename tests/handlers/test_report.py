@@ -11,6 +11,7 @@ from pipeline_core.job_hyperparameters import SftHyperparameters
 from pipeline_core.layout import eval_results_key, report_key, report_markdown_key
 from pipeline_core.settings import load_settings
 from tests.handlers.conftest import ARTIFACTS_BUCKET, PROJECT_ROOT, put_json
+from tests.handlers.scripted import tarball
 
 
 def results_document(accuracy: float) -> dict:
@@ -98,19 +99,6 @@ def test_report_carries_every_block_of_results_json_and_the_job_facts(aws, use_s
     assert "split sizes: sft 24, eval 8, rft 8" in markdown
 
 
-def _tarball(members: dict[str, bytes]) -> bytes:
-    import io
-    import tarfile
-
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, body in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            archive.addfile(info, io.BytesIO(body))
-    return buffer.getvalue()
-
-
 def test_the_report_carries_the_training_curves_from_the_jobs_output(aws, use_settings) -> None:
     """On AWS too (no local run directory): the curves come from the training job's output.tar.gz."""
     from pipeline_core.layout import job_output_archive_key
@@ -118,7 +106,7 @@ def test_the_report_carries_the_training_curves_from_the_jobs_output(aws, use_se
     settings = use_settings(load_settings(PROJECT_ROOT / "config" / "local.yaml"))
     history = [{"step": step, "loss": 2.0 / step, "learning_rate": 1e-3} for step in range(1, 6)]
     history.append({"step": 5, "train_runtime": 12.0})  # the trainer's summary line: no curve point
-    body = _tarball({"training_log.json": json.dumps({"stage": "sft", "log_history": history}).encode()})
+    body = tarball({"training_log.json": json.dumps({"stage": "sft", "log_history": history}).encode()})
     aws.put_object(Bucket=ARTIFACTS_BUCKET, Key=job_output_archive_key("run-1", "sft", "j-sft"), Body=body)
     built = report.build_report(settings, ARTIFACTS_BUCKET, a_state(), "SUCCEEDED")
     curve = built["stages"]["sft"]["training_job"]["curve"]
