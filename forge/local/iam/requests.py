@@ -306,8 +306,5 @@ def image_pull(image: str) -> list[Authorization]:
 
 def alarm_reads(facts: StackFacts, alarm_names: list[str]) -> list[Authorization]:
     """Deployment guardrails: SageMaker reads an update's rollback alarms as the endpoint's execution role."""
-    return [
-        Authorization("cloudwatch:DescribeAlarms", f"{prefix}:alarm:{name}")
-        for prefix in [f"arn:aws:cloudwatch:{facts.region}:{facts.account}"]
-        for name in alarm_names
-    ]
+    prefix = f"arn:aws:cloudwatch:{facts.region}:{facts.account}:alarm"
+    return [Authorization("cloudwatch:DescribeAlarms", f"{prefix}:{name}") for name in alarm_names]
