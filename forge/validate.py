@@ -2,7 +2,8 @@
 
 Both call job_code.core.dataset_checks.check_dataset with the config's rules and plan, so a file one rejects
 the other rejects too, with the same issue codes. The config's hyperparameters were already checked when the
-settings were loaded (pipeline_core/hyperparameters.py).
+settings were loaded (pipeline_core/hyperparameters.py). A custom reward module (reward.module) is then
+called on sample rollouts of the RFT split (forge/reward_check.py): RewardModuleError, a ConfigError.
 """
 
 from __future__ import annotations
@@ -28,4 +29,15 @@ def validate_dataset(path: Path, settings: Settings, eval_path: Path | None = No
         lambda source: validate_file(source, rules),
         eval_dataset=str(eval_path) if eval_path is not None else None,
     )
+    if checked.report.ok and checked.splits is not None and settings.reward.module is not None:
+        check_reward_module_on(checked, settings)
     return checked.report
+
+
+def check_reward_module_on(checked: Any, settings: Settings) -> None:
+    """The custom reward module's check on the RFT split of a dataset that passed (RewardModuleError); the
+    SFT split's rows with RFT disabled (an empty RFT split)."""
+    from forge.reward_check import check_reward_module
+
+    sets = checked.sets()
+    check_reward_module(settings, sets["rft"] or sets["sft"] or sets["eval"])

@@ -13,9 +13,19 @@ import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
-from pipeline_core import polling
+from pipeline_core import polling, reward_module
 from pipeline_core import service_limits as limits
 from pipeline_core import stages as stage_table
 from pipeline_core.hyperparameters import check_stage_hyperparameters
@@ -181,13 +191,61 @@ class DeploySettings(_Strict):
 
 
 class RewardSettings(_Strict):
-    """Weights of the pure scoring function in job_code.core.reward."""
+    """Weights of the built-in label reward (job_code.core.reward), or a custom reward module.
+
+    ``module``: a Python file (path relative to the config file) with ``score(completion, reference, row)``
+    (contract: job_code/core/custom_reward.py, docs/custom-reward.md). Loaded from a file, it is checked to
+    exist, to be a ``.py`` file with an importable name and to lie inside the config's repository tree;
+    ``source_path`` is then its absolute path (not serialized: settings.json keeps the relative path).
+    ``requirements``: its pinned ``name==version`` requirements; empty means the standard library only.
+    Both are left out of the dump when unset, so a config without them synthesizes as before.
+    """
 
     correct_label: float = 1.0
     exact_format: float = 0.5
     verbosity_penalty: float = 0.5
     # Answers longer than this many characters earn the full verbosity penalty.
     verbose_chars: Annotated[int, Field(gt=0)] = 64
+    module: str | None = None
+    requirements: list[str] = Field(default_factory=list)
+    _source_path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("requirements")
+    @classmethod
+    def _pinned(cls, value: list[str]) -> list[str]:
+        for requirement in value:
+            if not isinstance(requirement, str) or not reward_module.PINNED.fullmatch(requirement.strip()):
+                raise ValueError(f"reward.requirements: {requirement!r} is not pinned as name==version")
+        return [requirement.strip() for requirement in value]
+
+    @model_validator(mode="after")
+    def _resolve_module(self, info: ValidationInfo) -> RewardSettings:
+        if self.module is None:
+            return self
+        if not self.module.strip():
+            raise ValueError("reward.module is empty; leave it out to use the built-in label reward")
+        config_dir = (info.context or {}).get("config_dir")
+        if config_dir is not None:  # loaded from a file: resolve and check it (settings.json: already done)
+            self._source_path = reward_module.checked_module(self.module, Path(config_dir))
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if self.module is None:
+            data.pop("module", None)
+        if not self.requirements:
+            data.pop("requirements", None)
+        return data
+
+    @property
+    def source_path(self) -> Path | None:
+        """The module's absolute path when the settings were loaded from a config file."""
+        return self._source_path
+
+    def weights(self) -> dict[str, Any]:
+        """The built-in reward's weights only."""
+        return self.model_dump(exclude={"module", "requirements"})
 
 
 class RetrySettings(_Strict):
@@ -410,9 +468,10 @@ def _format_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_settings(raw: dict[str, Any], source: str = "<dict>") -> Settings:
+def parse_settings(raw: dict[str, Any], source: str = "<dict>", config_dir: Path | None = None) -> Settings:
+    """``config_dir``: where paths in the config (reward.module) are relative to; None checks no file."""
     try:
-        return Settings.model_validate(raw)
+        return Settings.model_validate(raw, context={"config_dir": config_dir} if config_dir else None)
     except ValidationError as error:
         raise ConfigError(_format_error(error, source)) from None
 
@@ -423,4 +482,4 @@ def load_settings(path: str | Path) -> Settings:
     # Imported here: it needs PyYAML, which the Lambda runtime lacks (handlers only read settings.json).
     from pipeline_core.config_files import read_config
 
-    return parse_settings(read_config(path), str(path))
+    return parse_settings(read_config(path), str(path), Path(path).resolve().parent)

@@ -13,6 +13,8 @@ Adapters:
 - ``lambda_handler``: the Nova RFT reward Lambda (a list of ``{id, messages, reference_answer}`` in,
   a list of ``{id, aggregate_reward_score, metrics_list}`` out). Weights come from the optional env
   ``REWARD_WEIGHTS`` (JSON with RewardSettings' field names), labels from ``REWARD_LABELS`` (JSON list).
+  When that reward block names a ``module`` (reward.module), the user's ``score`` answers instead
+  (job_code.core.custom_reward); the built-in stays the default.
 - ``grpo_reward``: a TRL GRPO reward function (``completions, reference_answer, **kwargs``).
 
 Standard library only, and cheap to import: this module is the reward Lambda.
@@ -36,6 +38,9 @@ logger = logging.getLogger(__name__)
 # The case study's labels; the reference label is always added, so other tasks work without config.
 DEFAULT_LABELS = ("HQ", "LQ_EDIT", "LQ_CLOSE")
 WEIGHTS_ENV = "REWARD_WEIGHTS"
+# RewardSettings' fields that are not weights: a custom reward module and its requirements.
+MODULE_KEY = "module"
+NON_WEIGHT_KEYS = (MODULE_KEY, "requirements")
 LABELS_ENV = "REWARD_LABELS"
 
 
@@ -63,6 +68,7 @@ class RewardWeights:
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> RewardWeights:
         known = {f.name for f in fields(cls)}
+        raw = {key: value for key, value in raw.items() if key not in NON_WEIGHT_KEYS}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise RewardConfigError(f"unknown reward weight(s) {unknown}; expected some of {sorted(known)}")
@@ -90,15 +96,32 @@ class RewardBreakdown:
     response_chars: int
 
 
-@lru_cache(maxsize=8)
-def _weights_from_json(raw: str) -> RewardWeights:
+def _block_from_json(raw: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as error:
         raise RewardConfigError(f"{WEIGHTS_ENV} is not valid JSON: {error.msg}") from None
     if not isinstance(value, dict):
         raise RewardConfigError(f"{WEIGHTS_ENV} must be a JSON object, got {type(value).__name__}")
-    return RewardWeights.from_mapping(value)
+    return value
+
+
+@lru_cache(maxsize=8)
+def _weights_from_json(raw: str) -> RewardWeights:
+    return RewardWeights.from_mapping(_block_from_json(raw))
+
+
+def module_of(block: Mapping[str, Any]) -> str | None:
+    """The reward block's custom module (reward.module as the config names it), or None: the built-in."""
+    module = block.get(MODULE_KEY)
+    if module is not None and (not isinstance(module, str) or not module.strip()):
+        raise RewardConfigError(f"reward block: {MODULE_KEY} must be a file name, got {module!r}")
+    return module
+
+
+def module_from_env(environ: Mapping[str, str] = os.environ) -> str | None:
+    raw = environ.get(WEIGHTS_ENV, "").strip()
+    return module_of(_block_from_json(raw)) if raw else None
 
 
 @lru_cache(maxsize=8)
@@ -275,6 +298,11 @@ def lambda_handler(event: Any, context: Any) -> list[dict[str, Any]]:
         event = [event]  # a single sample, as some tools send it
     if not isinstance(event, list):
         raise RewardInputError(f"the reward event must be a list of samples, got {type(event).__name__}")
+    module = module_from_env()
+    if module:
+        from job_code.core import custom_reward
+
+        return custom_reward.lambda_handler(event, module)
     weights, labels = weights_from_env(), labels_from_env()
     return [score_sample(sample, weights, labels) for sample in event]
 
