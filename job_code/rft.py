@@ -44,13 +44,25 @@ def build_rft_dataset(rows, tokenizer, max_query_tokens: int):
 
 
 def reward_function(params: RftHyperparameters, labels: list[str]):
-    from job_code.core.reward import RewardWeights, make_grpo_reward, weights_from_env
+    """The built-in label reward, or the custom module the reward block names (reward.module), which the
+    code channel holds as job_code.core.custom_reward.asset_path(module)."""
+    from job_code.core import custom_reward
+    from job_code.core.reward import (
+        RewardWeights,
+        make_grpo_reward,
+        module_from_env,
+        module_of,
+        weights_from_env,
+    )
 
     # validate() has checked that reward_weights, when set, is a JSON object.
     if params.reward_weights.strip():
-        weights = RewardWeights.from_mapping(json.loads(params.reward_weights))
+        block = json.loads(params.reward_weights)
+        weights, module = RewardWeights.from_mapping(block), module_of(block)
     else:
-        weights = weights_from_env()
+        weights, module = weights_from_env(), module_from_env()
+    if module:
+        return custom_reward.make_trl_reward(custom_reward.load(custom_reward.bundled_file(module)))
     return make_grpo_reward(weights, labels)
 
 

@@ -7,6 +7,10 @@ No Docker: the handlers need only what the Lambda runtime and the Powertools lay
 pydantic, Powertools; stacks/lambda_runtime.py lists it). `pipeline_core.settings` imports PyYAML only to read
 YAML configs, which the handlers never do. Local mode runs the handlers within that surface for this same
 directory (forge/lambda_surface.py), so what runs offline is what CDK uploads.
+
+A custom reward module (reward.module) is copied into both, as job_code.core.custom_reward.asset_path names
+it, inside a package (``user_reward/__init__.py``): the built-in reward stays beside it. Without
+reward.module neither directory changes.
 """
 
 from __future__ import annotations
@@ -61,12 +65,47 @@ def _fresh_copy_of_trees(dest_dir: str | Path, trees, what: str) -> Path:
     return dest
 
 
+def stage_reward_module(settings: Settings, dest: Path) -> Path | None:
+    """Copy reward.module into ``dest`` where the reward Lambda and the GRPO job look for it."""
+    from job_code.core.custom_reward import ASSET_DIR, asset_path
+
+    module, source = settings.reward.module, settings.reward.source_path
+    if module is None:
+        return None
+    if source is None or not source.is_file():
+        raise BundleError(f"reward.module {module!r} was not resolved to a file: load the settings from the "
+                          "config file (pipeline_core.settings.load_settings), which resolves it")
+    target = dest / asset_path(module)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    (dest / ASSET_DIR / "__init__.py").write_text("", encoding="utf-8")
+    shutil.copyfile(source, target)
+    return target
+
+
+def _check_lambda_requirements(settings: Settings) -> None:
+    """Nova scores in the reward Lambda, which installs nothing: a requirement must be on its surface."""
+    from stacks import lambda_runtime
+
+    if settings.model.family != "nova" or not settings.reward.requirements:
+        return
+    surface = lambda_runtime.allowed_distributions(settings.powertools_layer_version)
+    missing = [r for r in settings.reward.requirements
+               if lambda_runtime.normalize(r.partition("==")[0]) not in surface]
+    if missing:
+        raise BundleError(f"reward.requirements {missing}: the Nova reward Lambda has only the standard "
+                          f"library, the runtime's boto3 and the Powertools layer "
+                          f"({', '.join(sorted(surface))}); "
+                          "it cannot install these")
+
+
 def stage_lambda_bundle(settings: Settings, dest_dir: str | Path) -> Path:
     """Write the bundle into ``dest_dir`` (replacing what was there) and return its path.
 
     The content depends only on the sources and the settings, so CDK's asset hash is stable.
     """
+    _check_lambda_requirements(settings)
     dest = _fresh_copy_of_trees(dest_dir, _COPIED_TREES, "Lambda bundle")
+    stage_reward_module(settings, dest)
     (dest / SETTINGS_FILE_NAME).write_text(settings.to_json() + "\n", encoding="utf-8")
     return dest
 
@@ -89,10 +128,13 @@ def stage_code_channel(dest_dir: str | Path, settings: Settings | None = None) -
 
     The stack deploys this directory to s3://<artifacts>/code/ and local mode uploads the same directory.
     With ``settings``, their settings.json too: the job that opens a run's MLflow parent run logs them as
-    its parameters (on AWS no other process has both the settings and MLflow).
+    its parameters (on AWS no other process has both the settings and MLflow), and their reward.module
+    (its reward.requirements appended to requirements.txt).
     """
     dest = _fresh_copy_of_trees(dest_dir, CODE_CHANNEL_LAYOUT, "code channel")
-    (dest / REQUIREMENTS_FILE_NAME).write_text("\n".join(job_requirements()) + "\n", encoding="utf-8")
+    requirements = job_requirements() + (list(settings.reward.requirements) if settings is not None else [])
+    (dest / REQUIREMENTS_FILE_NAME).write_text("\n".join(requirements) + "\n", encoding="utf-8")
     if settings is not None:
         (dest / SETTINGS_FILE_NAME).write_text(settings.to_json() + "\n", encoding="utf-8")
+        stage_reward_module(settings, dest)
     return dest

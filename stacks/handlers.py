@@ -44,7 +44,11 @@ def reward_function_name(settings: Settings) -> str:
 
 
 def reward_environment(settings: Settings) -> dict[str, str]:
-    """What the reward Lambda scores with: this config's labels and weights (read by job_code.core.reward)."""
+    """What the reward Lambda scores with: the config's labels and reward block (job_code.core.reward).
+
+    The block carries reward.module when it is set (the bundle holds the file: stacks/bundle.py), so the
+    function finds the user's ``score`` from the same setting the GRPO job's reward_weights carries.
+    """
     from job_code.core.reward import LABELS_ENV, WEIGHTS_ENV
 
     return {

@@ -64,10 +64,11 @@ def reward_check(settings: Settings, deployment: Deployment,
         return CheckResult("reward", "skipped", "no data given to build sample rollouts from (--data FILE)")
     samples = sample_rollouts(rft_records, settings.data.labels)
     if not samples:
-        return check_reward(deployment.reward_lambda_arn, samples, RewardAnswer())
+        return check_reward(deployment.reward_lambda_arn, samples, RewardAnswer(), settings.reward.module)
     payload, function_error, error = calls.invoke_json(deployment.reward_lambda_arn, samples,
                                                        REWARD_READ_TIMEOUT)
-    return check_reward(deployment.reward_lambda_arn, samples, RewardAnswer(payload, function_error, error))
+    return check_reward(deployment.reward_lambda_arn, samples, RewardAnswer(payload, function_error, error),
+                        settings.reward.module)
 
 
 def iam_check(settings: Settings, deployment: Deployment, run_id: str, datasets: Mapping[str, str]

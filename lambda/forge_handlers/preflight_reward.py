@@ -4,7 +4,8 @@ Per prompt, several completions as the RFT container would send them (the gold l
 verbose answer, an empty answer). The check fails when the function raises, times out, answers with a
 shape the container rejects (job_code.core.reward.output_problems, the contract written beside the reward)
 or gives every completion of a prompt the same reward (a zero-variance group: the RFT loss is 0, nothing
-is learned).
+is learned). With a custom reward module (reward.module) each problem names the file too; the function's
+own error (job_code.core.custom_reward.CustomRewardError) names the file and what ``score`` did.
 """
 
 from __future__ import annotations
@@ -81,8 +82,12 @@ def _error_text(payload: Any) -> str:
     return str(payload)[:300]
 
 
-def check_reward(function: str, samples: Sequence[Mapping[str, Any]], answer: RewardAnswer) -> CheckResult:
-    """The answer of ``function`` to ``samples``: raised, timed out, rejected shape, or zero variance."""
+def check_reward(function: str, samples: Sequence[Mapping[str, Any]], answer: RewardAnswer,
+                 module: str | None = None) -> CheckResult:
+    """The answer of ``function`` to ``samples``: raised, timed out, rejected shape, or zero variance.
+    ``module``: the custom reward file it runs (reward.module), named in every problem."""
+    if module:
+        function = f"{function} (reward.module {module})"
     if not samples:
         reason = "no RFT record with a reference answer to build rollouts from"
         return CheckResult("reward", "problem", reason, (reason,))
