@@ -20,7 +20,8 @@ from stacks.storage import Storage
 # lambda_runtime.RUNTIME_NAME: the runtime whose import surface stacks/lambda_runtime.py writes down (and
 # local mode enforces); tests/infra/test_lambda_runtime.py pins that the two agree.
 RUNTIME = lambda_.Runtime.PYTHON_3_12
-SETTINGS_PATH_IN_LAMBDA = "/var/task/settings.json"
+TASK_ROOT = "/var/task"  # where Lambda unpacks the asset
+SETTINGS_PATH_IN_LAMBDA = f"{TASK_ROOT}/settings.json"
 CODE_VERSION_ENV = "FORGE_CODE_VERSION"  # read by forge_handlers.register (the same name)
 # settings.log_retention_days -> the CDK enum (same set of values the settings model allows).
 RETENTION = {
@@ -46,15 +47,19 @@ def reward_function_name(settings: Settings) -> str:
 def reward_environment(settings: Settings) -> dict[str, str]:
     """What the reward Lambda scores with: the config's labels and reward block (job_code.core.reward).
 
-    The block carries reward.module when it is set (the bundle holds the file: stacks/bundle.py), so the
-    function finds the user's ``score`` from the same setting the GRPO job's reward_weights carries.
+    With reward.module, also where the bundle holds its file (stacks/bundle.py, one name from
+    job_code.core.custom_reward.asset_path); local mode maps the task root onto the asset directory.
     """
-    from job_code.core.reward import LABELS_ENV, WEIGHTS_ENV
+    from job_code.core.custom_reward import asset_path
+    from job_code.core.reward import LABELS_ENV, MODULE_FILE_ENV, WEIGHTS_ENV
 
-    return {
+    environment = {
         LABELS_ENV: json.dumps(settings.data.labels),
-        WEIGHTS_ENV: json.dumps(settings.reward.model_dump(), sort_keys=True),
+        WEIGHTS_ENV: json.dumps(settings.reward.weights(), sort_keys=True),
     }
+    if settings.reward.module is not None:  # absent otherwise: today's configs synthesize as before
+        environment[MODULE_FILE_ENV] = f"{TASK_ROOT}/{asset_path(settings.reward.module)}"
+    return environment
 
 
 def bundle_digest(bundle_dir: Path) -> str:

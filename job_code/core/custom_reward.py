@@ -17,9 +17,10 @@ an exception in ``score`` raises CustomRewardError naming the file and the probl
 stop the run, not train on zeros.
 
 The stack copies the file into the reward Lambda's asset and the code channel as ``asset_path(module)``
-(under ``ASSET_DIR``, a package, so local mode's Lambda import guard judges the file's imports); both find it
-from the ``module`` field of the settings' reward block (env REWARD_WEIGHTS / hyperparameter
-reward_weights). Standard library only: this module runs in the reward Lambda.
+(under ``ASSET_DIR``, a package, so local mode's Lambda import guard judges the file's imports). The Lambda
+finds it through env REWARD_MODULE_FILE (that path under the task root), the GRPO job through the ``module``
+of the reward block its hyperparameter reward_weights carries (``bundled_file``). Standard library only:
+this module runs in the reward Lambda.
 """
 
 from __future__ import annotations
@@ -199,9 +200,9 @@ def score_sample(sample: Mapping[str, Any], reward: CustomReward) -> dict[str, A
     }
 
 
-def lambda_handler(samples: Sequence[Any], module: str, root: Path = BUNDLE_ROOT) -> list[dict[str, Any]]:
-    """Score a Nova batch with the bundled file of ``module`` (called by job_code.core.reward)."""
-    reward = load(bundled_file(module, root))
+def lambda_handler(samples: Sequence[Any], module_file: str | Path) -> list[dict[str, Any]]:
+    """Score a Nova batch with the file at ``module_file`` (called by job_code.core.reward)."""
+    reward = load(module_file)
     return [score_sample(sample, reward) for sample in samples]
 
 

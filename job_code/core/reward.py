@@ -13,7 +13,7 @@ Adapters:
 - ``lambda_handler``: the Nova RFT reward Lambda (a list of ``{id, messages, reference_answer}`` in,
   a list of ``{id, aggregate_reward_score, metrics_list}`` out). Weights come from the optional env
   ``REWARD_WEIGHTS`` (JSON with RewardSettings' field names), labels from ``REWARD_LABELS`` (JSON list).
-  When that reward block names a ``module`` (reward.module), the user's ``score`` answers instead
+  With ``REWARD_MODULE_FILE`` (reward.module's file in the asset) the user's ``score`` answers instead
   (job_code.core.custom_reward); the built-in stays the default.
 - ``grpo_reward``: a TRL GRPO reward function (``completions, reference_answer, **kwargs``).
 
@@ -40,6 +40,8 @@ DEFAULT_LABELS = ("HQ", "LQ_EDIT", "LQ_CLOSE")
 WEIGHTS_ENV = "REWARD_WEIGHTS"
 # RewardSettings' fields that are not weights: a custom reward module and its requirements.
 MODULE_KEY = "module"
+# The reward Lambda's custom module: the file's path in the deployed asset (stacks/handlers.py sets it).
+MODULE_FILE_ENV = "REWARD_MODULE_FILE"
 NON_WEIGHT_KEYS = (MODULE_KEY, "requirements")
 LABELS_ENV = "REWARD_LABELS"
 
@@ -298,11 +300,11 @@ def lambda_handler(event: Any, context: Any) -> list[dict[str, Any]]:
         event = [event]  # a single sample, as some tools send it
     if not isinstance(event, list):
         raise RewardInputError(f"the reward event must be a list of samples, got {type(event).__name__}")
-    module = module_from_env()
-    if module:
+    module_file = os.environ.get(MODULE_FILE_ENV, "").strip()
+    if module_file:  # reward.module: the user's score answers (job_code.core.custom_reward)
         from job_code.core import custom_reward
 
-        return custom_reward.lambda_handler(event, module)
+        return custom_reward.lambda_handler(event, module_file)
     weights, labels = weights_from_env(), labels_from_env()
     return [score_sample(sample, weights, labels) for sample in event]
 
