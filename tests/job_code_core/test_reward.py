@@ -90,9 +90,13 @@ def test_bad_weights_env_is_a_named_error(monkeypatch, raw, message):
 def test_weights_match_reward_settings_fields():
     from pipeline_core.settings import RewardSettings
 
-    assert RewardWeights().__dataclass_fields__.keys() == RewardSettings.model_fields.keys()
-    for name in RewardSettings.model_fields:
+    # The settings' other fields name a custom reward module (job_code.core.custom_reward), not weights.
+    weight_fields = RewardSettings.model_fields.keys() - set(reward.NON_WEIGHT_KEYS)
+    assert set(reward.NON_WEIGHT_KEYS) <= RewardSettings.model_fields.keys()
+    assert RewardWeights().__dataclass_fields__.keys() == weight_fields
+    for name in weight_fields:
         assert getattr(RewardWeights(), name) == getattr(RewardSettings(), name)
+    assert RewardSettings().weights() == RewardSettings().model_dump()  # unset: the dump is the weights
 
 
 def _sample(sample_id, answer, reference="HQ"):
