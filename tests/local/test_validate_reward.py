@@ -31,6 +31,8 @@ BAD_REWARDS = {
     "import_error": ("import json\nfrom collections import nothing_here\n\ndef score(c, r, row):\n"
                      "    return 0.0\n",
                      "importing it raised ImportError: cannot import name 'nothing_here'"),
+    "relative": ("from . import helpers\n\ndef score(c, r, row):\n    return helpers.score(c, r)\n",
+                 "line 1 imports a sibling module (relative import); only this one file is packaged"),
 }
 
 
