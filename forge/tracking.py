@@ -52,6 +52,8 @@ def synth_config(settings: Settings, config: Path, workdir: Path) -> Path:
     """The config local mode synthesizes: the user's file, or ``settings`` (the store filled in). The
     handlers read settings.json from the asset, so the jobs' requests carry the store's URI as on AWS they
     carry the managed server's. YAML, not JSON: PyYAML reads the JSON float 1e-05 as a string."""
+    import shutil
+
     import yaml
 
     from pipeline_core.settings import load_settings
@@ -59,7 +61,12 @@ def synth_config(settings: Settings, config: Path, workdir: Path) -> Path:
     if settings == load_settings(config):
         return config
     path = Path(workdir) / "config.yaml"
-    path.write_text(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    dumped = settings.model_dump(mode="json")
+    source = settings.reward.source_path
+    if source is not None:  # reward.module is relative to the config: the copy keeps the file beside it
+        shutil.copyfile(source, Path(workdir) / source.name)
+        dumped["reward"]["module"] = source.name
+    path.write_text(yaml.safe_dump(dumped, sort_keys=False), encoding="utf-8")
     return path
 
 
