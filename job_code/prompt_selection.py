@@ -6,13 +6,15 @@ of ``selection_pool`` prompts with the starting model's own label probabilities 
 max_steps x prompts_per_step of highest entropy.
 
 The probability of a label is that of the exact answer, ``label`` then the end of the turn (eos), which is
-what the reward scores; normalized over the labels. Cost: one batched forward pass over each prompt (left
-padded, explicit positions), then one short pass over every label's tokens on top of the prompt's KV cache,
-so about one prefill per prompt whatever the number of labels. No gradients.
+what the reward scores; normalized over the labels. Cost: one batched forward pass over each prompt's own
+tokens (the shared system prompt's KV cache computed once, as in evaluation), then one short pass over
+every label's tokens on top of the prompt's cache: about one question prefill per prompt whatever the number
+of labels. No gradients.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from collections.abc import Sequence
@@ -66,40 +68,63 @@ def label_token_ids(tokenizer, labels: Sequence[str]) -> list[list[int]]:
 
 
 def label_distributions(model, tokenizer, prompt_ids: Sequence[Sequence[int]], labels: Sequence[str],
-                        batch_size: int = 8) -> list[list[float]]:
-    """P(label | prompt) over ``labels`` for each tokenized prompt (the chat template applied)."""
+                        batch_size: int = 8, prefix_cache: bool = True) -> list[list[float]]:
+    """P(label | prompt) over ``labels`` for each tokenized prompt (the chat template applied), in order.
+
+    As in evaluation (job_code.generation), the token prefix every prompt shares (the system prompt) is run
+    once and its KV cache copied into each batch, and batches hold prompts of similar length."""
     import torch
 
+    from job_code.generation import MIN_PREFIX_TOKENS, build_prefix_cache, shared_prefix_length
+
     candidates = label_token_ids(tokenizer, labels)
+    prompts = [list(p) for p in prompt_ids]
+    prefix = shared_prefix_length(prompts) if prefix_cache else 0
+    prefix = prefix if prefix >= MIN_PREFIX_TOKENS else 0
+    order = sorted(range(len(prompts)), key=lambda index: len(prompts[index]))
     was_training = model.training
     model.eval()
-    out: list[list[float]] = []
+    out: list[list[float]] = [[] for _ in prompts]
     try:
+        shared = build_prefix_cache(model, prompts[0][:prefix]) if prefix else None
         with torch.no_grad():
-            for start in range(0, len(prompt_ids), batch_size):
-                scores = _label_log_probs(model, prompt_ids[start:start + batch_size], candidates)
-                out += torch.softmax(scores, dim=-1).tolist()
+            for start in range(0, len(order), batch_size):
+                batch = order[start:start + batch_size]
+                scores = _label_log_probs(model, [prompts[i] for i in batch], candidates, prefix, shared)
+                for index, row in zip(batch, torch.softmax(scores, dim=-1).tolist(), strict=True):
+                    out[index] = row
     finally:
         model.train(was_training)
     return out
 
 
-def _label_log_probs(model, prompts: Sequence[Sequence[int]], candidates: list[list[int]]):
-    """[prompts, labels] summed log-probabilities of each label's tokens after each prompt."""
+def _label_log_probs(model, prompts: Sequence[Sequence[int]], candidates: list[list[int]], prefix: int = 0,
+                     shared=None):
+    """[prompts, labels] summed log-probabilities of each label's tokens after each prompt.
+
+    Rows are [prefix][pads][own tokens] (the prefix as the copied cache ``shared``, of ``prefix`` tokens) or,
+    without one, left padded; positions count real tokens only, so every row is scored as if unpadded."""
     import torch
 
     device = next(model.parameters()).device
     pad = 0
     rows, labels = len(prompts), len(candidates)
-    width = max(len(p) for p in prompts)
+    own = [list(p[prefix:]) for p in prompts]
+    width = max(len(p) for p in own)
     ids = torch.full((rows, width), pad, dtype=torch.long)
     mask = torch.zeros((rows, width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):  # left padding: every prompt ends in the last column
-        ids[row, width - len(prompt):] = torch.tensor(prompt)
-        mask[row, width - len(prompt):] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
-    first = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+    for row, tokens in enumerate(own):  # every prompt ends in the last column
+        ids[row, width - len(tokens):] = torch.tensor(tokens)
+        mask[row, width - len(tokens):] = 1
+    positions = prefix + (mask.cumsum(-1) - 1).clamp(min=0)
+    full = torch.cat([torch.ones((rows, prefix), dtype=torch.long), mask], dim=-1)
+    ids, full, positions = ids.to(device), full.to(device), positions.to(device)
+    extra = {}
+    if shared is not None:
+        cache = copy.deepcopy(shared)  # the forward pass appends to the cache it is given
+        cache.batch_repeat_interleave(rows)
+        extra["past_key_values"] = cache
+    first = model(input_ids=ids, attention_mask=full, position_ids=positions, use_cache=True, **extra)
     first_log_probs = torch.log_softmax(first.logits[:, -1].float(), dim=-1)  # [rows, vocab]
     cache = first.past_key_values
 
@@ -112,10 +137,10 @@ def _label_log_probs(model, prompts: Sequence[Sequence[int]], candidates: list[l
         cont_mask[index, :len(tokens)] = 1
     cont, cont_mask = cont.repeat(rows, 1).to(device), cont_mask.repeat(rows, 1).to(device)
     cache.batch_repeat_interleave(labels)
-    prompt_lengths = mask.sum(-1).repeat_interleave(labels)  # [rows * labels]
-    cont_positions = prompt_lengths[:, None] + torch.arange(span, device=device)[None, :]
-    full_mask = torch.cat([mask.repeat_interleave(labels, dim=0), cont_mask], dim=-1)
-    second = model(input_ids=cont, attention_mask=full_mask, position_ids=cont_positions,
+    lengths = (prefix + mask.sum(-1)).repeat_interleave(labels).to(device)  # [rows * labels]
+    cont_positions = lengths[:, None] + torch.arange(span, device=device)[None, :]
+    cont_full = torch.cat([full.repeat_interleave(labels, dim=0), cont_mask], dim=-1)
+    second = model(input_ids=cont, attention_mask=cont_full, position_ids=cont_positions,
                    past_key_values=cache, use_cache=False)
     later_log_probs = torch.log_softmax(second.logits.float(), dim=-1)  # [rows*labels, span, vocab]
 

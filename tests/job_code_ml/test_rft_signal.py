@@ -158,16 +158,22 @@ def prompts(count: int) -> list[list[dict]]:
             for index in range(count)]
 
 
-def test_batched_label_log_probs_equal_one_unpadded_pass_per_label(tiny):
-    """Left padding, explicit positions and the repeated KV cache change nothing."""
+@pytest.mark.parametrize("shared_prefix", [False, True])
+def test_batched_label_log_probs_equal_one_unpadded_pass_per_label(tiny, shared_prefix):
+    """Padding, explicit positions, the shared prefix's cache and the repeated KV cache change nothing."""
     import torch
+
+    from job_code.generation import MIN_PREFIX_TOKENS, build_prefix_cache, shared_prefix_length
 
     model, tokenizer = tiny
     ids = ps.prompt_token_ids(tokenizer, prompts(5))
     assert len({len(i) for i in ids}) > 1  # prompts of different lengths: padding is exercised
     candidates = ps.label_token_ids(tokenizer, LABELS)
+    prefix = shared_prefix_length(ids) if shared_prefix else 0
+    assert prefix >= MIN_PREFIX_TOKENS or not shared_prefix
+    shared = build_prefix_cache(model, ids[0][:prefix]) if prefix else None
     with torch.no_grad():
-        batched = ps._label_log_probs(model, ids, candidates)
+        batched = ps._label_log_probs(model, ids, candidates, prefix, shared)
         for row, prompt in enumerate(ids):
             for index, tokens in enumerate(candidates):
                 logits = model(input_ids=torch.tensor([prompt + tokens])).logits[0]
@@ -179,7 +185,7 @@ def test_batched_label_log_probs_equal_one_unpadded_pass_per_label(tiny):
     assert model.training  # the trainer's mode is given back
     model.eval()
     assert all(sum(d) == pytest.approx(1.0) for d in distributions) and len(distributions) == 5
-    other_batches = ps.label_distributions(model, tokenizer, ids, LABELS, batch_size=5)
+    other_batches = ps.label_distributions(model, tokenizer, ids, LABELS, batch_size=5, prefix_cache=False)
     assert all(a == pytest.approx(b, abs=1e-6) for a, b in zip(distributions, other_batches, strict=True))
 
 
