@@ -128,6 +128,11 @@ def write_train_metrics(path: Path, history: list[dict], extra: dict) -> dict:
         "last_reward": rewards[-1] if rewards else None,
         **extra,
     }
+    # GRPO's per-step signal as TRL logs it (job_code.rft_signal): reward std, share of zero-std groups.
+    for key, name in (("reward_std", "reward_stds"), ("frac_reward_zero_std", "zero_std_shares")):
+        values = [float(entry[key]) for entry in history if isinstance(entry.get(key), int | float)]
+        if values:
+            summary[name] = values
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary

@@ -255,7 +255,10 @@ def test_an_uncertain_rft_job_records_its_signal_everywhere(
     out = capsys.readouterr().out
     assert code == 0, (tmp_path / "rft" / "output" / "failure").read_text()
     data = tmp_path / "rft" / "output" / "data"
-    facts = json.loads((data / "train_metrics.json").read_text())["rft"]
+    metrics = json.loads((data / "train_metrics.json").read_text())
+    assert len(metrics["reward_stds"]) == len(metrics["zero_std_shares"]) == 3  # one per logged step
+    assert all(0.0 <= share <= 1.0 for share in metrics["zero_std_shares"])
+    facts = metrics["rft"]
     assert (facts["prompts_available"], facts["prompt_selection"]) == (24, "uncertain")
     assert facts["prompts_seen"] == 6  # 3 steps x 2 prompts: one shuffled pass over the 6 kept
     assert (facts["selection"]["pool"], facts["selection"]["kept"]) == (10, 6)
