@@ -154,29 +154,38 @@ def _hyperparameters(stage: dict[str, Any]) -> str:
     return table(["job", "hyperparameter", "value", "default"], rows, "hyper")
 
 
-def training_log(run_dir: Path, train_stage: str) -> list[dict[str, Any]]:
+def _training_log_document(run_dir: Path, train_stage: str) -> dict[str, Any]:
     path = run_dir / layout.OUTPUTS_DIR / train_stage / layout.TRAINING_LOG_FILE
-    if not path.exists():
-        return []
     try:
-        return list(json.loads(path.read_text(encoding="utf-8")).get("log_history") or [])
-    except (json.JSONDecodeError, AttributeError):
-        return []
+        document = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except json.JSONDecodeError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def training_log(run_dir: Path, train_stage: str) -> list[dict[str, Any]]:
+    return list(_training_log_document(run_dir, train_stage).get("log_history") or [])
 
 
 def _curves(run_dir: Path, train_stage: str) -> str:
     image = run_dir / layout.OUTPUTS_DIR / train_stage / layout.TRAINING_CURVES_FILE
-    history = training_log(run_dir, train_stage)
+    document = _training_log_document(run_dir, train_stage)
+    history = list(document.get("log_history") or [])
     steps = [entry for entry in history if "loss" in entry or "reward" in entry]
     if not image.exists() and not steps:
         return "<p>no training log (the job wrote no training_log.json)</p>"
     parts = [_image(image, f"{train_stage} training curves")] if image.exists() else []
     if steps:
         first, last = steps[0], steps[-1]
-        keys = [k for k in ("loss", "reward", "reward_std", "learning_rate") if k in last]
+        shown = ("loss", "reward", "reward_std", "frac_reward_zero_std", "learning_rate")
+        keys = [k for k in shown if k in last]
         summary = ", ".join(f"{k} {fmt(first.get(k))} → {fmt(last.get(k))}" for k in keys)
         parts.append(f"<p class='note'>{len(steps)} logged steps (step {first.get('step')} to "
                      f"{last.get('step')}): {summary}</p>")
+    signal = report_table.rft_signal_lines(report_table.training_signal(document))
+    if signal:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in signal)
+        parts.append(f"<ul class='signal'>{items}</ul>")
     return "".join(parts)
 
 

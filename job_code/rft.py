@@ -10,13 +10,20 @@ RewardSettings' names) or else the env ``REWARD_WEIGHTS``; labels from ``labels`
 A step uses ``prompts_per_step`` prompts x ``num_generations`` completions. ``beta`` = 0 skips the
 reference model (half the forward passes).
 
+Prompts: every row, shuffled (``prompt_selection: random``), or the max_steps x prompts_per_step the
+starting model is least sure of, out of a seeded pool of ``selection_pool`` (``uncertain``:
+job_code.prompt_selection). train_metrics.json's ``rft`` (also in training_log.json, for the report): prompts
+seen of those available, the zero-variance groups and mean reward std (job_code.rft_signal), the selection.
+
 Progress lines every ``logging_steps``: ``progress stage=rft step=3/20 loss=0.0012 reward=0.8125
-samples_per_s=0.40 eta_s=85`` (format in job_code.sm_contract). Scale-out: see job_code.training.
+reward_std=0.2500 zero_std=0.5000 samples_per_s=0.40 eta_s=85`` (format in job_code.sm_contract).
+Scale-out: see job_code.training.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from job_code.sm_contract import JobPaths, parse_hyperparameters, run_job
@@ -25,22 +32,47 @@ from job_code.training import tracked_training
 # The typed, bounded hyperparameters (shared with the settings' check at synth).
 from pipeline_core.job_hyperparameters import RftHyperparameters, check_room
 
-__all__ = ["RftHyperparameters", "build_rft_dataset", "main", "reward_function", "run_rft"]
+__all__ = ["RftHyperparameters", "build_rft_dataset", "choose_records", "main", "reward_function",
+           "rft_records", "run_rft"]
+
+
+def rft_records(rows, tokenizer, max_query_tokens: int) -> list[dict]:
+    """One GRPO record per row: the prompt, its reference answer, and the row's index (to count the prompts
+    trained on: job_code.rft_signal)."""
+    from job_code.chat import ChatDataError, prompt_messages
+    from job_code.rft_signal import PROMPT_INDEX_COLUMN
+
+    records = []
+    for index, row in enumerate(rows):
+        if not row.answer:
+            raise ChatDataError(f"train row {row.id}: no label or assistant turn as reference_answer")
+        records.append({"prompt": prompt_messages(row, tokenizer, max_query_tokens),
+                        "reference_answer": row.answer, PROMPT_INDEX_COLUMN: index})
+    return records
 
 
 def build_rft_dataset(rows, tokenizer, max_query_tokens: int):
     from datasets import Dataset
 
-    from job_code.chat import ChatDataError, prompt_messages
+    return Dataset.from_list(rft_records(rows, tokenizer, max_query_tokens))
 
-    records = []
-    for row in rows:
-        if not row.answer:
-            raise ChatDataError(f"train row {row.id}: no label or assistant turn as reference_answer")
-        records.append(
-            {"prompt": prompt_messages(row, tokenizer, max_query_tokens), "reference_answer": row.answer}
-        )
-    return Dataset.from_list(records)
+
+def choose_records(records: list[dict], params: RftHyperparameters, model, tokenizer, labels: list[str]
+                   ) -> tuple[list[dict], dict | None]:
+    """The records GRPO trains on: all of them ("random": the trainer shuffles), or the most uncertain
+    max_steps x prompts_per_step of a seeded pool ("uncertain"), with the pool's entropy stats."""
+    if params.prompt_selection != "uncertain":
+        return records, None
+    from job_code.prompt_selection import select_prompts
+
+    kept, stats = select_prompts(
+        model, tokenizer, [record["prompt"] for record in records], labels,
+        keep=params.prompts_needed(), pool=params.selection_pool, seed=params.seed,
+    )
+    print(f"prompt selection: kept {stats['kept']} of a pool of {stats['pool']} (of {len(records)} rows), "
+          f"label entropy {stats['kept_entropy_mean']} (pool {stats['pool_entropy_mean']}, at most "
+          f"{stats['max_entropy']}) in {stats['seconds']} s", flush=True)
+    return [records[index] for index in kept], stats
 
 
 def reward_function(params: RftHyperparameters, labels: list[str]):
@@ -67,18 +99,39 @@ def reward_function(params: RftHyperparameters, labels: list[str]):
 
 
 def run_rft(params: RftHyperparameters, paths: JobPaths) -> dict:
+    from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
     from job_code.models import load_model_and_tokenizer, resolve_model_dir
+    from job_code.rft_signal import PromptCounter, signal_summary
     from job_code.sm_contract import trainer_progress_callback
-    from job_code.training import peft_config_of, shared_trainer_args, start_run, train_and_save
+    from job_code.training import (
+        last_checkpoint,
+        peft_config_of,
+        shared_trainer_args,
+        start_run,
+        train_and_save,
+    )
 
     rows, labels = start_run(params, paths)
     check_room(params, labels=labels)  # the labels of the data, when no labels hyperparameter names them
-    reward = reward_function(params, labels)
+    counter = PromptCounter.resumed(last_checkpoint(paths.checkpoint_dir))
+    reward = counter.wrap(reward_function(params, labels))
     model_dir = resolve_model_dir(paths.channel("model"), params.base_model, paths.scratch_dir())
     model, tokenizer = load_model_and_tokenizer(model_dir, padding_side="left")
-    dataset = build_rft_dataset(rows, tokenizer, params.max_query_tokens)
+    records, selection = choose_records(
+        rft_records(rows, tokenizer, params.max_query_tokens), params, model, tokenizer, labels
+    )
+    dataset = Dataset.from_list(records)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+
+    def rft_facts(history: list[dict]) -> dict:
+        facts = {"prompts_seen": len(counter.seen), "prompts_available": len(rows),
+                 "prompt_selection": params.prompt_selection,
+                 **signal_summary(history, params.prompts_per_step * world_size)}
+        if selection:
+            facts["selection"] = selection
+        return facts
 
     completions_per_step = params.prompts_per_step * params.num_generations
     config = GRPOConfig(
@@ -96,10 +149,10 @@ def run_rft(params: RftHyperparameters, paths: JobPaths) -> dict:
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config_of(params, model),
-        callbacks=[trainer_progress_callback("rft", completions_per_step)],
+        callbacks=[trainer_progress_callback("rft", completions_per_step), counter.callback()],
     )
     return train_and_save(trainer, tokenizer, paths, labels, stage="rft", rows=len(rows),
-                          use_lora=params.use_lora)
+                          use_lora=params.use_lora, stage_facts=rft_facts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,9 +6,10 @@ SM_MODEL_DIR; ``train_metrics.json`` (losses, timing) in SM_OUTPUT_DATA_DIR; che
 ``save_steps`` in SM_CHECKPOINT_DIR, and a restarted job (spot interruption) resumes from the newest one.
 
 Rows become conversational prompt/completion pairs (prompt = system + truncated question, completion = the
-assistant answer or the label), so TRL masks the loss to the completion. Batches are grouped by length
-(padding-free needs FlashAttention, which CPUs lack), and the system prompt all rows share is computed once
-per batch (``share_prefix``, exact: job_code.prefix_training).
+assistant answer or the label), so TRL masks the loss to the completion. Batches are grouped by length by
+default (``sampling``: padding-free needs FlashAttention, which CPUs lack; ``random`` mixes labels better on
+small data), and the system prompt all rows share is computed once per batch (``share_prefix``, exact:
+job_code.prefix_training).
 
 Progress lines every ``logging_steps``: ``progress stage=sft step=12/100 loss=1.2340 samples_per_s=3.10
 eta_s=120`` (format in job_code.sm_contract). Scale-out: see job_code.training (torchrun).
@@ -70,7 +71,7 @@ def run_sft(params: SftHyperparameters, paths: JobPaths) -> dict:
         warmup_steps=params.warmup_ratio,
         lr_scheduler_type="linear",
         max_length=params.max_length,
-        train_sampling_strategy="group_by_length",
+        train_sampling_strategy=params.sampling,
         logging_first_step=True,
         dataloader_num_workers=0,
     )

@@ -21,9 +21,13 @@ names are rejected with a message naming them, except the ``sagemaker_*`` names 
 Progress lines: every script prints lines of the form (one line, space-separated key=value, stable order)::
 
     progress stage=sft step=12/100 loss=1.2340 reward=0.5000 samples_per_s=3.10 eta_s=120
+    progress stage=rft step=3/20 reward=0.8125 reward_std=0.2500 zero_std=0.5000 samples_per_s=0.40 eta_s=85
 
-``stage`` and ``step=<done>/<total>`` are always present; other keys appear when known. ``parse_progress``
-turns such a line back into a dict; local mode uses it to show live progress from a job's log.
+``stage`` and ``step=<done>/<total>`` are always present; other keys appear when known. RFT adds
+``reward_std`` (the std of the step's rewards) and ``zero_std`` (the share of prompt groups whose completions
+all got the same reward: no gradient from them), TRL's ``reward_std`` and ``frac_reward_zero_std``.
+``parse_progress`` turns such a line back into a dict; local mode uses it to show live progress from a job's
+log.
 """
 
 from __future__ import annotations
@@ -276,6 +280,8 @@ def trainer_progress_callback(stage: str, samples_per_step: int):
                     force=True,
                     loss=logs.get("loss"),
                     reward=logs.get("reward"),
+                    reward_std=logs.get("reward_std"),
+                    zero_std=logs.get("frac_reward_zero_std"),
                 )
 
     return _Progress()

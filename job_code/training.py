@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -127,6 +128,11 @@ def write_train_metrics(path: Path, history: list[dict], extra: dict) -> dict:
         "last_reward": rewards[-1] if rewards else None,
         **extra,
     }
+    # GRPO's per-step signal as TRL logs it (job_code.rft_signal): reward std, share of zero-std groups.
+    for key, name in (("reward_std", "reward_stds"), ("frac_reward_zero_std", "zero_std_shares")):
+        values = [float(entry[key]) for entry in history if isinstance(entry.get(key), int | float)]
+        if values:
+            summary[name] = values
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
@@ -141,7 +147,7 @@ def tracked_training(run_trainer, params, paths) -> dict:
         summary = run_trainer(params, paths)
         if run is not None and summary:
             facts = {key: summary[key] for key in ("steps", "train_seconds", "first_loss", "last_loss",
-                                                    "first_reward", "last_reward") if key in summary}
+                                                    "first_reward", "last_reward", "rft") if key in summary}
             run.log_metrics(tracking.numeric_metrics(facts))
             run.log_artifacts([paths.output_data_dir / "train_metrics.json"])
     return summary
@@ -195,10 +201,13 @@ def shared_trainer_args(params, paths) -> dict:
 
 
 def train_and_save(
-    trainer, tokenizer, paths, labels: list[str], *, stage: str, rows: int, use_lora: bool
+    trainer, tokenizer, paths, labels: list[str], *, stage: str, rows: int, use_lora: bool,
+    stage_facts: Callable[[list[dict]], dict] | None = None,
 ) -> dict:
     """Resume from the newest checkpoint, train, and (rank 0 only) save the merged model and
-    ``train_metrics.json``. ``paths`` is the job's JobPaths. Returns the summary, {} on other ranks."""
+    ``train_metrics.json``. ``paths`` is the job's JobPaths. ``stage_facts(log_history)`` adds the stage's
+    own facts after training (RFT: its signal), under the key ``stage`` in both train_metrics.json and
+    training_log.json. Returns the summary, {} on other ranks."""
     resume_from = last_checkpoint(paths.checkpoint_dir)
     if resume_from:
         print(f"resuming {stage.upper()} from checkpoint {resume_from}", flush=True)
@@ -217,20 +226,27 @@ def train_and_save(
         "use_lora": use_lora,
     }
     history = trainer.state.log_history
+    own = stage_facts(history) if stage_facts else None
+    if own:
+        facts[stage] = own
     summary = write_train_metrics(paths.output_data_dir / "train_metrics.json", history, facts)
-    write_training_log(paths.output_data_dir, history, stage)
+    write_training_log(paths.output_data_dir, history, stage, own)
     return summary
 
 
-def write_training_log(output_dir: Path, history: list[dict], stage: str) -> Path:
-    """The trainer's per-step log (loss, learning_rate, reward, reward_std, ...) as ``training_log.json``
-    and its curves as ``training_curves.png``, beside train_metrics.json (the job's output.tar.gz)."""
+def write_training_log(output_dir: Path, history: list[dict], stage: str, facts: dict | None = None) -> Path:
+    """The trainer's per-step log (loss, learning_rate, reward, reward_std, frac_reward_zero_std, ...) as
+    ``training_log.json`` (with the stage's own ``facts`` under its name: the report reads them there) and
+    its curves as ``training_curves.png``, beside train_metrics.json (the job's output.tar.gz)."""
     from job_code.plots import plot_training_curves
     from pipeline_core.layout import TRAINING_CURVES_FILE, TRAINING_LOG_FILE
 
     output_dir.mkdir(parents=True, exist_ok=True)
     entries = [{k: v for k, v in entry.items() if isinstance(v, int | float | str)} for entry in history]
     path = output_dir / TRAINING_LOG_FILE
-    path.write_text(json.dumps({"stage": stage, "log_history": entries}, indent=1), encoding="utf-8")
+    document: dict = {"stage": stage, "log_history": entries}
+    if facts:
+        document[stage] = facts
+    path.write_text(json.dumps(document, indent=1), encoding="utf-8")
     plot_training_curves(entries, output_dir / TRAINING_CURVES_FILE, f"{stage}: training")
     return path

@@ -124,6 +124,22 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
+# SFT batch order (transformers' train_sampling_strategy): "group_by_length" pads least, but on small data a
+# batch can then hold one label only; "random" mixes them.
+SFT_SAMPLINGS = ("group_by_length", "random")
+# Which RFT prompts GRPO trains on: "random" (all rows, shuffled) or "uncertain" (the ones the starting model
+# is least sure of, by its own label probabilities: job_code.prompt_selection).
+PROMPT_SELECTIONS = ("random", "uncertain")
+MAX_SELECTION_POOL = 100_000
+
+
+def one_of(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise HyperparameterError(
+            f"hyperparameter {name}={value!r} must be one of {', '.join(repr(c) for c in choices)}", name
+        )
+
+
 def _fraction(name: str, value: float) -> None:
     if not 0 <= value < 1:
         raise HyperparameterError(f"hyperparameter {name}={value!r} must be in [0, 1)", name)
@@ -156,10 +172,12 @@ class SftHyperparameters:
     gradient_checkpointing: bool = False
     # The shared system prompt computed once per batch (exact; job_code.prefix_training).
     share_prefix: bool = True
+    sampling: str = "group_by_length"  # or "random" (SFT_SAMPLINGS)
     labels: str = ""
     seed: int = 42
 
     def validate(self) -> None:
+        one_of("sampling", self.sampling, SFT_SAMPLINGS)
         positive("lora_layers", self.lora_layers, allow_zero=True)
         positive("max_samples", self.max_samples, allow_zero=True)
         for name in ("lora_r", "lora_alpha", "learning_rate", "per_device_batch_size", "max_length",
@@ -194,12 +212,33 @@ class RftHyperparameters:
     logging_steps: int = 1
     save_steps: int = 50
     reward_weights: str = ""  # JSON object, e.g. {"verbosity_penalty": 1.0}
+    # "uncertain": score selection_pool prompts with the starting model, train on the least certain ones.
+    prompt_selection: str = "random"
+    selection_pool: int = 256
     labels: str = ""
     bf16: bool = False
     gradient_checkpointing: bool = False
     seed: int = 42
 
+    def prompts_needed(self) -> int:
+        """The prompts max_steps GRPO steps draw (per process)."""
+        return self.max_steps * self.prompts_per_step
+
     def validate(self) -> None:
+        one_of("prompt_selection", self.prompt_selection, PROMPT_SELECTIONS)
+        positive("selection_pool", self.selection_pool)
+        if self.selection_pool > MAX_SELECTION_POOL:
+            raise HyperparameterError(
+                f"hyperparameter selection_pool={self.selection_pool} must be <= {MAX_SELECTION_POOL}",
+                "selection_pool",
+            )
+        if self.prompt_selection == "uncertain" and self.selection_pool < self.prompts_needed():
+            raise HyperparameterError(
+                f"hyperparameter selection_pool={self.selection_pool} must be >= max_steps x "
+                f"prompts_per_step = {self.prompts_needed()} with prompt_selection='uncertain' (the pool "
+                f"the prompts are selected from)",
+                "selection_pool",
+            )
         for name in ("prompts_per_step", "max_completion_length", "learning_rate", "max_steps", "lora_r",
                      "lora_alpha", "max_query_tokens", "logging_steps", "save_steps", "temperature"):
             positive(name, getattr(self, name))

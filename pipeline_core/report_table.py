@@ -174,13 +174,15 @@ def actual_costs(report: dict[str, Any]) -> dict[str, Any]:
     return {"per_stage": per_stage, "total": amount, "complete": complete}
 
 
-CURVE_KEYS = ("loss", "learning_rate", "reward", "reward_std")
+# frac_reward_zero_std: TRL GRPO's share of prompt groups whose completions all got the same reward.
+CURVE_KEYS = ("loss", "learning_rate", "reward", "reward_std", "frac_reward_zero_std")
 MAX_CURVE_POINTS = 200
 
 
 def training_curve(log_history: list[dict[str, Any]]) -> dict[str, list[list[float]]]:
-    """Per logged series (loss, learning rate, reward, reward std), ``[step, value]`` points, evenly thinned
-    to at most MAX_CURVE_POINTS (the first and last kept): report.json stays small on long runs."""
+    """Per logged series (loss, learning rate, reward, reward std, zero-std share), ``[step, value]`` points,
+    evenly thinned to at most MAX_CURVE_POINTS (the first and last kept): report.json stays small on long
+    runs."""
     curve: dict[str, list[list[float]]] = {}
     for key in CURVE_KEYS:
         points = [[float(e["step"]), float(e[key])] for e in log_history
@@ -191,3 +193,56 @@ def training_curve(log_history: list[dict[str, Any]]) -> dict[str, list[list[flo
         if points:
             curve[key] = points
     return curve
+
+
+# What training_log.json's "rft" object (job_code.rft) may hold, with the type each value must have.
+RFT_SIGNAL_NUMBERS = ("prompts_seen", "prompts_available", "groups", "zero_variance_groups",
+                      "zero_variance_share", "reward_std_mean")
+RFT_SELECTION_NUMBERS = ("pool", "kept", "pool_entropy_mean", "kept_entropy_mean", "kept_entropy_min",
+                         "max_entropy", "seconds")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def training_signal(training_log: dict[str, Any]) -> dict[str, Any] | None:
+    """An RFT job's signal facts from its training_log.json (numbers only; None for SFT or an older job)."""
+    facts = training_log.get("rft") if isinstance(training_log, dict) else None
+    if not isinstance(facts, dict):
+        return None
+    signal: dict[str, Any] = {key: facts[key] for key in RFT_SIGNAL_NUMBERS if _is_number(facts.get(key))}
+    if isinstance(facts.get("prompt_selection"), str):
+        signal["prompt_selection"] = facts["prompt_selection"]
+    selection = facts.get("selection")
+    if isinstance(selection, dict):
+        signal["selection"] = {k: selection[k] for k in RFT_SELECTION_NUMBERS if _is_number(selection.get(k))}
+    return signal or None
+
+
+def _three(value: Any) -> str:
+    return f"{value:.3f}" if _is_number(value) else "–"
+
+
+def rft_signal_lines(signal: dict[str, Any] | None) -> list[str]:
+    """The report's sentences about an RFT run's signal, the same in report.md and report.html."""
+    if not signal:
+        return []
+    lines = []
+    if _is_number(signal.get("prompts_seen")) and _is_number(signal.get("prompts_available")):
+        seen, available = int(signal["prompts_seen"]), int(signal["prompts_available"])
+        lines.append(f"RFT prompts seen: {seen:,} of {available:,}")
+    if _is_number(signal.get("zero_variance_share")) and _is_number(signal.get("groups")):
+        line = (f"zero-variance groups (every completion rewarded alike: no gradient): "
+                f"{signal['zero_variance_share']:.0%} of {int(signal['groups']):,}")
+        if _is_number(signal.get("reward_std_mean")):
+            line += f"; mean reward std {signal['reward_std_mean']:.3f}"
+        lines.append(line)
+    selection = signal.get("selection") or {}
+    if _is_number(selection.get("kept")) and _is_number(selection.get("pool")):
+        lines.append(
+            f"prompts selected by uncertainty: {int(selection['kept']):,} of a pool of "
+            f"{int(selection['pool']):,}, label entropy {_three(selection.get('kept_entropy_mean'))} (pool "
+            f"{_three(selection.get('pool_entropy_mean'))}, at most {_three(selection.get('max_entropy'))})"
+        )
+    return lines

@@ -97,28 +97,33 @@ def changed_hyperparameters(settings: Settings, stage: str) -> dict[str, dict[st
     return report_table.changed_hyperparameters(values, defaults)
 
 
-def _training_curve(bucket: str, run_id: str, stage: str, job: dict[str, Any]) -> dict[str, Any] | None:
-    """The training job's per-step curves from its output.tar.gz (training_log.json, job_code.training);
-    None for a job that wrote none (Nova, an older job code, a job that did not finish)."""
+def _training_log(bucket: str, run_id: str, stage: str, job: dict[str, Any]) -> dict[str, Any] | None:
+    """The training job's training_log.json (job_code.training) from its output.tar.gz; None for a job that
+    wrote none (Nova, an older job code, a job that did not finish)."""
     if not job.get("job_name") or stage_table.stage(stage).is_eval:
         return None
     archive = job_output_archive_key(run_id, stage, job["job_name"])
     try:
         members = job_outputs.read_tar_members(s3_uri(bucket, archive), (TRAINING_LOG_FILE,))
-        history = json.loads(members[TRAINING_LOG_FILE])["log_history"]
+        log = json.loads(members[TRAINING_LOG_FILE])
+        log["log_history"] = list(log["log_history"])
     except (ArtifactMissingError, KeyError, TypeError, ValueError):
         return None
-    return report_table.training_curve(history) or None
+    return log
 
 
-def _job_facts(settings: Settings, stage: str, job: dict[str, Any], curve: dict[str, Any] | None = None
+def _job_facts(settings: Settings, stage: str, job: dict[str, Any], log: dict[str, Any] | None = None
                ) -> dict[str, Any]:
     slot = settings.stages.for_stage(stage)
     facts = {k: job.get(k) for k in ("job_name", "status", "failure_reason", "timings")}
     facts.update(instance_type=slot.instance_type, instance_count=slot.instance_count, use_spot=slot.use_spot,
                  hyperparameters=changed_hyperparameters(settings, stage))
+    curve = report_table.training_curve(log["log_history"]) if log else None
     if curve:
         facts["curve"] = curve
+    signal = report_table.training_signal(log) if log else None
+    if signal:  # an RFT job's prompts seen and zero-variance groups
+        facts["signal"] = signal
     return facts
 
 
@@ -142,7 +147,7 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
             "evaluated_model": (eval_job.get("artifact") or {}).get("model_uri"),
             "eval_job": _job_facts(settings, eval_stage, eval_job),
             "training_job": _job_facts(settings, train_stage, train_job,
-                                       _training_curve(bucket, run_id, train_stage, train_job))
+                                       _training_log(bucket, run_id, train_stage, train_job))
             if train_stage else None,
             "trained_model": (train_job.get("artifact") or {}).get("model_uri") if train_stage else None,
         }

@@ -117,6 +117,9 @@ def _stage_details(section: str, stage: dict[str, Any]) -> list[str]:
     if trends:
         steps = max(len(points) for points in curve.values())
         lines += [f"Training ({steps} logged steps): " + ", ".join(trends), ""]
+    signal = report_table.rft_signal_lines((stage.get("training_job") or {}).get("signal"))
+    if signal:
+        lines += [f"- {line}" for line in signal] + [""]
     for kind in report_table.JOB_KINDS:
         changed = (stage.get(kind) or {}).get("hyperparameters") or {}
         if changed:

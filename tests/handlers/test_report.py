@@ -121,3 +121,55 @@ def test_long_curves_are_thinned_keeping_both_ends() -> None:
     history = [{"step": step, "loss": float(step)} for step in range(1, 1001)]
     points = training_curve(history)["loss"]
     assert len(points) == MAX_CURVE_POINTS and points[0] == [1.0, 1.0] and points[-1] == [1000.0, 1000.0]
+
+
+RFT_FACTS = {
+    "prompts_seen": 48, "prompts_available": 4200, "prompt_selection": "uncertain", "groups": 48,
+    "zero_variance_groups": 30, "zero_variance_share": 0.625, "reward_std_mean": 0.2134,
+    "selection": {"pool": 192, "kept": 48, "pool_entropy_mean": 0.41, "kept_entropy_mean": 0.83,
+                  "max_entropy": 1.0986, "seconds": 12.5},
+}
+
+
+def test_the_rft_section_says_how_many_prompts_were_seen_and_how_many_groups_taught_nothing(
+        aws, use_settings) -> None:
+    """Issue 17: the RFT job's training_log.json carries its signal; report.json and report.md show it."""
+    from pipeline_core.layout import job_output_archive_key
+
+    settings = use_settings(load_settings(PROJECT_ROOT / "config" / "local.yaml"))
+    history = [{"step": s, "loss": 0.0, "reward": 0.5, "reward_std": 0.2, "frac_reward_zero_std": 0.625}
+               for s in range(1, 25)]
+    document = {"stage": "rft", "log_history": history, "rft": {**RFT_FACTS, "note": "text is dropped"}}
+    body = tarball({"training_log.json": json.dumps(document).encode()})
+    aws.put_object(Bucket=ARTIFACTS_BUCKET, Key=job_output_archive_key("run-1", "rft", "j-rft"), Body=body)
+    built = report.build_report(settings, ARTIFACTS_BUCKET, a_state(), "SUCCEEDED")
+    job = built["stages"]["rft"]["training_job"]
+    assert job["signal"] == RFT_FACTS
+    assert job["curve"]["frac_reward_zero_std"][0] == [1.0, 0.625]
+    assert "signal" not in built["stages"]["sft"]["training_job"]
+    markdown = report.render_markdown(built)
+    rft_section = markdown[markdown.index("### rft"):]
+    assert "- RFT prompts seen: 48 of 4,200" in rft_section
+    zero = ("zero-variance groups (every completion rewarded alike: no gradient): 62% of 48; "
+            "mean reward std 0.213")
+    assert zero in rft_section
+    assert "prompts selected by uncertainty: 48 of a pool of 192, label entropy 0.830 (pool 0.410, at most " \
+           "1.099)" in rft_section
+    assert "RFT prompts seen" not in markdown[:markdown.index("### rft")]
+
+
+def test_the_html_rft_section_shows_the_same_signal(tmp_path) -> None:
+    from forge import report_sections
+    from pipeline_core import layout
+    from pipeline_core.report_table import rft_signal_lines
+
+    folder = tmp_path / layout.OUTPUTS_DIR / "rft"
+    folder.mkdir(parents=True)
+    history = [{"step": 1, "loss": 0.0, "reward": 0.5, "reward_std": 0.2, "frac_reward_zero_std": 0.625}]
+    (folder / layout.TRAINING_LOG_FILE).write_text(
+        json.dumps({"stage": "rft", "log_history": history, "rft": RFT_FACTS}), encoding="utf-8")
+    page = report_sections._curves(tmp_path, "rft")
+    for line in rft_signal_lines(RFT_FACTS):
+        assert f"<li>{line}</li>" in page
+    assert "frac_reward_zero_std" in page
+    assert rft_signal_lines(None) == [] and rft_signal_lines({"prompts_seen": 3}) == []

@@ -105,6 +105,11 @@ def test_rft_logs_rewards(pipeline):
     metrics = json.loads((pipeline["rft"] / "output" / "data" / "train_metrics.json").read_text())
     assert metrics["steps"] == 2 and len(metrics["rewards"]) == 2
     assert all(-1.0 <= reward <= 1.5 for reward in metrics["rewards"])
+    # Issue 17: 2 steps of 2 prompts from a shuffled epoch of the 24 rows: 4 distinct prompts seen.
+    rft_facts = metrics["rft"]
+    assert (rft_facts["prompts_seen"], rft_facts["prompts_available"]) == (4, 24)
+    assert rft_facts["prompt_selection"] == "random" and "selection" not in rft_facts
+    assert rft_facts["groups"] == 4 and 0 <= rft_facts["zero_variance_groups"] <= 4
 
 
 def _post(url: str, body: bytes) -> tuple[int, dict]:
