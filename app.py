@@ -40,17 +40,21 @@ def stack_id(name: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[-_]", name))
 
 
-def build_app(settings_path: str | Path, outdir: str | Path, *,
-              cfn_validation: bool = False) -> tuple[cdk.App, PipelineStack]:
+def build_app(settings_path: str | Path, outdir: str | Path, *, cfn_validation: bool = False,
+              config_dir: str | Path | None = None) -> tuple[cdk.App, PipelineStack]:
     """Build (not yet synthesize) the app for one config. Tests and local mode call this.
 
     cfn_validation: also run CDK's built-in CloudFormation validation at synth (see the module docstring).
+    config_dir: where the config's relative file paths (metrics.modules) start; by default the config's
+    directory (local mode passes the user's when it synthesizes a rewritten copy).
     """
     settings = load_settings(settings_path)
     outdir = Path(outdir).resolve()
+    config_dir = config_dir or Path(settings_path).parent
     # Staged inside the cloud assembly directory; CDK hashes it and copies it as the Lambda asset.
-    bundle_dir = stage_lambda_bundle(settings, outdir / BUNDLE_DIR_NAME / settings.name)
-    code_dir = stage_code_channel(outdir / CODE_DIR_NAME / settings.name, settings)
+    bundle_dir = stage_lambda_bundle(settings, outdir / BUNDLE_DIR_NAME / settings.name,
+                                     config_dir=config_dir)
+    code_dir = stage_code_channel(outdir / CODE_DIR_NAME / settings.name, settings, config_dir=config_dir)
     app = cdk.App(outdir=str(outdir), context=APP_CONTEXT, builtin_cloud_formation_validation=cfn_validation)
     env = None
     if settings.account or settings.region:

@@ -246,7 +246,7 @@ def validate(
 
     try:
         settings = load_settings(config)
-        report = validate_dataset(file, settings, eval_data)
+        report = validate_dataset(file, settings, eval_data, config_dir=config.parent)
     except ConfigError as error:
         raise _fail(str(error)) from None
     estimate = cost_estimate.estimate(settings)  # what the run may cost, before anything is paid for
@@ -284,8 +284,9 @@ def invoke(
     with _failing(RuntimeError):  # ServingError, StackLookupError, EndpointAnswerError, ConfigError
         if stack:
             from pipeline_core.settings import load_settings
+            from pipeline_core.settings_task import task_labels
 
-            labels = load_settings(_deploy_config(config)).data.labels
+            labels = task_labels(load_settings(_deploy_config(config)))
             answer = serving.ask_aws(stack, run_name, question, labels)
         else:
             answer = serving.ask_run(out / run_name, question)

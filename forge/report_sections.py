@@ -182,7 +182,8 @@ def _curves(run_dir: Path, train_stage: str) -> str:
         summary = ", ".join(f"{k} {fmt(first.get(k))} → {fmt(last.get(k))}" for k in keys)
         parts.append(f"<p class='note'>{len(steps)} logged steps (step {first.get('step')} to "
                      f"{last.get('step')}): {summary}</p>")
-    signal = report_table.rft_signal_lines(report_table.training_signal(document))
+    job = stage_table.stage(train_stage).job
+    signal = report_table.rft_signal_lines(report_table.training_signal(document, job))
     if signal:
         items = "".join(f"<li>{html.escape(line)}</li>" for line in signal)
         parts.append(f"<ul class='signal'>{items}</ul>")

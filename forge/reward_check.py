@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline_core import stages as stage_table
 from pipeline_core.settings import ConfigError, Settings
 
 
@@ -57,7 +58,8 @@ def rft_sample_records(rft_rows: Sequence[Any], settings: Settings) -> list[dict
     """The RFT rows as the Prepare step writes Nova RFT records ({id, messages, reference_answer})."""
     from job_code.core.formats import format_records
 
-    return list(format_records(rft_rows, "nova", "rft", settings.data.system_prompt))
+    job = stage_table.rewarded_stage().job
+    return list(format_records(rft_rows, "nova", job, settings.data.system_prompt))
 
 
 def reward_module_problems(settings: Settings, records: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from forge.local.endpoints import ServerProcess, default_serve_command, start_server
 from pipeline_core import endpoint
 from pipeline_core.settings import Settings, parse_settings
+from pipeline_core.settings_task import task_labels
 
 SERVE_STATE = "serve.json"
 START_TIMEOUT_SECONDS = 300
@@ -171,11 +172,11 @@ def ask_run(run_dir: Path, question: str) -> Answer:
     settings = _settings(run_dir)
     url = _running_url(run_dir)
     if url:
-        return labelled(post_question(url, question, settings), settings.data.labels)
+        return labelled(post_question(url, question, settings), task_labels(settings))
     with _stopped_by_signals():
         server = start(run_dir)
         try:
-            return labelled(post_question(server.url, question, settings), settings.data.labels)
+            return labelled(post_question(server.url, question, settings), task_labels(settings))
         finally:
             _stop_quietly(server)
 

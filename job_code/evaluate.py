@@ -4,9 +4,10 @@ Inputs: channel `eval` (chat JSONL, required), channel `model` (a previous stage
 model.tar.gz; absent → hyperparameter base_model). Outputs into SM_OUTPUT_DATA_DIR:
 ``inference_output.jsonl`` (one {"id", "prompt", "inference", "gold", "label"} per row, in input order;
 label = the label parsed from the inference, or null),
-``results.json`` ({"results": {"all": {...}}} + extras, from job_code.core.metrics, + ``samples``: five right
-and five wrong answers, + ``answer_tokens``: lengths against max_new_tokens, + ``robustness``: the same
-questions scored with line endings normalized, see ``line_ending_robustness``), ``confusion_matrix.png``
+``results.json`` ({"results": {"all": {...}}} + extras, from job_code.core.metrics, then the
+``metrics_modules``' values in ``all`` and ``custom_metrics`` (job_code.core.custom_metrics), + ``samples``:
+five right and five wrong answers, + ``answer_tokens``: lengths against max_new_tokens, + ``robustness``: the
+same questions scored with line endings normalized, see ``line_ending_robustness``), ``confusion_matrix.png``
 (row-normalized, with counts), ``response_lengths.png`` (in tokens, the cap marked); results.json is
 copied to ``SM_MODEL_DIR/eval/`` so it travels with the job output.
 
@@ -22,6 +23,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from job_code import tracking
 from job_code.sm_contract import JobPaths, parse_hyperparameters, run_job
@@ -46,6 +48,23 @@ def evaluate_answers(
     parsed = report.pop("parsed_labels", None) or [None] * len(predictions)  # per row: inference_output
     results.update(report)
     return results, parsed
+
+
+def add_custom_metrics(results: dict, modules: str, answers: list[str], golds: list[str], rows: list) -> dict:
+    """Run the ``metrics_modules`` (paths in the code channel) after the built-ins; their values join
+    ``results.all`` (job_code.core.custom_metrics). A bad module raises CustomMetricError naming its file."""
+    from job_code.core import custom_metrics
+    from pipeline_core.job_hyperparameters import metric_modules_of
+
+    paths = metric_modules_of(modules)
+    if not paths:
+        return results
+    root = Path(__file__).resolve().parent.parent  # the code channel's root (job_code/ sits at its top)
+    custom = custom_metrics.run_custom_metrics(
+        [custom_metrics.resolve(path, root) for path in paths], answers, golds,
+        custom_metrics.row_dicts(rows), taken=list(results["results"]["all"]),
+    )
+    return custom_metrics.merge_into(results, custom)
 
 
 def answer_token_stats(token_lengths: list[int], cap: int) -> dict:
@@ -142,7 +161,8 @@ def run_evaluation(params: EvalHyperparameters, paths: JobPaths) -> dict:
 
     golds = [row.answer or "" for row in rows]
     results, parsed = evaluate_answers(answers, golds, labels)
-    if params.robustness:
+    add_custom_metrics(results, params.metrics_modules, answers, golds, rows)
+    if params.robustness and labels:  # a label-accuracy check: a generation eval (no labels) skips it
         normalized = [
             prompt_text(prompt_messages(
                 dataclasses.replace(row, question=normalize_line_endings(row.question)), tokenizer,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline_core import nova_recipe_base
 from pipeline_core import stages as stage_table
 from pipeline_core.job_hyperparameters import STAGE_CLASSES, HyperparameterError, check_room, parse_stage
+from pipeline_core.settings_task import channel_paths, is_generation
 
 if TYPE_CHECKING:
     from pipeline_core.settings import Settings
@@ -28,12 +29,15 @@ if TYPE_CHECKING:
 def pipeline_hyperparameters(settings: Settings, stage: str) -> dict[str, Any]:
     """What every open-weights job needs from the settings (names of job_code's hyperparameter classes)."""
     common: dict[str, Any] = {
-        "labels": json.dumps(settings.data.labels),
+        # generation: no label set (the jobs then see none in the data either: Prepare writes no "label").
+        "labels": "" if is_generation(settings) else json.dumps(settings.data.labels),
         "max_query_tokens": settings.data.max_query_tokens,
     }
     spec = stage_table.stage(stage)
     if spec.is_eval:
         common["stage"] = stage
+        if settings.metrics.modules:  # only then: a config without them keeps its requests unchanged
+            common["metrics_modules"] = json.dumps(channel_paths(settings))
     # The job type whose hyperparameters take reward weights (RFT) gets the settings' reward.
     if "reward_weights" in {field.name for field in dataclasses.fields(STAGE_CLASSES[spec.job])}:
         weights = settings.reward.model_dump()
@@ -77,7 +81,8 @@ def _check_hf(settings: Settings, stage: str, slot: str) -> None:
     try:
         params = parse_stage(stage_table.stage(stage).job, stage_hyperparameters(settings, stage))
         # Rows with their own system prompt (data.system_column) are checked by the job, which reads them.
-        check_room(params, system_prompt=data.system_prompt, labels=data.labels)
+        labels = [] if is_generation(settings) else data.labels
+        check_room(params, system_prompt=data.system_prompt, labels=labels)
     except HyperparameterError as error:
         field = f"stages.{slot}.hyperparameters" + (f".{error.field}" if error.field else "")
         raise ValueError(f"{field}: {error}") from None
@@ -92,7 +97,7 @@ def _check_nova(settings: Settings, stage: str, slot: str) -> None:
             cfg.recipe_overrides,
             system_prompt=data.system_prompt,
             max_query_tokens=data.max_query_tokens,
-            labels=data.labels,
+            labels=[] if is_generation(settings) else data.labels,
         )
     except nova_recipe_base.OverrideError as error:
         raise ValueError(f"stages.{slot}.recipe_overrides.{error.field}: {error}") from None

@@ -278,10 +278,13 @@ class EvalHyperparameters:
     # Also score the questions with line endings normalized (results.json "robustness"); only the rows
     # with a \r are generated again.
     robustness: bool = True
+    # JSON list of the user's metric files (paths in the code channel, or absolute), run after the built-ins.
+    metrics_modules: str = ""
 
     def validate(self) -> None:
         for name in ("max_new_tokens", "batch_size", "max_query_tokens"):
             positive(name, getattr(self, name))
+        metric_modules_of(self.metrics_modules)
         positive("max_samples", self.max_samples, allow_zero=True)
         check_room(self, labels=labels_of(self.labels))
 
@@ -309,6 +312,21 @@ def labels_of(value: str) -> list[str]:
             ) from None
         return [str(item) for item in parsed]
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def metric_modules_of(value: str) -> list[str]:
+    """The ``metrics_modules`` hyperparameter: a JSON list of paths; '' -> []."""
+    if not value.strip():
+        return []
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise HyperparameterError(f"hyperparameter metrics_modules is not a JSON list: {error.msg}",
+                                  "metrics_modules") from None
+    if not isinstance(parsed, list) or not all(isinstance(item, str) and item for item in parsed):
+        raise HyperparameterError("hyperparameter metrics_modules must be a JSON list of paths",
+                                  "metrics_modules")
+    return parsed
 
 
 def parse_stage(kind: str, raw: Mapping[str, object]) -> Any:

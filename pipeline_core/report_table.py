@@ -59,7 +59,14 @@ def ordered(stages: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def metric_columns(stages: dict[str, Any]) -> list[str]:
-    return [name for name in REPORT_METRICS if any(name in (s.get("metrics") or {}) for s in stages.values())]
+    """The built-in columns some stage has, then each metrics.modules metric (a stage's ``custom_metrics``:
+    file -> {name: value}), in the order the stages report them."""
+    columns = [name for name in REPORT_METRICS
+               if any(name in (s.get("metrics") or {}) for s in stages.values())]
+    for _, stage in ordered(stages):
+        for values in (stage.get("custom_metrics") or {}).values():
+            columns += [name for name in values if name not in columns] if isinstance(values, dict) else []
+    return columns
 
 
 def interval(metrics: dict[str, Any], name: str) -> tuple[float | None, float | None]:
@@ -206,9 +213,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
-def training_signal(training_log: dict[str, Any]) -> dict[str, Any] | None:
-    """An RFT job's signal facts from its training_log.json (numbers only; None for SFT or an older job)."""
-    facts = training_log.get("rft") if isinstance(training_log, dict) else None
+def training_signal(training_log: dict[str, Any], job: str) -> dict[str, Any] | None:
+    """An RFT job's signal facts from its training_log.json, kept under the job type's key (numbers only;
+    None for SFT or an older job)."""
+    facts = training_log.get(job) if isinstance(training_log, dict) else None
     if not isinstance(facts, dict):
         return None
     signal: dict[str, Any] = {key: facts[key] for key in RFT_SIGNAL_NUMBERS if _is_number(facts.get(key))}

@@ -30,6 +30,7 @@ from pipeline_core import service_limits as limits
 from pipeline_core import stages as stage_table
 from pipeline_core.hyperparameters import check_stage_hyperparameters
 from pipeline_core.nova_keywords import reserved_keywords_in
+from pipeline_core.settings_task import MetricsSettings, TaskSettings, check_task, is_generation
 from pipeline_core.tracking import TrackingSettings
 
 # The published case study's system prompt, verbatim: part of the experiment's definition.
@@ -155,7 +156,8 @@ class ImageSettings(_Strict):
 
 
 class GateSettings(_Strict):
-    metric: Literal["accuracy", "em", "qem", "f1", "macro_f1", "rouge1", "rougeL", "bleu"] = "accuracy"
+    # A built-in (settings_task.GATE_BUILTIN_METRICS) or a metrics.modules metric (checked at gate time).
+    metric: str = "accuracy"
     min_gain_over_baseline: float = 0.0
     # For label metrics, the candidate must also beat guessing a label uniformly at random and always
     # answering the eval set's most frequent label, by these margins (pipeline_core/gate_rules.py).
@@ -285,6 +287,8 @@ class Settings(_Strict):
     region: str | None = None
     account: str | None = None
     model: ModelSettings
+    task: TaskSettings = TaskSettings()  # classification (the default) or generation (settings_task.py)
+    metrics: MetricsSettings = MetricsSettings()  # the user's metric files, run by the eval job
     data: DataSettings = DataSettings()
     split: SplitSettings = SplitSettings()
     stages: StagesSettings = StagesSettings()
@@ -328,6 +332,7 @@ class Settings(_Strict):
             raise ValueError("model.model_type is required when model.family is 'nova'")
         if not self.stages.enabled_job_stages():
             raise ValueError("stages: at least one job stage must be enabled")
+        check_task(self)
         if self.model.family == "nova":
             _check_nova_texts(self)
         try:
@@ -358,7 +363,7 @@ def _check_nova_texts(settings: Settings) -> None:
     if found := reserved_keywords_in(data.system_prompt):
         raise ValueError(f"data.system_prompt contains Nova reserved keyword(s) {found}: every SFT and "
                          "RFT record would be invalid (Nova matches them case-sensitively)")
-    for label in data.labels:
+    for label in [] if is_generation(settings) else data.labels:
         if found := reserved_keywords_in(label):
             raise ValueError(f"data.labels: {label!r} contains Nova reserved keyword(s) {found}")
     if settings.stages.rft.enabled and not data.system_prompt.strip():

@@ -92,6 +92,12 @@ def base_eval_stage() -> Stage | None:
     return next((s for s in eval_stages() if s.evaluates is None), None)
 
 
+def rewarded_stage() -> Stage:
+    """The training stage that learns from a reward (its Nova methods are RFT ones): the reward module is
+    checked on the rows of its dataset, formatted as its job reads them."""
+    return next(s for s in train_stages() if any(m.startswith("RFT") for m in s.methods))
+
+
 def runs_with(name: str) -> str:
     """The stage whose settings slot switches ``name`` on: an evaluation of trained weights runs iff the
     stage that trains them runs; every other stage has its own ``enabled``."""

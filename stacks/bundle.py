@@ -98,15 +98,19 @@ def _check_lambda_requirements(settings: Settings) -> None:
                           "it cannot install these")
 
 
-def stage_lambda_bundle(settings: Settings, dest_dir: str | Path) -> Path:
+def stage_lambda_bundle(settings: Settings, dest_dir: str | Path, *,
+                        config_dir: str | Path | None = None) -> Path:
     """Write the bundle into ``dest_dir`` (replacing what was there) and return its path.
 
-    The content depends only on the sources and the settings, so CDK's asset hash is stable.
+    The content depends only on the sources and the settings, so CDK's asset hash is stable. Nova: the
+    metrics.modules files too (relative to ``config_dir``): the Poll handler runs them on Nova's eval output.
     """
     _check_lambda_requirements(settings)
     dest = _fresh_copy_of_trees(dest_dir, _COPIED_TREES, "Lambda bundle")
     stage_reward_module(settings, dest)
     (dest / SETTINGS_FILE_NAME).write_text(settings.to_json() + "\n", encoding="utf-8")
+    if settings.model.family == "nova":
+        stage_metric_modules(settings, dest, config_dir)
     return dest
 
 
@@ -123,13 +127,15 @@ def job_requirements(pyproject: Path = PROJECT_ROOT / "pyproject.toml") -> list[
     return [pins[name] for name in JOB_REQUIREMENTS]
 
 
-def stage_code_channel(dest_dir: str | Path, settings: Settings | None = None) -> Path:
+def stage_code_channel(dest_dir: str | Path, settings: Settings | None = None, *,
+                       config_dir: str | Path | None = None) -> Path:
     """Write the SageMaker code channel's content into ``dest_dir`` (replacing it) and return its path.
 
     The stack deploys this directory to s3://<artifacts>/code/ and local mode uploads the same directory.
     With ``settings``, their settings.json too: the job that opens a run's MLflow parent run logs them as
-    its parameters (on AWS no other process has both the settings and MLflow), and their reward.module
-    (its reward.requirements appended to requirements.txt).
+    its parameters (on AWS no other process has both the settings and MLflow); their reward.module
+    (its reward.requirements appended to requirements.txt); and the metrics.modules files, found
+    relative to ``config_dir`` (the config file's directory).
     """
     dest = _fresh_copy_of_trees(dest_dir, CODE_CHANNEL_LAYOUT, "code channel")
     requirements = job_requirements() + (list(settings.reward.requirements) if settings is not None else [])
@@ -137,4 +143,21 @@ def stage_code_channel(dest_dir: str | Path, settings: Settings | None = None) -
     if settings is not None:
         (dest / SETTINGS_FILE_NAME).write_text(settings.to_json() + "\n", encoding="utf-8")
         stage_reward_module(settings, dest)
+        stage_metric_modules(settings, dest, config_dir)
     return dest
+
+
+def stage_metric_modules(settings: Settings, dest: Path, config_dir: str | Path | None) -> list[Path]:
+    """Copy the user's metric files into the code channel where the eval job's ``metrics_modules``
+    hyperparameter names them (pipeline_core/settings_task.py channel_path)."""
+    from pipeline_core.settings_task import module_sources
+
+    try:
+        sources = module_sources(settings, config_dir)
+    except ValueError as error:
+        raise BundleError(str(error)) from None
+    copied = []
+    for target, source in sources.items():
+        (dest / target).parent.mkdir(parents=True, exist_ok=True)
+        copied.append(Path(shutil.copyfile(source, dest / target)))
+    return copied

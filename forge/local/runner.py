@@ -68,12 +68,12 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def synthesize(config: Path, outdir: Path) -> Path:
+def synthesize(config: Path, outdir: Path, config_dir: Path | None = None) -> Path:
     """The CDK app of this project (issue 2's ``app.build_app``), synthesized into ``outdir``."""
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
     app_module = importlib.import_module("app")
-    built = app_module.build_app(str(config), str(outdir))
+    built = app_module.build_app(str(config), str(outdir), config_dir=config_dir)
     app = built[0] if isinstance(built, tuple) else built  # (app, stack)
     app.synth()
     return outdir
@@ -155,7 +155,7 @@ class LocalPipeline:
                 self._exit.callback(warm.close)  # runs after sagemaker.shutdown (LIFO)
             self.workdir = Path(self._exit.enter_context(tempfile.TemporaryDirectory(prefix="forge-local-")))
             outdir = synthesize(tracking.synth_config(self.settings, self.config, self.workdir),
-                                self.workdir / "cdk.out")
+                                self.workdir / "cdk.out", config_dir=self.config.parent)
             self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
             self.session = boto3.session.Session(region_name=REGION)
             self.s3 = self.session.client("s3")
@@ -243,7 +243,8 @@ class LocalPipeline:
         s3://<data>/incoming/; returns the execution input."""
         artifacts, data_bucket = self.env["ARTIFACTS_BUCKET"], self.env["DATA_BUCKET"]
         with tempfile.TemporaryDirectory(prefix="forge-code-") as staging:
-            code_dir = stage_code_channel(Path(staging) / "code", self.settings)
+            code_dir = stage_code_channel(Path(staging) / "code", self.settings,
+                                          config_dir=self.config.parent)
             s3io.upload_dir(self.s3, code_dir, f"s3://{artifacts}/{layout.CODE_S3_PREFIX}")
         execution_input = {"run_id": self.run_id}
         for key, path in (("dataset", self.data), ("eval_dataset", self.eval_data)):

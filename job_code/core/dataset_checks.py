@@ -20,8 +20,8 @@ from job_code.core.validation import Issue, ValidationReport, excerpt
 from pipeline_core.nova_keywords import reserved_keywords_in
 
 # What Prepare reads. The table reader knows more (.tsv, .ndjson, ...), but the pipeline's contract
-# (docs/contracts.md) is CSV or JSONL.
-DATASET_SUFFIXES = (".csv", ".jsonl")
+# (docs/contracts.md) is CSV, JSONL (column or chat form) or Parquet.
+DATASET_SUFFIXES = (".csv", ".jsonl", ".parquet")  # Parquet: where pyarrow is (parquet_reader.py)
 
 # Documented dataset size bounds (rows), by family and method. None = no documented bound.
 # Nova SFT: Bedrock's Nova customization quotas (8 to 20,000 training records; from memory, not
@@ -129,6 +129,8 @@ class DatasetPlan:
     rft_method: str | None = None
     label_field: str = "label"
     normalize_line_endings: bool = False  # data.normalize_line_endings: \r\n and \r become \n
+    # generation: no label set (labels empty), no label shortcuts, no stratified split.
+    task: str = "classification"
 
 
 @dataclass
@@ -208,7 +210,10 @@ def _read_checked(
         report.extend(suffix_issues)
         return report, []
     report, examples = read(source)
-    report.extend(check_case_conflicts(examples, label_field=plan.label_field))
+    conflicts = check_case_conflicts(examples, label_field=plan.label_field)
+    if plan.task == "generation":  # two references to one question may both be right: the split keeps one
+        conflicts = [replace(issue, severity="warning") for issue in conflicts]
+    report.extend(conflicts)
     if labels_needed and examples:
         report.extend(check_labels_present(examples, plan.labels, plan.label_field))
     bad_rows = report.bad_rows
@@ -235,8 +240,10 @@ def check_dataset(
     surface features that predict the label (job_code.core.shortcuts), on the rows as the model will see them
     (after ``plan.normalize_line_endings``).
     """
-    report, examples = _read_checked(dataset, read, plan, labels_needed=True)
-    check_shortcuts(examples, report, label_field=plan.label_field)
+    generation = plan.task == "generation"
+    report, examples = _read_checked(dataset, read, plan, labels_needed=not generation)
+    if not generation:  # a free-text answer is no label a surface feature could give away
+        check_shortcuts(examples, report, label_field=plan.label_field)
     held_out = None
     if eval_dataset is not None:
         eval_report, held_out = _read_checked(eval_dataset, read, plan, labels_needed=False)
@@ -252,6 +259,7 @@ def check_dataset(
             rft=plan.rft,
             reuse_sft_for_rft=plan.reuse_sft_for_rft,
             seed=plan.seed,
+            stratify=not generation,
         )
     except SplitError as error:
         report.add(Issue("too_few_rows_for_split", str(error)))

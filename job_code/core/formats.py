@@ -181,13 +181,18 @@ def dataset_filename(family: Family, kind: SplitKind) -> str:
 
 
 def format_records(
-    examples: Iterable[Example], family: Family, kind: SplitKind, system_prompt: str
+    examples: Iterable[Example], family: Family, kind: SplitKind, system_prompt: str, *, labelled: bool = True
 ) -> Iterator[dict]:
+    """The split's records. ``labelled=False`` (task.kind generation): open-weights chat records carry no
+    ``label``, so the jobs see no label set (the answer is the assistant turn)."""
     try:
         writer = _WRITERS[(family, kind)]
     except KeyError:
         raise ValueError(f"no writer for family={family!r} kind={kind!r}") from None
-    return (writer(example, system_prompt) for example in examples)
+    records = (writer(example, system_prompt) for example in examples)
+    if labelled or family != "hf":
+        return records
+    return ({key: value for key, value in record.items() if key != "label"} for record in records)
 
 
 def dumps_jsonl(records: Iterable[dict[str, Any]]) -> str:

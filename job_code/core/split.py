@@ -75,8 +75,12 @@ def split_examples(
     rft: int,
     reuse_sft_for_rft: bool = True,
     seed: int = 42,
+    stratify: bool = True,
 ) -> Splits:
     """Split ``examples`` into stratified SFT / eval / new-RFT sets of exactly the requested sizes.
+
+    ``stratify=False`` (generation: each free-text answer would be its own stratum, and the ties of one-row
+    strata would pick rows by answer text): one shuffled pool.
 
     Raises SplitError when there are fewer distinct questions than ``sft + eval + rft``.
     """
@@ -96,7 +100,7 @@ def split_examples(
 
     by_label: dict[str, list[Example]] = defaultdict(list)
     for example in unique:
-        by_label[example.label].append(example)
+        by_label[example.label if stratify else ""].append(example)
     rng = random.Random(seed)
     for label in sorted(by_label):
         rng.shuffle(by_label[label])

@@ -1,4 +1,5 @@
-"""Read the user's CSV/JSONL as a stream of records, with clear errors for hostile files.
+"""Read the user's CSV/JSONL (and Parquet: job_code/core/parquet_reader.py) as a stream of records, with clear
+errors for hostile files.
 
 A file is decoded incrementally (``open_table``), so memory follows the record being read, not the file:
 Prepare runs in a 512 MB Lambda and a 60 MB CSV must fit with room to spare. Every error names the file and
@@ -66,7 +67,7 @@ class Table:
     """
 
     path: str
-    format: Literal["csv", "jsonl"]
+    format: Literal["csv", "jsonl", "parquet"]
     columns: list[str]
     rows: list[dict[str, Any]] = field(default_factory=list)
     row_numbers: list[int] = field(default_factory=list)
@@ -83,7 +84,7 @@ class TableStream:
     A fatal error (malformed CSV, bad bytes) raises DatasetFormatError from the iteration."""
 
     path: str
-    format: Literal["csv", "jsonl"]
+    format: Literal["csv", "jsonl", "parquet"]
     columns: list[str]
     records: Iterator[Record] = field(default_factory=lambda: iter(()))
 
@@ -92,13 +93,17 @@ def _name(value: str) -> str:
     return value if len(value) <= _NAME_CHARS else value[: _NAME_CHARS - 1] + "…"
 
 
-def detect_format(path: str | Path) -> Literal["csv", "jsonl"]:
+def detect_format(path: str | Path) -> Literal["csv", "jsonl", "parquet"]:
     suffix = Path(path).suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
         return "csv"
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
-    raise DatasetFormatError(f"{path}: unsupported file type {_name(suffix)!r}; expected .csv or .jsonl")
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise DatasetFormatError(
+        f"{path}: unsupported file type {_name(suffix)!r}; expected .csv, .jsonl or .parquet"
+    )
 
 
 def _suspect_cell(values: Iterable[tuple[str, Any]]) -> tuple[str, str] | None:
@@ -284,11 +289,18 @@ def _is_blank(handle: Any) -> bool:
 
 @contextlib.contextmanager
 def open_table(path: str | Path, source: str | None = None) -> Iterator[TableStream]:
-    """Open a CSV or JSONL file as a TableStream. Raises DatasetFormatError if the file is unusable.
+    """Open a CSV, JSONL or Parquet file as a TableStream. Raises DatasetFormatError if the file is unusable.
     Messages name ``source`` (e.g. the S3 URI the file was downloaded from), by default ``path``."""
     path = Path(path)
     name = source or str(path)
     kind = detect_format(name if source else path)
+    if kind == "parquet":  # binary and columnar: its own reader (pyarrow, where installed)
+        from job_code.core.parquet_reader import open_parquet
+
+        if not path.is_file():
+            raise DatasetFormatError(f"{name}: cannot read: no such file")
+        yield open_parquet(path, name)
+        return
     try:
         raw = path.open("rb")
     except OSError as error:

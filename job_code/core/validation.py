@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +46,8 @@ class ValidationRules:
     chars_per_token: float = 4.0
     min_rows: int = 1
     max_rows: int | None = None
+    # generation: free-text answers, checked as text (empty, over-long) but against no label set.
+    task: Literal["classification", "generation"] = "classification"
 
     def estimate_tokens(self, text: str) -> int:
         return int(len(text) / self.chars_per_token + 0.999)
@@ -111,7 +113,12 @@ def _check_row(
     query, issues = _check_text(row.get(mapping.query), mapping.query, number, rules)
     label, label_issues = _check_text(row.get(mapping.label), mapping.label, number, rules)
     issues += label_issues
-    if label is not None and label not in rules.labels:
+    if label is not None and rules.task == "generation":
+        if len(label) > rules.max_query_chars:
+            issues.append(Issue("too_long", f"{mapping.label!r} (the answer) has {len(label)} characters, "
+                                f"over the limit {rules.max_query_chars}", row=number, field=mapping.label,
+                                excerpt=excerpt(label)))
+    elif label is not None and label not in rules.labels:
         near = [
             known
             for known in rules.labels
@@ -195,6 +202,39 @@ def _check_row(
     return Example(id=example_id, query=query, label=label, system=clean_system, row=number), issues
 
 
+class _Forms:
+    """How many records came in chat form and in column form (a file must use one)."""
+
+    def __init__(self) -> None:
+        self.chat = self.columns = 0
+        self.first: dict[str, int] = {}
+
+    def issues(self) -> list[Issue]:
+        if not (self.chat and self.columns):
+            return []
+        later = max(self.first, key=self.first.__getitem__)
+        return [Issue("mixed_record_forms", f"{self.chat} records are in chat form ('messages') and "
+                      f"{self.columns} have columns; use one form per file", row=self.first[later],
+                      field="messages")]
+
+
+def _check_record(row: Mapping[str, Any], number: int, rules: ValidationRules,
+                  forms: _Forms) -> tuple[Example | None, list[Issue]]:
+    """A column-style row, or a chat record flattened onto cells named after its turns (chat_input)."""
+    from job_code.core.chat_input import flatten, is_chat_record
+
+    if not is_chat_record(row, rules.mapping):
+        forms.columns += 1
+        forms.first.setdefault("columns", number)
+        return _check_row(row, number, rules)
+    forms.chat += 1
+    forms.first.setdefault("chat", number)
+    cells, mapping, issues = flatten(row, number, rules.mapping)
+    if cells is None or mapping is None:
+        return None, issues
+    return _check_row(cells, number, replace(rules, mapping=mapping))
+
+
 class _OptionalFields:
     """Nova: an optional field (system, id) must be present in every row or in none (counted as rows pass)."""
 
@@ -246,6 +286,7 @@ def _check_duplicates(examples: Sequence[Example], rules: ValidationRules) -> li
                 )
             )
         else:
+            # generation: two reference answers to one question can both be right; the split keeps the first.
             issues.append(
                 Issue(
                     "conflicting_duplicate",
@@ -253,6 +294,7 @@ def _check_duplicates(examples: Sequence[Example], rules: ValidationRules) -> li
                     row=example.row,
                     field=rules.mapping.label,
                     excerpt=excerpt(example.query),
+                    severity="warning" if rules.task == "generation" else "error",
                 )
             )
         if rules.mapping.id:
@@ -282,19 +324,22 @@ def validate_stream(stream: TableStream, rules: ValidationRules) -> tuple[Valida
             return report, []
     rows = ValidationReport(source=stream.path)  # row findings, kept apart until the columns are known
     examples, optional, parsed = [], _OptionalFields(rules.mapping.optional), 0
+    forms = _Forms()
     for number, item in stream.records:
         report.rows_total += 1
         if isinstance(item, DatasetFormatError):
             report.add(Issue("unparseable_record", str(item), row=item.row, field=item.field))
             continue
         parsed += 1
-        example, issues = _check_row(item, number, rules)
+        example, issues = _check_record(item, number, rules, forms)
         rows.extend(issues)
         optional.add(item, number)
         if example is not None:
             examples.append(example)
     header_issues = _check_header(stream.columns, stream.format, rules)  # JSONL: every key seen by now
-    report.extend(header_issues)
+    if forms.chat and not forms.columns:  # all in chat form: the question column is not expected
+        header_issues = [issue for issue in header_issues if issue.problem != "missing_column"]
+    report.extend(header_issues + forms.issues())
     if any(issue.problem == "missing_column" for issue in header_issues):
         return report, []
     report.merge(rows)

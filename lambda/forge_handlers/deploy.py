@@ -16,6 +16,7 @@ from pipeline_core import endpoint_guardrails, polling
 from pipeline_core import stages as stage_table
 from pipeline_core.service_limits import ServiceLimitError, endpoint_tier
 from pipeline_core.settings import Settings
+from pipeline_core.settings_task import task_labels
 
 VARIANT = endpoint_guardrails.VARIANT
 # Nova inference container per region (AWS docs: deploying Nova models on SageMaker endpoints).
@@ -59,7 +60,7 @@ def deployed_weights(settings: Settings, bucket: str, run_id: str) -> str:
 
 def model_request(settings: Settings, env: Environment, run_id: str, weights: str) -> dict[str, Any]:
     container: dict[str, Any] = {"Image": inference_image(settings, env.region)}
-    labels = json.dumps(settings.data.labels)
+    labels = json.dumps(task_labels(settings))  # generation: [] (the server parses no label)
     if settings.model.family == "nova":
         container["ModelDataSource"] = {
             "S3DataSource": {

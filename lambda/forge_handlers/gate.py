@@ -10,6 +10,7 @@ from forge_handlers.errors import ArtifactMissingError
 from pipeline_core import gate_rules
 from pipeline_core import stages as stage_table
 from pipeline_core.settings import Settings
+from pipeline_core.settings_task import GATE_BUILTIN_METRICS, is_generation
 
 
 def evaluated_stages(settings: Settings) -> list[str]:
@@ -34,8 +35,11 @@ def metric_of(results: dict[str, Any], stage: str, metric: str) -> float:
     flat = (results.get("results") or {}).get("all") or {}
     value = flat.get(metric)
     if not isinstance(value, int | float) or isinstance(value, bool):
+        # A custom gate.metric can only be checked here: its names are known once its module ran.
+        hint = "" if metric in GATE_BUILTIN_METRICS else " (gate.metric names no built-in metric: does a " \
+            "metrics.modules file return it?)"
         raise ArtifactMissingError(
-            f"eval results of {stage} ({results.get('uri')}) have no numeric '{metric}'; "
+            f"eval results of {stage} ({results.get('uri')}) have no numeric '{metric}'{hint}; "
             f"present: {', '.join(sorted(flat)) or 'none'}"
         )
     return float(value)
@@ -60,13 +64,16 @@ def decide(settings: Settings, bucket: str, run_id: str) -> dict[str, Any]:
         margin = rule.min_gain_over_baseline
         comparisons.append(gate_rules.Comparison("baseline", baseline, candidate, margin))
     # The rates of answering without reading, from the gold labels of the same eval set.
-    rates = gate_rules.reference_rates(rule.metric, gate_rules.class_counts(results.get("per_class")))
+    # generation has no label set, so no such rates: the skip is recorded in the notes.
+    per_class = None if is_generation(settings) else results.get("per_class")
+    rates = gate_rules.reference_rates(rule.metric, gate_rules.class_counts(per_class))
     margins = {"chance": rule.min_gain_over_chance, "majority": rule.min_gain_over_majority}
     for against, reference in rates.items():
         comparisons.append(gate_rules.Comparison(against, reference, candidate, margins[against]))
     if not rates:
         why = (
-            f"the eval results of {candidate_stage} carry no per-class label counts"
+            "task.kind generation has no label set" if is_generation(settings)
+            else f"the eval results of {candidate_stage} carry no per-class label counts"
             if rule.metric in gate_rules.RATE_METRICS
             else "not a label metric"
         )

@@ -13,10 +13,14 @@ import json
 import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forge_handlers.aws import s3io
-from forge_handlers.errors import ArtifactMissingError
+from forge_handlers.errors import ArtifactMissingError, JobFailedError
+from pipeline_core.settings_task import channel_paths
+
+if TYPE_CHECKING:
+    from pipeline_core.settings import Settings
 
 
 def output_tarball_uri(description: dict[str, Any]) -> str:
@@ -47,6 +51,15 @@ def _matches(name: str, pattern: str) -> bool:
     return name == pattern
 
 
+def bundled_metric_paths(settings: Settings) -> list[Path]:
+    """Nova: the metrics.modules files in this Lambda's bundle (stacks/bundle.py stages them beside the
+    packages), run on the eval's inference output. Open weights: none (the eval job ran them)."""
+    if settings.model.family != "nova":
+        return []
+    root = Path(__file__).resolve().parent.parent
+    return [root / path for path in channel_paths(settings)]
+
+
 def read_eval_results(tarball_uri: str, labels: list[str]) -> dict[str, Any]:
     """The eval results in Nova's shape ``{"results": {"all": {...}}}``, completed with our label metrics."""
     members = read_tar_members(tarball_uri, ("results.json", "results_*", "inference_output.jsonl"))
@@ -69,6 +82,34 @@ def read_eval_results(tarball_uri: str, labels: list[str]) -> dict[str, Any]:
         flat.update({k: v for k, v in rescored.pop("results")["all"].items() if k not in flat})
         results.update({k: v for k, v in rescored.items() if k not in results})
     return results
+
+
+def add_custom_metrics(results: dict[str, Any], tarball_uri: str, paths: list[Path]) -> dict[str, Any]:
+    """The user's metric files on Nova's inference output, in this Lambda (stdlib-only files: the runtime
+    has boto3 and the Powertools layer, nothing else), merged into ``results`` (job_code.core.custom_metrics).
+    A bad file fails the eval stage, naming it."""
+    from job_code.core.custom_metrics import CustomMetricError, merge_into, run_custom_metrics
+    from job_code.core.results import ResultsFormatError, read_inference_output
+
+    source = tarball_uri
+    members = read_tar_members(tarball_uri, ("inference_output.jsonl",))
+    if "inference_output.jsonl" not in members:
+        raise JobFailedError(f"metrics.modules need the eval's inference_output.jsonl, absent from {source}")
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "inference_output.jsonl"
+        path.write_bytes(members["inference_output.jsonl"])
+        try:
+            records = read_inference_output(path)
+        except ResultsFormatError as error:
+            raise ArtifactMissingError(f"inference_output.jsonl in {source}: {error}") from None
+    rows = [{"id": str(index), "system": None, "question": r.prompt, "answer": r.gold}
+            for index, r in enumerate(records)]
+    try:
+        custom = run_custom_metrics(paths, [r.prediction for r in records], [r.gold for r in records], rows,
+                                    taken=list(results["results"]["all"]))
+    except CustomMetricError as error:
+        raise JobFailedError(f"eval results of {source}: {error}") from None
+    return merge_into(results, custom)
 
 
 def _rescore(jsonl: bytes, labels: list[str], source: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pipeline_core import polling
 from pipeline_core import stages as stage_table
 from pipeline_core.layout import eval_results_key
 from pipeline_core.settings import Settings
+from pipeline_core.settings_task import task_labels
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 CAPACITY_ERROR = "CapacityError"
@@ -159,7 +160,10 @@ def _finish(
         )
         artifacts.write_record(env.artifacts_bucket, run_id, record)
         return record, {}
-    results = job_outputs.read_eval_results(job_outputs.output_tarball_uri(description), settings.data.labels)
+    tarball_uri = job_outputs.output_tarball_uri(description)
+    results = job_outputs.read_eval_results(tarball_uri, task_labels(settings))
+    if metric_paths := job_outputs.bundled_metric_paths(settings):  # Nova with metrics.modules
+        job_outputs.add_custom_metrics(results, tarball_uri, metric_paths)
     metrics_uri = s3io.put_json(s3_uri(env.artifacts_bucket, eval_results_key(run_id, stage)), results)
     record = artifacts.ArtifactRecord(
         **common, model_uri=source.uri, source_model_uri=source.uri, kind="eval", metrics_uri=metrics_uri

@@ -1,5 +1,8 @@
 """Prepare: read the run's CSV from S3, validate, split and format it with job_code, write the datasets.
 
+CSV and JSONL (column or chat form) are read here; a Parquet file fails validation with a clear message
+(the Lambda runtime has no pyarrow: job_code/core/parquet_reader.py), so convert it to JSONL first.
+
 Bad data fails here, before any GPU job: DataValidationError's message is the report's summary (counts and
 the first rows with errors); the full row-level report is written to runs/<run-id>/data/validation.json.
 """
@@ -19,6 +22,7 @@ from forge_handlers.naming import check_run_id, s3_uri, split_s3_uri
 from pipeline_core import layout
 from pipeline_core import stages as stage_table
 from pipeline_core.settings import Settings
+from pipeline_core.settings_task import is_generation
 
 
 def validation_rules(settings: Settings) -> Any:
@@ -27,8 +31,10 @@ def validation_rules(settings: Settings) -> Any:
     from job_code.core.validation import ValidationRules
 
     data = settings.data
+    generation = is_generation(settings)
     return ValidationRules(
-        labels=tuple(data.labels),
+        labels=() if generation else tuple(data.labels),
+        task=settings.task.kind,
         mapping=ColumnMapping(
             query=data.query_column, label=data.label_column, system=data.system_column, id=data.id_column
         ),
@@ -52,7 +58,8 @@ def dataset_plan(settings: Settings) -> Any:
 
     stages = settings.stages
     return DatasetPlan(
-        labels=tuple(settings.data.labels),
+        labels=() if is_generation(settings) else tuple(settings.data.labels),
+        task=settings.task.kind,
         **_sizes(settings, separate_eval=False),
         reuse_sft_for_rft=settings.split.reuse_sft_for_rft,
         seed=settings.split.seed,
@@ -73,7 +80,7 @@ def _validate(uri: str, rules: Any) -> tuple[Any, list[Any]]:
     from job_code.core.validation import validate_file
 
     _, key = split_s3_uri(uri)
-    suffix = PurePosixPath(key).suffix.lower()  # check_dataset refused any but .csv / .jsonl already
+    suffix = PurePosixPath(key).suffix.lower()  # check_dataset refused any but DATASET_SUFFIXES already
     with tempfile.TemporaryDirectory() as scratch:
         path = read_dataset(uri, Path(scratch) / f"input{suffix}")
         report, examples = validate_file(path, rules, source=uri)
@@ -162,7 +169,8 @@ def prepare(settings: Settings, env: Environment, event: dict[str, Any]) -> dict
         if not rows:
             continue
         key = layout.dataset_key(run_id, kind, dataset_filename(settings.model.family, kind))
-        records = format_records(rows, settings.model.family, kind, settings.data.system_prompt)
+        records = format_records(rows, settings.model.family, kind, settings.data.system_prompt,
+                                 labelled=not is_generation(settings))
         datasets[kind] = s3io.put_text(
             s3_uri(env.artifacts_bucket, key), dumps_jsonl(records), "application/jsonl"
         )

@@ -78,7 +78,7 @@ def _stage_metrics(results: dict[str, Any] | None, job: dict[str, Any]) -> dict[
 RESULT_EXTRAS = ("per_class", "confusion_matrix", "no_label_rate", "num_samples", "response_lengths",
                  "answer_tokens", "generation", "samples", "robustness")
 # Hyperparameters the pipeline itself sets on every job: shown elsewhere in the report, not as changes.
-PLUMBING = ("labels", "stage")
+PLUMBING = ("labels", "stage", "metrics_modules")
 
 
 def changed_hyperparameters(settings: Settings, stage: str) -> dict[str, dict[str, Any]]:
@@ -121,7 +121,7 @@ def _job_facts(settings: Settings, stage: str, job: dict[str, Any], log: dict[st
     curve = report_table.training_curve(log["log_history"]) if log else None
     if curve:
         facts["curve"] = curve
-    signal = report_table.training_signal(log) if log else None
+    signal = report_table.training_signal(log, stage_table.stage(stage).job) if log else None
     if signal:  # an RFT job's prompts seen and zero-variance groups
         facts["signal"] = signal
     return facts
@@ -151,6 +151,8 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
             if train_stage else None,
             "trained_model": (train_job.get("artifact") or {}).get("model_uri") if train_stage else None,
         }
+        if (results or {}).get("custom_metrics"):  # metrics.modules: which file gave which metric
+            stages[name]["custom_metrics"] = results["custom_metrics"]
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     run = state.get("run") or {}
     timings = {

@@ -1,4 +1,5 @@
-"""One call to the deployed endpoint with an eval sample; the answer's label must parse."""
+"""One call to the deployed endpoint with an eval sample; the answer's label must parse (generation: the
+answer must not be empty)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from forge_handlers.errors import ArtifactMissingError, SmokeTestError, translat
 from job_code.core.formats import jsonl_lines
 from pipeline_core import endpoint
 from pipeline_core.settings import Settings
+from pipeline_core.settings_task import task_labels
 
 
 def first_eval_sample(settings: Settings, eval_uri: str) -> tuple[list[dict[str, str]], str]:
@@ -47,8 +49,12 @@ def smoke(settings: Settings, run: dict[str, Any], endpoint_name: str) -> dict[s
         text = endpoint.parse_answer(response["Body"].read(), settings.model.family, endpoint_name)
     except endpoint.EndpointAnswerError as error:
         raise SmokeTestError(str(error)) from None
-    label = parse_label(text, settings.data.labels)
-    if label is None:
+    labels = task_labels(settings)
+    if not labels:  # task.kind generation: any non-empty answer is well-formed
+        if not text.strip():
+            raise SmokeTestError(f"endpoint {endpoint_name} answered an empty text")
+        label = None
+    elif (label := parse_label(text, labels)) is None:
         raise SmokeTestError(
             f"endpoint {endpoint_name} answered {text[:200]!r}: "
             f"no single label of {settings.data.labels} in it"

@@ -8,7 +8,7 @@ import pytest
 from forge_handlers.entry import gate
 
 from pipeline_core import gate_rules
-from pipeline_core.settings import load_settings
+from pipeline_core.settings import load_settings, parse_settings
 from tests.handlers.conftest import ARTIFACTS_BUCKET, CONFIG_FILES, a_run, derive, put_json
 
 CONFIG_DIR = Path(CONFIG_FILES[0]).parent
@@ -125,3 +125,52 @@ def test_the_report_shows_each_comparison_of_the_gate(demo, aws, lambda_context)
     assert "| baseline | 0.0000 | 0.2917 | 0.2917 | 0.0000 | beats |" in markdown
     page = report_html.render(built, Path("."))
     assert "<b>does not beat</b>" in page and "majority" in page
+
+
+def _generation(**changes):
+    base = load_settings(CONFIG_DIR / "local-demo.yaml")
+    raw = base.model_dump(mode="json")
+    raw["task"] = {"kind": "generation"}
+    raw["metrics"] = {"modules": ["metric.py"]}
+    raw["stages"]["rft"]["enabled"] = False
+    raw["gate"]["metric"] = changes.get("metric", "answer_recall")
+    return derive(parse_settings(raw, "test"))
+
+
+def record_flat(s3, run_id: str, stage: str, flat: dict) -> None:
+    metrics_uri = put_json(s3, ARTIFACTS_BUCKET, f"runs/{run_id}/eval/{stage}/results.json",
+                           {"results": {"all": flat}})
+    put_json(
+        s3, ARTIFACTS_BUCKET, f"runs/{run_id}/artifacts/{stage}.json",
+        {"stage": stage, "job_name": f"j-{stage}", "model_uri": "s3://b/m.tar.gz", "base_model": "b",
+         "kind": "eval", "source_model_uri": "s3://b/m.tar.gz", "metrics_uri": metrics_uri},
+    )
+
+
+def test_the_gate_decides_on_a_custom_metric(use_settings, aws, lambda_context) -> None:
+    use_settings(_generation())
+    for stage, value in {"baseline_eval": 0.1, "eval_sft": 0.4}.items():
+        record_flat(aws, "run-1", stage, {"em": 0.0, "answer_recall": value})
+    decision = gate.handler({"run": a_run()}, lambda_context)
+    assert decision["passed"] is True, decision["reason"]
+    assert decision["metric"] == "answer_recall" and decision["candidate"] == pytest.approx(0.4)
+    assert {c["against"] for c in decision["comparisons"]} == {"baseline", "floor"}
+    assert any("task.kind generation has no label set" in note for note in decision["notes"])
+
+
+def test_a_custom_gate_metric_no_module_returned_fails_naming_it(use_settings, aws, lambda_context) -> None:
+    use_settings(_generation(metric="bleu_ish"))
+    for stage in ("baseline_eval", "eval_sft"):
+        record_flat(aws, "run-1", stage, {"em": 0.0, "answer_recall": 0.2})
+    with pytest.raises(Exception, match=r"no numeric 'bleu_ish' \(gate.metric names no built-in.*"
+                                        r"present: answer_recall, em"):
+        gate.handler({"run": a_run()}, lambda_context)
+
+
+def test_generation_skips_chance_even_with_per_class_counts(use_settings, aws, lambda_context) -> None:
+    use_settings(_generation(metric="em"))
+    for stage, value in {"baseline_eval": 0.0, "eval_sft": 0.1}.items():
+        record(aws, "run-1", stage, value, BALANCED, metric="em")
+    decision = gate.handler({"run": a_run()}, lambda_context)
+    assert decision["passed"] is True  # 0.1 would fail chance 1/3 under classification
+    assert "chance" not in {c["against"] for c in decision["comparisons"]}

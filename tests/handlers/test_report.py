@@ -173,3 +173,20 @@ def test_the_html_rft_section_shows_the_same_signal(tmp_path) -> None:
         assert f"<li>{line}</li>" in page
     assert "frac_reward_zero_std" in page
     assert rft_signal_lines(None) == [] and rft_signal_lines({"prompts_seen": 3}) == []
+
+
+def test_custom_metrics_get_their_own_columns_in_the_report(aws, use_settings) -> None:
+    """metrics.modules (issue 16): each metric a module returned is a column of the stage table."""
+    settings = use_settings(load_settings(PROJECT_ROOT / "config" / "local.yaml"))
+    for stage, recall in (("baseline_eval", 0.25), ("eval_sft", 0.5)):
+        document = results_document(0.5)
+        document["results"]["all"]["answer_recall"] = recall
+        document["custom_metrics"] = {"metric.py": {"answer_recall": recall}}
+        put_json(aws, ARTIFACTS_BUCKET, eval_results_key("run-1", stage), document)
+    built = report.build_report(settings, ARTIFACTS_BUCKET, a_state(), "SUCCEEDED")
+    assert built["stages"]["sft"]["custom_metrics"] == {"metric.py": {"answer_recall": 0.5}}
+    assert "custom_metrics" not in built["stages"]["rft"]  # nothing invented for a stage without them
+    markdown = report.render_markdown(built)
+    header = next(line for line in markdown.splitlines() if line.startswith("| stage | accuracy"))
+    assert header.endswith("| answer_recall | eval job |")
+    assert "| sft | answer_recall | +0.2500 | +0.2500 |" in markdown

@@ -63,7 +63,8 @@ def test_jsonl_reader_records_bad_lines_and_keeps_the_rest(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("x.parquet", b"PAR1", "unsupported file type"),
+        ("x.parquet", b"PAR1", "not a readable Parquet file"),  # Parquet is read now (issue 16)
+        ("x.xlsx", b"PK", "unsupported file type"),
         ("x.csv", b"", "empty"),
         ("x.csv", b"text,rating\n\xff\xfe,HQ\n", "not valid UTF-8"),
     ],

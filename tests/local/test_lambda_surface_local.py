@@ -19,8 +19,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def test_an_import_outside_the_lambda_surface_fails_a_local_run(tmp_path, monkeypatch) -> None:
     stage = cdk_app.stage_lambda_bundle
 
-    def stage_with_an_injected_import(settings, dest_dir):
-        bundle = stage(settings, dest_dir)
+    def stage_with_an_injected_import(settings, dest_dir, **options):
+        bundle = stage(settings, dest_dir, **options)
         handler = bundle / "forge_handlers" / "entry" / "prepare.py"
         handler.write_text(handler.read_text(encoding="utf-8") + "\nimport rouge_score  # injected\n")
         return bundle

@@ -85,7 +85,7 @@ def test_a_second_run_with_a_taken_id_fails_at_once_and_leaves_the_first_alone(t
 def test_a_run_that_fails_to_start_gives_its_id_back(tmp_path, monkeypatch):
     import forge.local.runner as runner
 
-    def broken_synth(config, outdir):
+    def broken_synth(config, outdir, **options):
         raise RuntimeError("synth failed")
 
     monkeypatch.setattr(runner, "synthesize", broken_synth)
