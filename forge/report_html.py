@@ -74,7 +74,10 @@ def render(report: dict[str, Any], run_dir: Path) -> str:
     if endpoint and endpoint.get("expires_at"):
         body.append(f"<p>Expires at {fmt(endpoint['expires_at'])} (deploy.ttl_hours): a schedule deletes it "
                     "then.</p>")
-    if smoke:
+    if smoke and smoke.get("label") is None:  # task.kind generation: no label to parse
+        body.append(f"<p>Smoke test: <code>{fmt(smoke.get('answer'))}</code> (reference "
+                    f"<code>{fmt(smoke.get('expected'))}</code>)</p>")
+    elif smoke:
         body.append(
             f"<p>Smoke test: <code>{fmt(smoke.get('answer'))}</code> → label "
             f"<code>{fmt(smoke.get('label'))}</code> (expected {fmt(smoke.get('expected'))})</p>"

@@ -202,10 +202,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     if endpoint and endpoint.get("expires_at"):
         lines += ["", f"Expires at {endpoint['expires_at']} (deploy.ttl_hours): a schedule deletes it then."]
     if report.get("smoke"):
-        lines += [
-            "",
-            f"Smoke test answer: `{report['smoke'].get('answer')}` → label `{report['smoke'].get('label')}`",
-        ]
+        smoke = report["smoke"]
+        # task.kind generation parses no label: the answer is shown beside the row's reference instead.
+        parsed = (f"label `{smoke.get('label')}`" if smoke.get("label") is not None
+                  else f"reference `{smoke.get('expected')}`")
+        lines += ["", f"Smoke test answer: `{smoke.get('answer')}` → {parsed}"]
     cleanup = report.get("cleanup") or {}
     if cleanup.get("stopped_jobs") or cleanup.get("deleted_endpoint"):
         lines += ["", "## Clean-up", ""]

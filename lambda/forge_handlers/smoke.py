@@ -15,7 +15,8 @@ from pipeline_core.settings_task import task_labels
 
 
 def first_eval_sample(settings: Settings, eval_uri: str) -> tuple[list[dict[str, str]], str]:
-    """(prompt messages, expected label) of the first eval row, in either family's format."""
+    """(prompt messages, expected answer) of the first eval row, in either family's format: its label, or
+    for task.kind generation (no label field) the reference answer of its assistant turn."""
     body = s3io.get_bytes(eval_uri, what="eval dataset").decode("utf-8")
     line = next((line for line in jsonl_lines(body) if line.strip()), None)
     if line is None:
@@ -23,7 +24,8 @@ def first_eval_sample(settings: Settings, eval_uri: str) -> tuple[list[dict[str,
     row = json.loads(line)
     if "messages" in row:  # open-weights chat format
         messages = [m for m in row["messages"] if m.get("role") in ("system", "user")]
-        return messages, str(row.get("label", ""))
+        reference = next((m.get("content") for m in row["messages"] if m.get("role") == "assistant"), "")
+        return messages, str(row.get("label") or reference or "")
     messages = [{"role": "user", "content": row["query"]}]  # Nova gen_qa
     system = row.get("system") or settings.data.system_prompt
     return [{"role": "system", "content": system}, *messages], str(row.get("response", ""))

@@ -157,3 +157,26 @@ def test_the_reports_endpoint_section_shows_the_expiry(tmp_path, expires) -> Non
         assert f"Expires at {expires}" in endpoint_md and f"Expires at {expires}" in endpoint_html
     else:
         assert "Expires" not in markdown and "Expires" not in page
+
+
+@pytest.mark.parametrize(("smoke", "shown"), [
+    ({"answer": "LQ_CLOSE", "label": "LQ_CLOSE", "expected": "HQ"}, "label `LQ_CLOSE`"),
+    # task.kind generation parses no label: the row's reference stands beside the answer, not "label None".
+    ({"answer": "Omar has 12 books.", "label": None, "expected": "Omar has 28 books."},
+     "reference `Omar has 28 books.`"),
+])
+def test_the_reports_endpoint_section_shows_the_smoke_answer(tmp_path, smoke, shown) -> None:
+    from forge_handlers.report_markdown import render_markdown
+
+    from forge.report_html import render
+    from tests.local.test_report_page import full_report
+
+    report = {**full_report(), "pipeline": "forge-hf", "model": {"family": "hf", "base_model": "b"},
+              "run_prefix": "runs/run-1/", "smoke": smoke,
+              "endpoint": {"endpoint_name": "forge-hf--endpoint", "action": "create"}}
+    markdown, page = render_markdown(report), render(report, tmp_path)
+    endpoint_md = markdown.split("## Endpoint", 1)[1].split("##", 1)[0]
+    endpoint_html = page.split("<h2>Endpoint</h2>", 1)[1].split("</section>", 1)[0]
+    assert f"Smoke test answer: `{smoke['answer']}` → {shown}" in endpoint_md
+    assert "None" not in endpoint_md and "None" not in endpoint_html
+    assert smoke["expected"] in endpoint_html or smoke["label"] in endpoint_html

@@ -96,6 +96,7 @@ def test_smoke_accepts_any_non_empty_answer_for_generation(use_settings, aws, la
     clients.override("sagemaker-runtime", FakeRuntime({"text": "Some free text", "label": None}))
     result = smoke.handler({"run": a_run(), "endpoint": {"endpoint_name": "e"}}, lambda_context)
     assert result["answer"] == "Some free text" and result["label"] is None
+    assert result["expected"] == "A long free answer."  # the row's reference: the report shows it beside
     clients.override("sagemaker-runtime", FakeRuntime({"text": "  ", "label": None}))
     with pytest.raises(SmokeTestError, match="answered an empty text"):
         smoke.handler({"run": a_run(), "endpoint": {"endpoint_name": "e"}}, lambda_context)

@@ -59,14 +59,19 @@ def write_chat_data(path: Path) -> Path:
     return path
 
 
+def app_run(config: Path, data: Path, out: Path, run_id: str) -> tuple[int, str]:
+    """``forge run --local`` in-process: (exit code, output)."""
+    result = CliRunner().invoke(app, ["run", "--local", "--config", str(config), "--data", str(data),
+                                      "--out", str(out), "--run-id", run_id])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
 def test_generation_run_reports_and_gates_on_a_custom_metric(tiny_model, tmp_path):  # noqa: F811
     config = write_generation_config(tmp_path / "project", tiny_model)
     data = write_chat_data(tmp_path / "chat.jsonl")
-    result = CliRunner().invoke(app, ["run", "--local", "--config", str(config), "--data", str(data),
-                                      "--out", str(tmp_path / "runs"), "--run-id", "gen-ok"])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    code, output = result.exit_code, result.output
+    code, output = app_run(config, data, tmp_path / "runs", "gen-ok")
     run_dir = tmp_path / "runs" / "gen-ok"
     report = json.loads((run_dir / "report.json").read_text())
     assert code == 0, output + json.dumps(report.get("failure_reason"))
