@@ -54,9 +54,10 @@ def job_line(snap: Snapshot) -> str:
     progress = snap.progress or {}
     if "step" in progress:
         job += f"  step {progress['step']}/{progress['total']}"
-    for key in ("loss", "reward"):
-        if key in progress:
-            job += f"  {key} {progress[key]:.4f}"
+    # RFT's zero_std: the share of groups whose completions all got the same reward (nothing learned).
+    for key, digits in (("loss", 4), ("reward", 4), ("reward_std", 4), ("zero_std", 2)):
+        if isinstance(progress.get(key), int | float):
+            job += f"  {key} {progress[key]:.{digits}f}"
     if "eta_s" in progress:
         job += f"  eta {_fmt_seconds(float(progress['eta_s']))}"
     return job

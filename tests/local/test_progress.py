@@ -16,6 +16,11 @@ def test_job_line_shows_the_parts_the_job_reported():
     assert job_line(snap("sft", "j-sft", progress=progress)) == (
         "job j-sft: InProgress  step 40/219  loss 0.4607  eta 28m10s"
     )
+    # GRPO's signal: a reward std of 0 in every group (zero_std 1.0) means the step learned nothing.
+    rft = {"step": 3, "total": 20, "reward": 0.8125, "reward_std": 0.25, "zero_std": 0.5, "eta_s": 85}
+    assert job_line(snap("rft", "j-rft", progress=rft)) == (
+        "job j-rft: InProgress  step 3/20  reward 0.8125  reward_std 0.2500  zero_std 0.50  eta 1m25s"
+    )
 
 
 def test_a_line_per_change_and_progress_at_the_cadence():
