@@ -12,13 +12,12 @@ Standard library only (and pipeline_core): ``forge validate`` runs the same chec
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from job_code.core.user_module import UserModuleError, import_file
 from pipeline_core.settings_task import BUILTIN_METRICS, METRIC_NAME
 
 Compute = Callable[[list[str], list[str], list[dict]], Any]
@@ -37,20 +36,10 @@ def resolve(path: str, root: Path) -> Path:
 
 def load_compute(path: Path) -> Compute:
     """Import ``path`` as its own module and return its ``compute``."""
-    if not path.is_file():
-        raise CustomMetricError(f"metrics module {path.name}: file not found ({path})")
-    name = f"forge_custom_metric_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise CustomMetricError(f"metrics module {path.name}: cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
-    except Exception as error:  # the user's code: any failure is theirs to read, named by file
-        sys.modules.pop(name, None)
-        raise CustomMetricError(f"metrics module {path.name}: import failed: "
-                                f"{type(error).__name__}: {str(error)[:300]}") from error
+        module = import_file(path, f"forge_custom_metric_{path.stem}")
+    except UserModuleError as error:
+        raise CustomMetricError(f"metrics module {path.name}: {error}") from error
     compute = getattr(module, "compute", None)
     if not callable(compute):
         raise CustomMetricError(f"metrics module {path.name}: defines no function compute(predictions, "

@@ -25,15 +25,15 @@ this module runs in the reward Lambda.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
+
+from job_code.core.user_module import UserModuleError, import_file
 
 logger = logging.getLogger(__name__)
 
@@ -117,20 +117,10 @@ def load(path: str | Path) -> CustomReward:
 @lru_cache(maxsize=8)
 def _load(path_text: str, _mtime: int) -> CustomReward:
     path = Path(path_text)
-    if not path.is_file():
-        raise CustomRewardError(f"{path.name}: the reward module {path} does not exist")
-    name = f"{ASSET_DIR}.{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise CustomRewardError(f"{path.name}: cannot be loaded as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses and pickling look the module up by name
     try:
-        spec.loader.exec_module(module)
-    except Exception as error:  # SyntaxError, ImportError, anything its top level raises
-        sys.modules.pop(name, None)
-        what = f"{type(error).__name__}: {error}"
-        raise CustomRewardError(f"{path.name}: importing it raised {what}") from error
+        module = import_file(path, f"{ASSET_DIR}.{path.stem}")
+    except UserModuleError as error:
+        raise CustomRewardError(f"{path.name}: {error}") from error
     function = getattr(module, FUNCTION_NAME, None)
     if not callable(function):
         raise CustomRewardError(f"{path.name}: defines no function "

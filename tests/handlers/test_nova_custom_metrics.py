@@ -65,7 +65,7 @@ def test_a_bad_metric_file_fails_the_nova_eval_naming_it(tmp_path):
     module = tmp_path / "broken_metric.py"
     module.write_text("import numpy\n\ndef compute(p, r, rows):\n    return {'x': 1.0}\n", encoding="utf-8")
     results = run_probe(tmp_path, module)
-    assert "metrics module broken_metric.py: import failed" in results["failed"]
+    assert "metrics module broken_metric.py: importing it raised" in results["failed"]
 
 
 def test_nova_bundle_ships_the_metric_files_where_the_poll_handler_looks(tmp_path):
