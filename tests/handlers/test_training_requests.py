@@ -61,7 +61,7 @@ VARIANTS = _variants()
 CASES = [
     pytest.param(settings, stage, id=f"{name}-{stage}")
     for name, settings in VARIANTS
-    for stage in settings.stages.enabled_job_stages()
+    for stage in settings.enabled_job_stages()
 ]
 
 
@@ -95,7 +95,7 @@ def test_request_passes_botocore_validation(settings: Settings, stage: str) -> N
 def test_validator_rejects_a_broken_request() -> None:
     """The check above can fail: a request with a wrong type is reported."""
     settings = VARIANTS[0][1]
-    stage = settings.stages.enabled_job_stages()[0]
+    stage = settings.enabled_job_stages()[0]
     built = build_training_job(
         settings, ENV, a_run(family=settings.model.family), stage, "j-1", _source(settings, stage)
     )

@@ -45,7 +45,7 @@ def our_requests() -> dict[str, dict[str, Any]]:
     """case id -> {"request": CreateTrainingJob dict, "recipe": resolved recipe}."""
     cases = {}
     for name, settings in _settings().items():
-        stages = ["sft"] if name == "nova-sft-full" else settings.stages.enabled_job_stages()
+        stages = ["sft"] if name == "nova-sft-full" else settings.enabled_job_stages()
         for stage in stages:
             source = ModelSource(uri=settings.model.base_model)
             if stage in ("eval_sft", "rft"):
