@@ -39,7 +39,8 @@ def _tarball(files: dict[str, bytes]) -> bytes:
 
 def _local_sagemaker(s3, workdir: Path) -> LocalSageMaker:
     echo = [sys.executable, str(FIXTURES / "echo_server.py")]
-    return LocalSageMaker(s3, workdir, serve_command=lambda model_dir, port: [*echo, str(model_dir), str(port)])
+    return LocalSageMaker(s3, workdir,
+                          serve_command=lambda model_dir, port: [*echo, str(model_dir), str(port)])
 
 
 def _deploy(sagemaker: LocalSageMaker, run_id: str, model_data: str) -> None:
