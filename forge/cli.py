@@ -100,7 +100,7 @@ def run_local(
     cli_support.quiet_local_logs(pipeline)
     settings = pipeline.settings
     steps = progress.pipeline_steps(
-        settings.stages.enabled_job_stages(), settings.deploy.enabled, settings.deploy.smoke_test
+        settings.enabled_job_stages(), settings.deploy.enabled, settings.deploy.smoke_test
     )
     console.print(f"run [bold]{pipeline.run_id}[/bold]: synthesizing the stack and starting moto…")
     # `kill` (SIGTERM) takes the same path as Ctrl-C: stop the execution and the job processes, then report.

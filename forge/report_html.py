@@ -65,6 +65,9 @@ def render(report: dict[str, Any], run_dir: Path) -> str:
         body += [f"<p>{fmt(note)}</p>" for note in gate.get("notes") or []]
     else:
         body.append("<p>not reached</p>")
+    champion = report_table.champion_line(report)
+    if champion:
+        body.append(f"<p id='champion'>{fmt(champion)}</p>")
     body.append("</section><section id='endpoint'><h2>Endpoint</h2>")
     body.append(
         f"<p><code>{fmt(endpoint.get('endpoint_name'))}</code> ({fmt(endpoint.get('action'))})</p>"
@@ -82,6 +85,9 @@ def render(report: dict[str, Any], run_dir: Path) -> str:
             f"<p>Smoke test: <code>{fmt(smoke.get('answer'))}</code> → label "
             f"<code>{fmt(smoke.get('label'))}</code> (expected {fmt(smoke.get('expected'))})</p>"
         )
+    rolled_back = (report.get("cleanup") or {}).get("rolled_back_to")
+    if rolled_back:
+        body.append(f"<p>Rolled back to the previous endpoint config <code>{fmt(rolled_back)}</code>.</p>")
     body += ["</section>", sections.jobs_section(report)]
     title = f"forge run {fmt(report.get('run_id'))}"
     return (

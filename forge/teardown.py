@@ -3,9 +3,9 @@
 AWS (``--stack NAME [--run RUN]``): the pipeline endpoint, its TTL schedule (deploy.ttl_hours) and, with a
 run, that run's endpoint config and model. The run's S3 artifacts, the registry and the stack stay. Every
 step is idempotent: a second call finds nothing and says so.
-Local (``RUN``): the model server a ``forge serve`` of the run left running (its serve.json); the run
-directory stays. Local mode's endpoints and schedules live in moto for the run's lifetime only: nothing of
-them outlives the run.
+Local (``RUN``): the model server a ``forge serve`` of the run left running (its serve.json), and the
+pipeline's saved local account (``<out>/.account/<name>/``: the endpoint the next local run would find
+deployed, forge/local/account.py), as ``--stack`` deletes the pipeline's endpoint; the run directory stays.
 """
 
 from __future__ import annotations
@@ -112,11 +112,26 @@ def _answers(url: str) -> bool:
 
 
 def teardown_local(run_dir: Path) -> list[str]:
-    """Stop the run's ``forge serve`` (which stops its model server), or the server alone if that is gone."""
-    from forge.serving import SERVE_STATE
+    """Stop the run's ``forge serve`` and delete the pipeline's saved local account; one line each."""
+    from forge.local import account
 
     if not (run_dir / "settings.json").is_file():
         raise TeardownError(f"{run_dir} is not a local run directory (no settings.json)")
+    lines = [line for line in _stop_serve(run_dir) if line != NOTHING]
+    try:
+        pipeline = json.loads((run_dir / "settings.json").read_text()).get("name")
+    except (ValueError, AttributeError):
+        pipeline = None  # not the settings a run writes: no pipeline, no saved account to name
+    endpoint = account.forget(account.account_dir(run_dir.parent, pipeline)) if pipeline else None
+    if endpoint:
+        lines.append(f"deleted the saved local account of pipeline {pipeline} (endpoint {endpoint})")
+    return lines or [NOTHING]
+
+
+def _stop_serve(run_dir: Path) -> list[str]:
+    """Stop the run's ``forge serve`` (which stops its model server), or the server alone if that is gone."""
+    from forge.serving import SERVE_STATE
+
     state = run_dir / "serve" / SERVE_STATE
     if not state.is_file():
         return [NOTHING]

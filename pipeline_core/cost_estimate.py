@@ -96,7 +96,7 @@ def estimate(settings: Settings, region: str | None = None) -> RunEstimate:
     stages = [
         _stage_estimate(name, job.instance_type, job.instance_count, job.max_runtime_seconds, job.use_spot,
                         region)
-        for name in settings.stages.enabled_job_stages()
+        for name in settings.enabled_job_stages()
         for job in [settings.stages.for_stage(name)]
     ]
     deploy = settings.deploy

@@ -25,7 +25,7 @@ RATE_METRICS = MATCH_METRICS | {"macro_f1"}
 class Comparison:
     """One rule of the gate: the candidate against one reference, by a required margin."""
 
-    against: str  # "baseline" | "chance" | "majority" | "floor"
+    against: str  # "baseline" | "champion" | "chance" | "majority" | "floor"
     reference: float
     candidate: float
     required_gain: float

@@ -65,7 +65,7 @@ def check_stage_hyperparameters(settings: Settings) -> None:
     """Raise ValueError naming ``stages.<slot>.hyperparameters.<field>`` (or ``recipe_overrides.<key>``)
     for the first value a stage's job would reject."""
     checked: set[str] = set()
-    for stage in settings.stages.enabled_job_stages():
+    for stage in settings.enabled_job_stages():
         slot = stage_table.stage(stage).settings_key
         if slot in checked:
             continue

@@ -18,6 +18,7 @@ are also paths inside ``runs/<run-id>/`` on disk)::
     artifacts/<stage>.json        the artifact record of a completed job
     eval/<stage>/results.json     an evaluation's metrics
     deployed/<file>               the copy of the model an endpoint serves
+    champion.json                 the model on the pipeline's endpoint when the run began (the champion)
     report.json, report.md        the run report
 
 The IAM object patterns at the end are built from the same constants, so a prefix the jobs or handlers
@@ -41,6 +42,7 @@ ARTIFACTS_DIR = "artifacts/"
 EVAL_DIR = "eval/"
 EVAL_RESULTS_FILE = "results.json"
 DEPLOYED_DIR = "deployed/"
+CHAMPION_FILE = "champion.json"
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 # SageMaker writes a job's output to <output path><job name>/output/; output.tar.gz holds what the job
@@ -118,6 +120,12 @@ def report_key(run_id: str) -> str:
 def report_markdown_key(run_id: str) -> str:
     """The run report rendered as Markdown."""
     return f"{run_prefix(run_id)}{REPORT_MD}"
+
+
+def champion_key(run_id: str) -> str:
+    """The champion record (forge_handlers.champion): what the pipeline's endpoint served as the run began;
+    the champion's evaluation reads its weights from it, the gate its presence."""
+    return f"{run_prefix(run_id)}{CHAMPION_FILE}"
 
 
 def deployed_model_key(run_id: str, source_key: str) -> str:

@@ -7,8 +7,9 @@ polled (a job or an endpoint): ``poll_fraction`` of its age, at least the config
 bounded number of cycles.
 
 The handlers (Launch / Poll, Deploy / Endpoint Status) compute each wait with ``wait_seconds``; settings
-reject at synth a config whose worst case could exceed the quota (``worst_case_history_events``). Pure
-standard library: this module ships in the Lambda bundle.
+reject at synth a config whose worst case could exceed the quota (``worst_case_history_events``, with
+the execution's timeout shared among the jobs and the endpoint: ``split_timeout``). Pure standard library:
+this module ships in the Lambda bundle.
 """
 
 from __future__ import annotations
@@ -92,6 +93,24 @@ def worst_case_history_events(
     return FIXED_EVENTS + EVENTS_PER_POLL_CYCLE * cycles
 
 
+def split_timeout(limits: Iterable[float], timeout: float) -> list[float]:
+    """The longest each polled thing (a job, the endpoint) can take in one execution, in the given order.
+
+    They run one after another inside the execution's timeout, so together they take at most ``timeout``;
+    each at most its own limit. Polls per second fall as a thing ages (the wait grows with its age), so the
+    most poll cycles come from the timeout shared as evenly as the limits allow: those below an even share
+    take their limit, the others share the rest.
+    """
+    limits = [min(limit, timeout) for limit in limits]
+    durations = [0.0] * len(limits)
+    remaining = float(timeout)
+    order = sorted(range(len(limits)), key=lambda index: limits[index])
+    for position, index in enumerate(order):
+        durations[index] = min(limits[index], remaining / (len(order) - position))
+        remaining -= durations[index]
+    return durations
+
+
 def history_budget() -> int:
     return int(HISTORY_EVENT_QUOTA * HISTORY_HEADROOM)
 
@@ -102,15 +121,20 @@ def check_history_quota(settings) -> None:
     ``settings`` is a pipeline_core.settings.Settings (not imported: that module imports this one).
     """
     timeout = settings.pipeline_timeout_hours * 3600
-    durations = []
-    for stage in settings.stages.enabled_job_stages():
+    limits = []
+    for stage in settings.enabled_job_stages():
         cfg = settings.stages.for_stage(stage)
-        limit = (cfg.max_wait_seconds or cfg.max_runtime_seconds) if cfg.use_spot else cfg.max_runtime_seconds
-        durations.append(min(limit, timeout))  # nothing outlives the execution's own timeout
+        limits.append((cfg.max_wait_seconds or cfg.max_runtime_seconds) if cfg.use_spot
+                      else cfg.max_runtime_seconds)
+    if settings.deploy.enabled:
+        limits.append(timeout)  # the endpoint: polled until it settles, at most the whole execution
+    # Nothing outlives the execution's own timeout, and the jobs and the endpoint share it.
+    durations = split_timeout(limits, timeout)
+    endpoint = durations.pop() if settings.deploy.enabled else None
     events = worst_case_history_events(
         durations,
         attempts=settings.retry.max_job_attempts,
-        endpoint_seconds=timeout if settings.deploy.enabled else None,
+        endpoint_seconds=endpoint,
         job_minimum=settings.poll_seconds,
         endpoint_minimum=settings.endpoint_poll_seconds,
         fraction=settings.poll_fraction,

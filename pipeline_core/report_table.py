@@ -90,8 +90,11 @@ def stage_rows(stages: dict[str, Any], columns: list[str]) -> list[StageRow]:
     baseline_section = base.section if base is not None else None
     baseline = (stages.get(baseline_section) or {}).get("metrics") if baseline_section in stages else None
     previous: dict[str, Any] | None = None
+    champion = _champion_section()
     for section, stage in sections:
         metrics = stage.get("metrics") or {}
+        # The champion is an earlier run's model: no stage of this run comes before or after it.
+        before = None if section == champion else previous
         cells = []
         for name in columns:
             low, high = interval(metrics, name)
@@ -100,12 +103,36 @@ def stage_rows(stages: dict[str, Any], columns: list[str]) -> list[StageRow]:
                 _minus(metrics.get(name), baseline.get(name))
                 if baseline is not None and section != baseline_section
                 else None,
-                _minus(metrics.get(name), previous.get(name)) if previous is not None else None,
+                _minus(metrics.get(name), before.get(name)) if before is not None else None,
             ))
         job_name = (stage.get("eval_job") or {}).get("job_name")
         rows.append(StageRow(section, [metrics.get(name) for name in columns], job_name, cells))
-        previous = metrics
+        if section != champion:
+            previous = metrics
     return rows
+
+
+def _champion_section() -> str | None:
+    stage = stage_table.champion_stage()
+    return stage.section if stage is not None else None
+
+
+def champion_line(report: dict[str, Any]) -> str | None:
+    """The report's sentence on the champion (the model the endpoint served as the run began), the same in
+    report.md and report.html; None when the pipeline does not deploy (it has no champion)."""
+    found = (report.get("gate") or {}).get("champion") or report.get("champion")
+    if not found:
+        return None
+    if not found.get("present"):
+        return f"Champion: none ({found.get('reason') or 'nothing deployed'})."
+    origin = f"run {found['run_id']}" if found.get("run_id") else "a model no run of this pipeline tagged"
+    line = (f"Champion: {origin}'s model {found.get('model_name')} on {found.get('endpoint_name')} "
+            f"(endpoint config {found.get('endpoint_config_name')})")
+    score = found.get("score")
+    metric = (report.get("gate") or {}).get("metric")
+    if _is_number(score) and metric:
+        return f"{line}, {metric} {score:.4f} on this run's eval set."
+    return f"{line}; not scored (the gate was not reached)."
 
 
 def class_rows(stage: dict[str, Any]) -> list[ClassRow]:

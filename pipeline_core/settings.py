@@ -131,9 +131,17 @@ class StagesSettings(_Strict):
     # Settings of the evaluations after SFT and after RFT; they run iff their training stage runs.
     eval: JobStageSettings = JobStageSettings(method="EVAL_GEN_QA")
 
-    def enabled_job_stages(self) -> list[str]:
-        """Job stages in pipeline order (pipeline_core.stages), disabled ones left out."""
-        return [name for name in stage_table.names() if self.for_stage(stage_table.runs_with(name)).enabled]
+    def enabled_job_stages(self, *, deploy: bool) -> list[str]:
+        """Job stages in pipeline order (pipeline_core.stages), disabled ones left out. The champion's
+        evaluation runs (when there is a champion) only in a pipeline that deploys (``deploy``) something
+        it trained: no other pipeline has a model on its endpoint to beat. Settings.enabled_job_stages
+        passes deploy.enabled."""
+        own = {name for name in stage_table.names()
+               if stage_table.runs_with(name) != stage_table.CHAMPION
+               and self.for_stage(stage_table.runs_with(name)).enabled}
+        trains = any(not stage_table.stage(name).is_eval for name in own)
+        return [name for name in stage_table.names()
+                if name in own or (stage_table.runs_with(name) == stage_table.CHAMPION and deploy and trains)]
 
     def for_stage(self, stage: str) -> JobStageSettings:
         """The settings slot a job stage reads (the table's settings_key); KeyError for an unknown stage."""
@@ -159,6 +167,9 @@ class GateSettings(_Strict):
     # A built-in (settings_task.GATE_BUILTIN_METRICS) or a metrics.modules metric (checked at gate time).
     metric: str = "accuracy"
     min_gain_over_baseline: float = 0.0
+    # ... and beat the model deployed on the pipeline's endpoint as the run began, scored on the same eval
+    # set (champion/challenger), by this margin; a run with nothing deployed has no champion to beat.
+    min_gain_over_champion: float = 0.0
     # For label metrics, the candidate must also beat guessing a label uniformly at random and always
     # answering the eval set's most frequent label, by these margins (pipeline_core/gate_rules.py).
     min_gain_over_chance: float = 0.01
@@ -330,7 +341,7 @@ class Settings(_Strict):
     def _family_rules(self) -> Settings:
         if self.model.family == "nova" and not self.model.model_type:
             raise ValueError("model.model_type is required when model.family is 'nova'")
-        if not self.stages.enabled_job_stages():
+        if not self.enabled_job_stages():
             raise ValueError("stages: at least one job stage must be enabled")
         check_task(self)
         if self.model.family == "nova":
@@ -342,6 +353,10 @@ class Settings(_Strict):
         polling.check_history_quota(self)
         check_stage_hyperparameters(self)  # hyperparameters.py: what each stage's job would reject
         return self
+
+    def enabled_job_stages(self) -> list[str]:
+        """The job stages this pipeline runs, in pipeline order (StagesSettings.enabled_job_stages)."""
+        return self.stages.enabled_job_stages(deploy=self.deploy.enabled)
 
     @property
     def resource_prefix(self) -> str:
@@ -418,7 +433,7 @@ def _nova_defaults(raw: Any) -> Any:
 
 
 def _slot_runs(settings: Settings, slot: str) -> bool:
-    enabled = settings.stages.enabled_job_stages()
+    enabled = settings.enabled_job_stages()
     return any(stage.settings_key == slot and stage.name in enabled for stage in stage_table.job_stages())
 
 

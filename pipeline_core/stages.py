@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 TRAIN = "train"
 EVAL = "eval"
+# What an EVAL stage ``evaluates`` when it measures the weights deployed on the pipeline's endpoint when the
+# run began (champion/challenger), not a stage of this run: forge_handlers.champion finds them.
+CHAMPION = "@champion"
 
 
 @dataclass(frozen=True)
@@ -29,13 +32,19 @@ class Stage:
     entry_point: str  # open weights: the code channel's script the training toolkit runs
     settings_key: str  # its settings slot: stages.<settings_key>
     methods: tuple[str, ...]  # Nova recipe methods that run it; the first is the default
-    # EVAL: the TRAIN stage whose weights it measures, None for the base model. TRAIN: None.
+    # EVAL: the TRAIN stage whose weights it measures, None for the base model, CHAMPION for the deployed
+    # model. TRAIN: None.
     evaluates: str | None
     section: str  # the report section it belongs to (a trained stage and its evaluation share one)
 
     @property
     def is_eval(self) -> bool:
         return self.kind == EVAL
+
+    @property
+    def measures_champion(self) -> bool:
+        """An evaluation of the model deployed before this run (it runs only when there is one)."""
+        return self.evaluates == CHAMPION
 
     @property
     def default_method(self) -> str:
@@ -46,6 +55,8 @@ _EVAL_METHODS = ("EVAL_GEN_QA",)
 STAGES: tuple[Stage, ...] = (
     Stage("baseline_eval", "BaselineEval", "base", EVAL, "eval", "eval", "eval", "evaluate.py",
           "baseline_eval", _EVAL_METHODS, None, "baseline"),
+    Stage("eval_champion", "EvalChampion", "champ", EVAL, "eval", "eval", "eval", "evaluate.py", "eval",
+          _EVAL_METHODS, CHAMPION, "champion"),
     Stage("sft", "SFT", "sft", TRAIN, "sft", "sft", "train", "sft.py", "sft", ("SFT_LORA", "SFT_FULL"), None,
           "sft"),
     Stage("eval_sft", "EvalSFT", "evsft", EVAL, "eval", "eval", "eval", "evaluate.py", "eval", _EVAL_METHODS,
@@ -92,6 +103,11 @@ def base_eval_stage() -> Stage | None:
     return next((s for s in eval_stages() if s.evaluates is None), None)
 
 
+def champion_stage() -> Stage | None:
+    """The evaluation of the model deployed on the pipeline's endpoint (the gate's champion), if any."""
+    return next((s for s in eval_stages() if s.measures_champion), None)
+
+
 def rewarded_stage() -> Stage:
     """The training stage that learns from a reward (its Nova methods are RFT ones): the reward module is
     checked on the rows of its dataset, formatted as its job reads them."""
@@ -100,13 +116,15 @@ def rewarded_stage() -> Stage:
 
 def runs_with(name: str) -> str:
     """The stage whose settings slot switches ``name`` on: an evaluation of trained weights runs iff the
-    stage that trains them runs; every other stage has its own ``enabled``."""
+    stage that trains them runs; every other stage has its own ``enabled``. For the champion's evaluation
+    it is CHAMPION: no settings slot, it runs iff the pipeline deploys (StagesSettings.enabled_job_stages)."""
     evaluated = stage(name).evaluates
     return evaluated if evaluated is not None else name
 
 
 def source_stage(name: str, enabled: list[str] | tuple[str, ...]) -> str | None:
-    """The stage whose weights ``name`` starts from, given the enabled stages (None = the base model).
+    """The stage whose weights ``name`` starts from, given the enabled stages (None = the base model,
+    CHAMPION = the deployed model, named by the run's champion record).
 
     An evaluation measures the weights it names; a training stage continues from the last enabled training
     stage before it (RFT after SFT starts from SFT's weights, RFT alone from the base model).
@@ -120,10 +138,11 @@ def source_stage(name: str, enabled: list[str] | tuple[str, ...]) -> str | None:
 
 
 def report_sections() -> dict[str, tuple[str | None, str]]:
-    """Report section -> (its training stage or None, its evaluation stage), in pipeline order."""
+    """Report section -> (its training stage or None, its evaluation stage), in pipeline order. The
+    champion's section has no training stage: its weights come from an earlier run."""
     sections: dict[str, tuple[str | None, str]] = {}
     for s in eval_stages():
-        sections[s.section] = (s.evaluates, s.name)
+        sections[s.section] = (None if s.measures_champion else s.evaluates, s.name)
     order = list(dict.fromkeys(s.section for s in job_stages()))
     return {section: sections[section] for section in order if section in sections}
 

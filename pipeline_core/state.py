@@ -2,7 +2,8 @@
 
 Each model is a part of the execution's JSON document: ``$.run`` (Prepare's output), ``$.jobs.<stage>``
 (Launch / Poll), the artifact record (``runs/<run>/artifacts/<stage>.json`` and ``job.artifact``),
-``$.gate``, ``$.endpoint`` (Deploy / Endpoint Status), ``$.smoke`` and ``$.report``. The ``*Event`` models
+``$.champion`` (Champion), ``$.gate``, ``$.endpoint`` (Deploy / Endpoint Status), ``$.smoke`` and
+``$.report``. The ``*Event`` models
 are what each handler receives. Every handler parses its event with one of them at its boundary, so a
 missing or mistyped field is an error naming the handler and the field path, never a bare KeyError.
 
@@ -100,6 +101,20 @@ class RegistryRecord(_Part):
     model_package_arn: str | None = None
 
 
+class ChampionRecord(_Part):
+    """``$.champion`` (and ``runs/<run>/champion.json``): what the pipeline's endpoint served as the run
+    began (forge_handlers.champion). Absent (``present`` false): only ``endpoint_name`` and ``reason``."""
+
+    present: bool
+    endpoint_name: NonEmpty
+    reason: str | None = None  # present false: why there is no champion
+    endpoint_config_name: str | None = None
+    model_name: str | None = None
+    model_data_uri: str | None = None  # the weights the champion's evaluation loads
+    run_id: str | None = None  # the model's forge:run-id tag: the run that deployed it
+    record_uri: str | None = None  # where the record was written (the state's copy only)
+
+
 class GateDecision(_Part):
     """``$.gate``: the promotion gate's decision."""
 
@@ -111,9 +126,11 @@ class GateDecision(_Part):
     gain: float | None
     min_gain: float
     reason: str
-    # One per rule (baseline, chance, majority, floor), each with its verdict.
+    # One per rule (baseline, champion, chance, majority, floor), each with its verdict.
     comparisons: list[dict[str, Any]] = []
     notes: list[str] = []
+    # The champion record with its ``score`` and ``stage``; null when the pipeline does not deploy.
+    champion: dict[str, Any] | None = None
 
 
 class EndpointRef(_Part):

@@ -13,6 +13,7 @@ from __future__ import annotations
 HANDLER_NAMES = (
     "prepare",
     "preflight",
+    "champion",
     "launch",
     "poll",
     "gate",
@@ -44,6 +45,18 @@ HANDLER_PERMISSIONS: dict[str, list[str]] = {
         "lambda:InvokeFunction",
         *_READ_RUN,  # ListBucket too: a missing RFT file is then NoSuchKey, not AccessDenied
         "kms:Decrypt",
+    ],
+    # The model the pipeline's endpoint serves (roles.py: that endpoint, this pipeline's configs and models):
+    # endpoint -> its config -> the variant's model -> its model data and forge:run-id tag; writes
+    # runs/<id>/champion.json (forge_handlers/champion.py).
+    "champion": [
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:DescribeEndpointConfig",
+        "sagemaker:DescribeModel",
+        "sagemaker:ListTags",
+        *_READ_RUN,
+        *_WRITE_RUN,
+        *_KMS_DATA,
     ],
     # Writes the resolved recipe / hyperparameters under the run prefix, then creates the job.
     # Describes first: a repeated or timed-out launch finds its job instead of creating a second one.

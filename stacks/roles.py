@@ -216,7 +216,9 @@ class HandlerRoles(Construct):
             "sagemaker:UpdateEndpoint": endpoints + endpoint_configs,
             "sagemaker:DescribeEndpoint": endpoints,
             "sagemaker:DescribeEndpointConfig": endpoint_configs,
-            "sagemaker:ListTags": endpoint_configs,
+            "sagemaker:DescribeModel": models,
+            # Deploy reads an endpoint config's tags (its rollback target), Champion a model's (its run).
+            "sagemaker:ListTags": models if handler == "champion" else endpoint_configs,
             "sagemaker:DeleteEndpoint": endpoints,
             "sagemaker:InvokeEndpoint": endpoints,
             "sagemaker:CreateModelPackage": package_group + packages,

@@ -38,6 +38,17 @@ JOB_FAILED = "JobFailedError"
 ENDPOINT_PENDING = ["Creating", "Updating", "SystemUpdating"]
 
 
+def champion_present() -> sfn.Condition:
+    """The Champion state found a model on the endpoint (guarded: moto takes Default on a missing path)."""
+    return sfn.Condition.and_(sfn.Condition.is_present("$.champion.present"),
+                              sfn.Condition.boolean_equals("$.champion.present", True))
+
+
+def champion_choice_name(stage: str) -> str:
+    """The Choice before the champion's evaluation ("EvalChampion Present?")."""
+    return f"{stage_table.stage(stage).title} Present?"
+
+
 def state_machine_name(settings: Settings) -> str:
     """Fixed, so IAM can name this machine's executions without a reference to it (stacks/roles.py)."""
     return f"{settings.name}-pipeline"
@@ -157,11 +168,17 @@ class Workflow(Construct):
         tail = self._tail(factory)
         # Build backwards: each job stage continues into the one after it.
         next_state: sfn.IChainable = tail
-        for stage in reversed(settings.stages.enabled_job_stages()):
-            job_stage = JobStage(self, f"{stage_table.stage(stage).title}Stage", stage=stage,
+        enabled = settings.enabled_job_stages()
+        for stage in reversed(enabled):
+            spec = stage_table.stage(stage)
+            job_stage = JobStage(self, f"{spec.title}Stage", stage=stage,
                                  launch=functions["launch"], poll=functions["poll"], factory=factory,
                                  failure_entry=self.failure_entry, on_completed=next_state)
-            next_state = job_stage.start
+            if spec.measures_champion:  # only when the endpoint served a model as the run began
+                next_state = (sfn.Choice(self, champion_choice_name(stage))
+                              .when(champion_present(), job_stage.start).otherwise(next_state))
+            else:
+                next_state = job_stage.start
         # Prepare gets the execution input plus its name (the default run id), merged without extra keys.
         read_input = sfn.Pass(self, "Read Input", parameters={
             "input.$": "$", "context": {"execution_name.$": "$$.Execution.Name"}})
@@ -172,6 +189,12 @@ class Workflow(Construct):
         # Before any job: what AWS would refuse later (quotas, reward Lambda, IAM, endpoint tiers).
         preflight = factory.invoke(self, "Preflight", functions["preflight"], {"run.$": "$.run"},
                                    "$.preflight")
+        if any(stage_table.stage(stage).measures_champion for stage in enabled):
+            # What the endpoint serves now: the model the candidate must beat (forge_handlers/champion.py).
+            champion = factory.invoke(self, "Champion", functions["champion"], {"run.$": "$.run"},
+                                      "$.champion")
+            champion.next(next_state)
+            next_state = champion
         preflight.next(next_state)
         start: sfn.IChainable = prepare
         if settings.deploy.enabled:

@@ -3,7 +3,8 @@
 Order of a run: synthesize the CDK app into a temporary cdk.out → start moto (Step Functions executes
 ASL, Lambda runs the handlers from the synthesized asset directory) → create the template's resources
 → inject the local SageMaker runtime into the handlers' client seam → upload job code and data →
-start the execution → watch it → copy ``runs/<run-id>/`` and the execution history to ``--out``.
+start the execution → watch it → copy ``runs/<run-id>/`` and the execution history to ``--out``. What a
+run leaves deployed is kept for the next run of the pipeline (forge/local/account.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from forge import tracking
-from forge.local import notifications, results, s3io
+from forge.local import account, notifications, results, s3io
 from forge.local.cfn import LocalStack, create_in_moto
 from forge.local.execution_events import install_rules
 from forge.local.iam.enforce import Enforcer
@@ -178,6 +179,10 @@ class LocalPipeline:
             self._exit.callback(self.sagemaker.shutdown)
             self.runtime = LocalSageMakerRuntime(self.sagemaker)
             self.iam.attach_runtime(self.sagemaker, self.session)
+            # What earlier runs of this pipeline left deployed (forge/local/account.py), back in the account.
+            self.account_dir = account.account_dir(self.out, self.settings.resource_prefix)
+            deploys = self.settings.deploy.enabled
+            self.restored = account.restore(self.sagemaker, self.s3, self.account_dir) if deploys else None
             clients = importlib.import_module("forge_handlers.aws.clients")
             clients.override("sagemaker", self.iam.guard("sagemaker", self.sagemaker))
             clients.override("sagemaker-runtime", self.iam.guard("sagemaker-runtime", self.runtime))
@@ -256,6 +261,11 @@ class LocalPipeline:
 
     def start(self) -> str:
         execution_input = self.upload()
+        if self.restored:  # in service before the execution looks for it, as it stayed on AWS
+            name = self.restored["endpoint"]["name"]
+            if account.settle(self.sagemaker, name) != "InService":
+                self.warnings.append(f"the saved endpoint {name} did not come back into service: "
+                                     f"{self.sagemaker.endpoints[name].failure_reason}")
         self.started = time.monotonic()
         self.execution_arn = self.sfn.start_execution(
             stateMachineArn=self.stack.state_machine_arn, name=self.run_id, input=json.dumps(execution_input)
@@ -368,6 +378,11 @@ class LocalPipeline:
         """Copy runs/<run-id>/ from moto to --out, with the execution history, logs and report.html."""
         from forge import report_html
 
+        if self.settings.deploy.enabled:  # what the next run of this pipeline finds deployed
+            try:
+                account.save(self.sagemaker, self.s3, self.account_dir, self.settings.resource_prefix)
+            except Exception as error:  # noqa: BLE001 - the run is collected all the same
+                self.warnings.append(f"the local account could not be saved: {error}")
         artifacts = self.env["ARTIFACTS_BUCKET"]
         run_uri = f"s3://{artifacts}/{layout.run_prefix(self.run_id)}"
         s3io.download_prefix(self.s3, run_uri, self.run_dir)

@@ -79,7 +79,8 @@ class LocalSageMaker:
         # Jobs and servers start from this environment (default: os.environ now), launched by ``launcher``.
         base_env = dict(os.environ if base_env is None else base_env)
         self._trainer = TrainingJobRunner(s3, python or sys.executable, extra_env, launcher, base_env)
-        self._endpoints = EndpointRunner(s3, self.workdir / "endpoints", serve_command, launcher, base_env)
+        self.endpoint_runner = EndpointRunner(s3, self.workdir / "endpoints", serve_command, launcher,
+                                              base_env)
 
     def _arn(self, kind: str, name: str) -> str:
         return f"arn:aws:sagemaker:{self.api.region}:{ACCOUNT}:{kind}/{name.lower()}"
@@ -250,7 +251,7 @@ class LocalSageMaker:
         endpoint = LocalEndpoint(name=name, arn=arn, config_name=config_name)
         self.endpoints[name] = endpoint
         self._tag(arn, params.get("Tags"))
-        self._endpoints.deploy(endpoint, model, config_name)
+        self.endpoint_runner.deploy(endpoint, model, config_name)
         return {"EndpointArn": arn}
 
     def _endpoint(self, name: str, operation: str) -> LocalEndpoint:
@@ -277,7 +278,7 @@ class LocalSageMaker:
         model = self._config_model(params["EndpointConfigName"], "UpdateEndpoint")
         rollback = ((params.get("DeploymentConfig") or {}).get("AutoRollbackConfiguration") or {})
         endpoint.status = "Updating"
-        self._endpoints.deploy(endpoint, model, params["EndpointConfigName"],
+        self.endpoint_runner.deploy(endpoint, model, params["EndpointConfigName"],
                                rollback_alarms=[alarm["AlarmName"] for alarm in rollback.get("Alarms") or []])
         return {"EndpointArn": endpoint.arn}
 

@@ -14,7 +14,7 @@ from forge_handlers.naming import s3_uri
 from forge_handlers.training_requests import ModelSource
 from pipeline_core import stages as stage_table
 from pipeline_core import state
-from pipeline_core.layout import artifact_key
+from pipeline_core.layout import artifact_key, champion_key
 from pipeline_core.settings import Settings
 from pipeline_core.state import ArtifactRecord  # the typed record (jobs.py builds it from here)
 
@@ -43,14 +43,30 @@ def read_record(bucket: str, run_id: str, stage: str) -> ArtifactRecord:
 
 def source_stage(settings: Settings, stage: str) -> str | None:
     """The earlier stage whose weights ``stage`` starts from (None = the base model)."""
-    return stage_table.source_stage(stage, settings.stages.enabled_job_stages())
+    return stage_table.source_stage(stage, settings.enabled_job_stages())
 
 
 def resolve_model_source(settings: Settings, bucket: str, run_id: str, stage: str) -> ModelSource:
     upstream = source_stage(settings, stage)
     if upstream is None:
         return ModelSource(uri=settings.model.base_model)
+    if upstream == stage_table.CHAMPION:  # the deployed model, as the run's Champion state recorded it
+        return champion_source(bucket, run_id, stage)
     record = read_record(bucket, run_id, upstream)
     if record.kind == "eval":
         raise ArtifactMissingError(f"stage '{stage}' needs trained weights but '{upstream}' recorded an eval")
     return ModelSource(uri=record.model_uri, from_stage=upstream)
+
+
+def champion_source(bucket: str, run_id: str, stage: str) -> ModelSource:
+    """The weights on the pipeline's endpoint, from runs/<run>/champion.json (never the base model: a stage
+    that measures the champion without one fails, naming the record)."""
+    from forge_handlers import champion
+
+    found = champion.read(bucket, run_id)
+    if not found or not found.get("present") or not found.get("model_data_uri"):
+        raise ArtifactMissingError(
+            f"stage '{stage}' evaluates the deployed model, but run {run_id} has no champion with model data "
+            f"({s3_uri(bucket, champion_key(run_id))}: {found})"
+        )
+    return ModelSource(uri=found["model_data_uri"], from_stage=stage_table.CHAMPION)

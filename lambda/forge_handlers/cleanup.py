@@ -17,7 +17,7 @@ def run_job_names(settings: Settings, run_id: str, recorded: dict[str, Any] | No
     """Every job name this run can have used: each enabled stage x attempt, plus names in the state."""
     names = [
         job_name(settings.resource_prefix, run_id, stage, attempt)
-        for stage in settings.stages.enabled_job_stages()
+        for stage in settings.enabled_job_stages()
         for attempt in range(1, settings.retry.max_job_attempts + 1)
     ]
     for job in (recorded or {}).values():

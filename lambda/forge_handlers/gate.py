@@ -1,10 +1,12 @@
-"""The promotion gate: compare the candidate's eval metric with the baseline's, by the settings' rule."""
+"""The promotion gate: compare the candidate's eval metric with the baseline's, the champion's (the model
+deployed when the run began), chance, majority and a floor, by the settings' rules."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from forge_handlers import artifacts
+from forge_handlers import champion as champion_module
 from forge_handlers.aws import s3io
 from forge_handlers.errors import ArtifactMissingError
 from pipeline_core import gate_rules
@@ -15,12 +17,14 @@ from pipeline_core.settings_task import GATE_BUILTIN_METRICS, is_generation
 
 def evaluated_stages(settings: Settings) -> list[str]:
     """The enabled evaluation stages, in pipeline order."""
-    return [stage for stage in settings.stages.enabled_job_stages() if stage_table.stage(stage).is_eval]
+    return [stage for stage in settings.enabled_job_stages() if stage_table.stage(stage).is_eval]
 
 
 def candidate_eval_stage(settings: Settings) -> str:
-    """The last evaluation in the pipeline: it measured the weights that would be deployed."""
-    return evaluated_stages(settings)[-1]
+    """The last evaluation of this run's weights: it measured the weights that would be deployed (the
+    champion's evaluation measures an earlier run's)."""
+    own = [stage for stage in evaluated_stages(settings) if not stage_table.stage(stage).measures_champion]
+    return own[-1]
 
 
 def read_results(bucket: str, run_id: str, stage: str) -> dict[str, Any]:
@@ -63,6 +67,10 @@ def decide(settings: Settings, bucket: str, run_id: str) -> dict[str, Any]:
         baseline = read_metric(bucket, run_id, base_eval.name, rule.metric)
         margin = rule.min_gain_over_baseline
         comparisons.append(gate_rules.Comparison("baseline", baseline, candidate, margin))
+    # The model deployed on the endpoint as the run began, scored on the same eval set (champion/challenger).
+    champion, champion_record = champion_comparison(settings, bucket, run_id, candidate, notes)
+    if champion is not None:
+        comparisons.append(champion)
     # The rates of answering without reading, from the gold labels of the same eval set.
     # generation has no label set, so no such rates: the skip is recorded in the notes.
     per_class = None if is_generation(settings) else results.get("per_class")
@@ -98,4 +106,25 @@ def decide(settings: Settings, bucket: str, run_id: str) -> dict[str, Any]:
         "reason": reason,
         "comparisons": [c.to_record(rule.metric) for c in comparisons],
         "notes": notes,
+        # The champion record (forge_handlers.champion) and its score; None when the pipeline has no deploy.
+        "champion": champion_record,
     }
+
+
+def champion_comparison(settings: Settings, bucket: str, run_id: str, candidate: float, notes: list[str]
+                        ) -> tuple[gate_rules.Comparison | None, dict[str, Any] | None]:
+    """The candidate against the champion's score when the run evaluated one (else None and a note), and
+    the decision's champion record: what Champion found, its score and stage (None: deploy disabled)."""
+    stage = stage_table.champion_stage()
+    if stage is None or stage.name not in evaluated_stages(settings):
+        return None, None  # deploy disabled: no endpoint, no champion
+    found = champion_module.read(bucket, run_id)
+    if found is None:
+        raise ArtifactMissingError(f"run {run_id} has no champion record (the Champion state writes it)")
+    record = {**found, "stage": stage.name, "score": None}
+    if not found.get("present"):
+        notes.append(f"no champion ({found.get('reason') or 'nothing deployed'}): compared without one")
+        return None, record
+    record["score"] = read_metric(bucket, run_id, stage.name, settings.gate.metric)
+    margin = settings.gate.min_gain_over_champion
+    return gate_rules.Comparison("champion", record["score"], candidate, margin), record

@@ -37,7 +37,7 @@ STATUS_MAP = {
 def _check_stage(settings: Settings, stage: str) -> None:
     if stage not in stage_table.names():
         raise ConfigError(f"unknown job stage {stage!r}; expected one of {list(stage_table.names())}")
-    if stage not in settings.stages.enabled_job_stages():
+    if stage not in settings.enabled_job_stages():
         raise ConfigError(f"job stage {stage!r} is disabled in settings")
 
 

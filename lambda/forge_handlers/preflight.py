@@ -47,7 +47,7 @@ def quotas_check(settings: Settings) -> CheckResult:
 def reward_dataset(settings: Settings) -> str | None:
     """The prepared dataset the reward-calling stage reads (Nova RFT), None when no stage calls the reward
     Lambda (open-weights RFT scores in the job itself, GRPO)."""
-    return next((stage_table.stage(stage).dataset for stage in settings.stages.enabled_job_stages()
+    return next((stage_table.stage(stage).dataset for stage in settings.enabled_job_stages()
                  if calls_reward_lambda(settings, stage)), None)
 
 

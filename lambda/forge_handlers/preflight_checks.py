@@ -84,7 +84,7 @@ def quota_needs(settings: Settings) -> list[QuotaNeed]:
         most, fields = needs.get(name, (0, []))
         needs[name] = (max(most, count), [*fields, where] if where not in fields else fields)
 
-    for stage in settings.stages.enabled_job_stages():
+    for stage in settings.enabled_job_stages():
         slot = stage_table.stage(stage).settings_key
         cfg = settings.stages.for_stage(stage)
         if cfg.instance_type != limits.LOCAL_INSTANCE_TYPE:

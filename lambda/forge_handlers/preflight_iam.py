@@ -80,7 +80,7 @@ def iam_needs(settings: Settings, deployment: Deployment, run_id: str,
     call and the report will need."""
     needs = _Needs(settings, deployment, run_id)
     prefix = settings.resource_prefix
-    for stage in settings.stages.enabled_job_stages():
+    for stage in settings.enabled_job_stages():
         job = naming.job_name(prefix, run_id, stage, 1)
         job_arn = needs.sagemaker("training-job", job)
         needs.add("launch", ["sagemaker:DescribeTrainingJob", "sagemaker:CreateTrainingJob",
@@ -107,6 +107,10 @@ def iam_needs(settings: Settings, deployment: Deployment, run_id: str,
             needs.add("deploy", ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"], resource)
         needs.add("deploy", ["sagemaker:DescribeEndpoint"], endpoint)
         needs.add("deploy", ["iam:PassRole"], deployment.sagemaker_role_arn, PASS_TO_SAGEMAKER)
+        if any(stage_table.stage(stage).measures_champion for stage in settings.enabled_job_stages()):
+            # What it describes after the endpoint (config, model, tags) is named by an earlier run.
+            needs.add("champion", ["sagemaker:DescribeEndpoint"], endpoint)
+            needs.add("champion", ["s3:PutObject"], needs.object(layout.champion_key(run_id)))
         if settings.deploy.smoke_test:
             needs.add("smoke", ["sagemaker:InvokeEndpoint"], endpoint)
     needs.add("report", ["s3:PutObject"], needs.object(layout.report_key(run_id)))

@@ -118,7 +118,7 @@ def read_dataset(uri: str, path: Path) -> Path:
 def _sizes(settings: Settings, separate_eval: bool) -> dict[str, int]:
     """The split sizes: each training stage's dataset (settings.split.<dataset>; 0 when the stage is off)
     and the held-out eval set."""
-    enabled = settings.stages.enabled_job_stages()
+    enabled = settings.enabled_job_stages()
     sizes = {stage.dataset: getattr(settings.split, stage.dataset) if stage.name in enabled else 0
              for stage in stage_table.train_stages()}
     sizes["eval"] = 0 if separate_eval else settings.split.eval

@@ -132,12 +132,14 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
         raise ConfigError(f"report status {status!r} is not one of {STATUSES}")
     run_id = run_id_of(state)
     jobs = state.get("jobs") or {}
-    enabled = settings.stages.enabled_job_stages()
+    enabled = settings.enabled_job_stages()
     stages: dict[str, Any] = {}
     # Report section -> (its training job stage or None, its eval job stage), in pipeline order.
     for name, (train_stage, eval_stage) in stage_table.report_sections().items():
         if eval_stage not in enabled:
             continue
+        if stage_table.stage(eval_stage).measures_champion and eval_stage not in jobs:
+            continue  # no model was deployed as the run began (or the run never got that far)
         eval_job = jobs.get(eval_stage) or {}
         train_job = jobs.get(train_stage) or {} if train_stage else {}
         results = _eval_results(bucket, run_id, eval_stage)
@@ -178,6 +180,8 @@ def build_report(settings: Settings, bucket: str, state: dict[str, Any], status:
             "training_seconds": timings,
             "total_training_seconds": sum(v for v in timings.values() if v),
         },
+        # What the endpoint served as the run began: the model the candidate had to beat (the gate scores it).
+        "champion": state.get("champion"),
         "gate": state.get("gate"),
         "registry": state.get("registry"),
         "endpoint": state.get("endpoint"),

@@ -188,6 +188,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"- {note}" for note in gate.get("notes") or []]
     else:
         lines.append("not reached")
+    champion = report_table.champion_line(report)
+    if champion:
+        lines += ["", champion]
     package = report.get("registry") or {}
     if package.get("model_package_arn"):
         lines += ["", "## Registry", "",
@@ -208,10 +211,12 @@ def render_markdown(report: dict[str, Any]) -> str:
                   else f"reference `{smoke.get('expected')}`")
         lines += ["", f"Smoke test answer: `{smoke.get('answer')}` → {parsed}"]
     cleanup = report.get("cleanup") or {}
-    if cleanup.get("stopped_jobs") or cleanup.get("deleted_endpoint"):
+    if cleanup.get("stopped_jobs") or cleanup.get("deleted_endpoint") or cleanup.get("rolled_back_to"):
         lines += ["", "## Clean-up", ""]
         lines += [f"- stopped job `{name}`" for name in cleanup.get("stopped_jobs") or []]
         if cleanup.get("deleted_endpoint"):
             lines.append(f"- deleted the half-made endpoint `{cleanup['deleted_endpoint']}`")
+        if cleanup.get("rolled_back_to"):
+            lines.append(f"- rolled the endpoint back to its previous config `{cleanup['rolled_back_to']}`")
     lines += ["", "## Jobs, times and cost", "", *_jobs(report)]
     return "\n".join(lines) + "\n"

@@ -215,3 +215,32 @@ def test_a_failed_smoke_test_after_an_update_rolls_the_endpoint_back(pipeline) -
     report = pipeline.read_json("runs/run-2/report.json")
     assert report["cleanup"]["rolled_back_to"] == "forge-hf--run-1-epc"
     assert report["endpoint"]["previous_endpoint_config_name"] == "forge-hf--run-1-epc"
+
+
+def test_a_second_run_worse_than_the_deployed_model_is_rejected_and_the_endpoint_kept(pipeline) -> None:
+    """Champion/challenger: run-2's candidate beats its baseline and chance but not run-1's deployed model,
+    scored on run-2's eval set; the gate rejects it and the endpoint keeps serving run-1's config."""
+    pipeline.sagemaker.metrics = GOOD_METRICS
+    (first,) = pipeline.run(_input(pipeline, "run-1"))
+    assert first.status == "SUCCEEDED", first.cause
+    assert first.output["champion"]["present"] is False and "eval_champion" not in first.output["jobs"]
+    pipeline.sagemaker.metrics = {**GOOD_METRICS, "eval_champion": {"accuracy": 0.8, "em": 0.8},
+                                  "eval_rft": {"accuracy": 0.6, "em": 0.6}}
+    (second,) = pipeline.run(_input(pipeline, "run-2"))
+    assert second.status == "SUCCEEDED" and second.output["status"] == "GATE_REJECTED", second.cause
+    champion = second.output["champion"]
+    assert (champion["present"], champion["run_id"]) == (True, "run-1")
+    assert champion["model_data_uri"] == f"s3://{ARTIFACTS_BUCKET}/runs/run-1/deployed/model.tar.gz"
+    # The champion's evaluation loaded run-1's served copy as its model channel.
+    (request,) = [r for op, r in pipeline.sagemaker.calls if op == "create_training_job"
+                  and r["TrainingJobName"] == "forge-hf--run-2-champ-a1"]
+    model = next(c for c in request["InputDataConfig"] if c["ChannelName"] == "model")
+    assert model["DataSource"]["S3DataSource"]["S3Uri"] == champion["model_data_uri"]
+    assert "accuracy 0.6000 does not beat champion 0.8000 by the required +0.0000" in second.output["gate"][
+        "reason"]
+    assert "Deploy" not in second.states
+    endpoint = pipeline.sagemaker.describe_endpoint(EndpointName="forge-hf--endpoint")
+    assert endpoint["EndpointConfigName"] == "forge-hf--run-1-epc"
+    report = pipeline.read_json("runs/run-2/report.json")
+    assert report["stages"]["champion"]["metrics"]["accuracy"] == 0.8
+    assert report["gate"]["champion"]["score"] == 0.8

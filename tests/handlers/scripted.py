@@ -16,6 +16,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 from forge_handlers.naming import split_s3_uri
 
+from pipeline_core import stages as stage_table
+
 # moto's CreateEndpointConfig accepts only instance types older than g5/g6/p5 (the real ones are checked
 # against pipeline_core/service_limits.py by the settings and the local runtime); it is given this one
 # instead.
@@ -102,7 +104,7 @@ class ScriptedSageMaker:
             description["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{description['TrainingJobName']}"
         )
         files: dict[str, bytes] = {}
-        if stage in ("baseline_eval", "eval_sft", "eval_rft"):
+        if stage_table.stage(stage).is_eval:
             flat = self.metrics.get(stage, {"accuracy": 0.5, "em": 0.5})
             files["results.json" if self._family == "hf" else "eval_results/results_2026.json"] = json.dumps(
                 {"results": {"all": flat}}

@@ -15,7 +15,14 @@ CONFIG_DIR = Path(CONFIG_FILES[0]).parent
 BALANCED = {"HQ": 8, "LQ_EDIT": 8, "LQ_CLOSE": 8}  # the demo's 24-question eval split
 
 
+def no_champion(s3, run_id: str) -> None:
+    """What the Champion state writes when nothing is deployed (a first run)."""
+    put_json(s3, ARTIFACTS_BUCKET, f"runs/{run_id}/champion.json",
+             {"present": False, "endpoint_name": "forge-demo--endpoint", "reason": "no endpoint"})
+
+
 def record(s3, run_id: str, stage: str, value: float, counts: dict[str, int], metric: str = "accuracy"):
+    no_champion(s3, run_id)
     per_class = {label: {"precision": 0.0, "f1": 0.0, "support": n} for label, n in counts.items()}
     metrics_uri = put_json(
         s3, ARTIFACTS_BUCKET, f"runs/{run_id}/eval/{stage}/results.json",
@@ -82,7 +89,7 @@ def test_metrics_without_a_reference_rate_skip_chance(use_settings, aws, lambda_
     decision = gate.handler({"run": a_run()}, lambda_context)
     assert decision["passed"] is True
     assert [c["against"] for c in decision["comparisons"]] == ["baseline", "floor"]
-    assert "no chance or majority rate for rougeL" in decision["notes"][0]
+    assert "no chance or majority rate for rougeL" in decision["notes"][-1]  # after "no champion (…)"
 
 
 @pytest.mark.parametrize(
@@ -138,6 +145,7 @@ def _generation(**changes):
 
 
 def record_flat(s3, run_id: str, stage: str, flat: dict) -> None:
+    no_champion(s3, run_id)
     metrics_uri = put_json(s3, ARTIFACTS_BUCKET, f"runs/{run_id}/eval/{stage}/results.json",
                            {"results": {"all": flat}})
     put_json(
@@ -174,3 +182,96 @@ def test_generation_skips_chance_even_with_per_class_counts(use_settings, aws, l
     decision = gate.handler({"run": a_run()}, lambda_context)
     assert decision["passed"] is True  # 0.1 would fail chance 1/3 under classification
     assert "chance" not in {c["against"] for c in decision["comparisons"]}
+
+
+# --- champion/challenger: the model deployed as the run began -------------------------------------------
+CHAMPION_FOUND = {"present": True, "endpoint_name": "forge-demo--endpoint", "run_id": "run-0",
+                  "endpoint_config_name": "forge-demo--run-0-epc", "model_name": "forge-demo--run-0-model",
+                  "model_data_uri": "s3://forge-artifacts/runs/run-0/deployed/model.tar.gz"}
+
+
+@pytest.mark.parametrize(
+    ("champion", "candidate", "margin", "passed", "reason"),
+    [
+        # A worse candidate loses to the champion even when it beats the baseline, chance and majority.
+        (0.75, 0.5, 0.0, False, "accuracy 0.5000 does not beat champion 0.7500 by the required +0.0000"),
+        (0.5, 0.625, 0.0, True, "accuracy 0.6250 beats baseline 0.0000, champion 0.5000"),
+        (0.5, 0.5, 0.0, True, "champion 0.5000"),  # equal is no loss at margin 0, as for the baseline
+        (0.5, 0.5, 0.01, False, "accuracy 0.5000 does not beat champion 0.5000 by the required +0.0100"),
+        (0.6, 0.55, -0.1, True, "champion 0.6000"),  # a margin below 0 tolerates a small loss
+    ],
+)
+def test_the_candidate_must_beat_the_champion(use_settings, aws, lambda_context, champion, candidate,
+                                              margin, passed, reason) -> None:
+    use_settings(derive(load_settings(CONFIG_DIR / "local-demo.yaml"), gate__min_gain_over_champion=margin))
+    scores = {"baseline_eval": 0.0, "eval_champion": champion, "eval_sft": 0.4, "eval_rft": candidate}
+    for stage, value in scores.items():
+        record(aws, "run-1", stage, value, BALANCED)
+    put_json(aws, ARTIFACTS_BUCKET, "runs/run-1/champion.json", CHAMPION_FOUND)
+    decision = gate.handler({"run": a_run()}, lambda_context)
+    assert decision["passed"] is passed and reason in decision["reason"], decision["reason"]
+    against = {c["against"]: c for c in decision["comparisons"]}
+    assert against["champion"] == {"against": "champion", "reference": champion, "candidate": candidate,
+                                   "required_gain": margin, "gain": pytest.approx(candidate - champion),
+                                   "passed": passed, "reason": against["champion"]["reason"]}
+    assert [c["against"] for c in decision["comparisons"]] == ["baseline", "champion", "chance", "majority",
+                                                               "floor"]
+    assert decision["champion"] == {**CHAMPION_FOUND, "stage": "eval_champion", "score": champion}
+
+
+def test_nothing_deployed_is_no_champion_comparison_and_a_note(demo, aws, lambda_context) -> None:
+    counts = {"HQ": 12, "LQ_EDIT": 6, "LQ_CLOSE": 6}
+    for stage, value in {"baseline_eval": 0.0, "eval_sft": 0.6, "eval_rft": 0.625}.items():
+        record(aws, "run-1", stage, value, counts)
+    decision = gate.handler({"run": a_run()}, lambda_context)
+    assert decision["passed"] is True
+    assert "champion" not in [c["against"] for c in decision["comparisons"]]
+    assert decision["notes"] == ["no champion (no endpoint): compared without one"]
+    assert decision["champion"]["present"] is False and decision["champion"]["score"] is None
+
+
+def test_a_run_without_its_champion_record_fails_the_gate(demo, aws, lambda_context) -> None:
+    """Deploy enabled means the Champion state ran: a missing record is an error, never 'no champion'."""
+    for stage, value in {"baseline_eval": 0.0, "eval_sft": 0.6, "eval_rft": 0.625}.items():
+        record(aws, "run-1", stage, value, BALANCED)
+    aws.delete_object(Bucket=ARTIFACTS_BUCKET, Key="runs/run-1/champion.json")
+    with pytest.raises(Exception, match="run run-1 has no champion record"):
+        gate.handler({"run": a_run()}, lambda_context)
+
+
+def test_without_deploy_the_gate_has_no_champion(use_settings, aws, lambda_context) -> None:
+    use_settings(derive(load_settings(CONFIG_DIR / "local-demo.yaml"), deploy__enabled=False))
+    for stage, value in {"baseline_eval": 0.0, "eval_sft": 0.6, "eval_rft": 0.625}.items():
+        record(aws, "run-1", stage, value, BALANCED)
+    aws.delete_object(Bucket=ARTIFACTS_BUCKET, Key="runs/run-1/champion.json")
+    decision = gate.handler({"run": a_run()}, lambda_context)
+    assert decision["champion"] is None and decision["notes"] == []
+
+
+def test_the_report_shows_the_champion_comparison_and_section(use_settings, aws, lambda_context) -> None:
+    from forge_handlers import report
+
+    from forge import report_html
+
+    settings = use_settings(load_settings(CONFIG_DIR / "local-demo.yaml"))
+    scores = {"baseline_eval": 0.0, "eval_champion": 0.75, "eval_sft": 0.4, "eval_rft": 0.5}
+    for stage, value in scores.items():
+        record(aws, "run-1", stage, value, BALANCED)
+    put_json(aws, ARTIFACTS_BUCKET, "runs/run-1/champion.json", CHAMPION_FOUND)
+    decision = gate.handler({"run": a_run()}, lambda_context)
+    jobs = {stage: {"job_name": f"j-{stage}", "status": "Completed"}
+            for stage in ("baseline_eval", "eval_champion", "sft", "eval_sft", "rft", "eval_rft")}
+    state = {"run": a_run(), "gate": decision, "jobs": jobs, "champion": CHAMPION_FOUND}
+    built = report.build_report(settings, ARTIFACTS_BUCKET, state, "GATE_REJECTED")
+    assert list(built["stages"]) == ["baseline", "champion", "sft", "rft"]
+    assert built["champion"] == CHAMPION_FOUND and built["stages"]["champion"]["training_job"] is None
+    markdown = report.render_markdown(built)
+    assert "| champion | 0.7500 | 0.5000 | -0.2500 | 0.0000 | **does not beat** |" in markdown
+    assert ("Champion: run run-0's model forge-demo--run-0-model on forge-demo--endpoint (endpoint config "
+            "forge-demo--run-0-epc), accuracy 0.7500 on this run's eval set.") in markdown
+    assert "| champion | 0.7500 |" in markdown  # its row in the stage table
+    # "vs previous stage": SFT follows the baseline in this run, not the champion (an earlier run's model).
+    assert "| sft | accuracy | +0.4000 | +0.4000 |" in markdown
+    assert "| champion | accuracy | +0.7500 | – |" in markdown
+    page = report_html.render(built, Path("."))
+    assert "<section id='stage-champion'" in page and "run run-0&#x27;s model" in page

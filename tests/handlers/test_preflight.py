@@ -31,7 +31,7 @@ from tests.handlers.conftest import derive
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = f"arn:aws:iam::{shapes.ACCOUNT}:role/forge-sagemaker"
 ROLES = {name: f"arn:aws:iam::{shapes.ACCOUNT}:role/forge-{name}" for name in
-         ("launch", "poll", "deploy", "smoke", "report")}
+         ("champion", "launch", "poll", "deploy", "smoke", "report")}
 DEPLOYMENT = Deployment(shapes.REGION, "forge-artifacts", ROLE,
                         f"arn:aws:lambda:{shapes.REGION}:{shapes.ACCOUNT}:function:forge-nova-reward-SageMaker",
                         "", ROLES)
@@ -230,6 +230,12 @@ def test_iam_needs_name_this_runs_resources() -> None:
     dataset = "arn:aws:s3:::forge-artifacts/runs/run-1/data/rft/rft.jsonl"
     assert ("sagemaker", "s3:GetObject", dataset) in triples
     assert ("report", "s3:PutObject", "arn:aws:s3:::forge-artifacts/runs/run-1/report.json") in triples
+    # Champion describes the pipeline's endpoint before any job (its config and model are an earlier run's).
+    endpoint = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/forge-nova--endpoint"
+    assert ("champion", "sagemaker:DescribeEndpoint", endpoint) in triples
+    assert ("champion", "s3:PutObject", "arn:aws:s3:::forge-artifacts/runs/run-1/champion.json") in triples
+    champion_job = "arn:aws:sagemaker:us-east-1:123456789012:training-job/forge-nova--run-1-champ-a1"
+    assert ("launch", "sagemaker:CreateTrainingJob", champion_job) in triples
 
 
 def test_iam_passes_when_every_action_is_allowed() -> None:

@@ -64,12 +64,24 @@ def test_report_json_keeps_the_stages_in_pipeline_order(aws, use_settings) -> No
     report.write_report(settings, ARTIFACTS_BUCKET, a_state(), "SUCCEEDED")
     body = aws.get_object(Bucket=ARTIFACTS_BUCKET, Key=report_key("run-1"))["Body"].read()
     written = json.loads(body)
-    assert list(written["stages"]) == ["baseline", "sft", "rft"]
+    assert list(written["stages"]) == ["baseline", "champion", "sft", "rft"]  # every stage ran here
     assert list(written)[:3] == ["run_id", "pipeline", "model"]  # every level keeps its built order
     markdown = (
         aws.get_object(Bucket=ARTIFACTS_BUCKET, Key=report_markdown_key("run-1"))["Body"].read().decode()
     )
-    assert markdown.index("### baseline") < markdown.index("### sft") < markdown.index("### rft")
+    assert (markdown.index("### baseline") < markdown.index("### champion") < markdown.index("### sft")
+            < markdown.index("### rft"))
+
+
+def test_a_run_that_found_no_champion_reports_no_champion_section(aws, use_settings) -> None:
+    """A first run: nothing deployed, so the champion's evaluation never ran and has no section."""
+    settings = use_settings(load_settings(PROJECT_ROOT / "config" / "local.yaml"))
+    state = a_state()
+    del state["jobs"][stage_table.champion_stage().name]
+    state["champion"] = {"present": False, "endpoint_name": "forge-local--endpoint", "reason": "no endpoint"}
+    built = report.build_report(settings, ARTIFACTS_BUCKET, state, "SUCCEEDED")
+    assert list(built["stages"]) == ["baseline", "sft", "rft"]
+    assert "Champion: none (no endpoint)." in report.render_markdown(built)
 
 
 def test_report_carries_every_block_of_results_json_and_the_job_facts(aws, use_settings) -> None:

@@ -56,7 +56,7 @@ def test_pipeline_hyperparameters_are_the_ones_settings_count(name, settings) ->
     """Every key a builder adds beyond the stage's own is in limits.PIPELINE_HYPERPARAMETER_KEYS (which the
     settings count against the 100 at synth)."""
     family = settings.model.family
-    for stage in settings.stages.enabled_job_stages():
+    for stage in settings.enabled_job_stages():
         run = a_run(family=family)
         built = build_training_job(settings, ENV, run, stage, "j-1", _source(settings, stage))
         own = set(settings.stages.for_stage(stage).hyperparameters) if family == "hf" else set()

@@ -44,6 +44,9 @@ def sagemaker(aws):
 
 def record_evals(s3, run_id: str, values: dict[str, float], metric: str = "accuracy") -> None:
     s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=MODEL.split("/", 3)[3], Body=b"weights")  # what Deploy copies
+    # What the Champion state wrote: nothing deployed when the run began.
+    put_json(s3, ARTIFACTS_BUCKET, f"runs/{run_id}/champion.json",
+             {"present": False, "reason": "no endpoint"})
     for stage, value in values.items():
         metrics_uri = put_json(
             s3,

@@ -26,6 +26,7 @@ from forge_handlers.entry import (
     report,
     smoke,
 )
+from forge_handlers.entry import champion as champion_entry
 from forge_handlers.errors import ArtifactMissingError, ConfigError
 
 from pipeline_core import state
@@ -190,10 +191,14 @@ def test_the_handlers_real_outputs_round_trip_their_models(hf, aws, lambda_conte
     polled = poll.handler({"stage": "sft", "run": a_run(), "job": launched}, lambda_context)
     assert polled["status"] == "Completed" and polled["artifact"]
     record_evals(aws, "run-1", {"baseline_eval": 0.3, "eval_sft": 0.5, "eval_rft": 0.8})
+    found = champion_entry.handler({"run": a_run()}, lambda_context)
     decision = gate.handler({"run": a_run()}, lambda_context)
     deployed = deploy.handler({"run": a_run()}, lambda_context)
+    champion_again = champion_entry.handler({"run": a_run("run-2")}, lambda_context)  # now deployed
+    assert champion_again["present"] is True
     status = endpoint_status.handler({"run": a_run(), "endpoint": deployed}, lambda_context)
-    for model, output in [(state.JobRecord, launched), (state.JobRecord, polled),
+    for model, output in [(state.ChampionRecord, found), (state.ChampionRecord, champion_again),
+                          (state.JobRecord, launched), (state.JobRecord, polled),
                           (state.GateDecision, decision), (state.EndpointRecord, deployed),
                           (state.EndpointRecord, status)]:
         assert state.parse(model, output, model.__name__).dump() == output

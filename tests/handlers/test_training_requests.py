@@ -61,11 +61,15 @@ VARIANTS = _variants()
 CASES = [
     pytest.param(settings, stage, id=f"{name}-{stage}")
     for name, settings in VARIANTS
-    for stage in settings.stages.enabled_job_stages()
+    for stage in settings.enabled_job_stages()
 ]
 
 
 def _source(settings: Settings, stage: str) -> ModelSource:
+    if stage_table.stage(stage).measures_champion:  # the weights an earlier run deployed
+        uri = ("s3://customer-escrow-123/rft-job/checkpoint/" if settings.model.family == "nova"
+               else f"s3://{ARTIFACTS_BUCKET}/runs/run-0/deployed/model.tar.gz")
+        return ModelSource(uri=uri, from_stage=stage_table.CHAMPION)
     upstream = UPSTREAM.get(stage)
     if upstream is None or (stage == "rft" and not settings.stages.sft.enabled):
         return ModelSource(uri=settings.model.base_model)
@@ -95,7 +99,7 @@ def test_request_passes_botocore_validation(settings: Settings, stage: str) -> N
 def test_validator_rejects_a_broken_request() -> None:
     """The check above can fail: a request with a wrong type is reported."""
     settings = VARIANTS[0][1]
-    stage = settings.stages.enabled_job_stages()[0]
+    stage = settings.enabled_job_stages()[0]
     built = build_training_job(
         settings, ENV, a_run(family=settings.model.family), stage, "j-1", _source(settings, stage)
     )

@@ -21,7 +21,7 @@ def test_each_stage_is_bounded_by_its_max_runtime_at_the_tables_price() -> None:
     settings = derive(OPEN_WEIGHTS, stages__sft__instance_type="ml.g5.12xlarge",
                       stages__sft__instance_count=2, stages__sft__max_runtime_seconds=7200)
     by_stage = {s.stage: s for s in cost_estimate.estimate(settings, "us-east-1").stages}
-    assert list(by_stage) == settings.stages.enabled_job_stages()
+    assert list(by_stage) == settings.enabled_job_stages()
     assert by_stage["sft"].bound_cost == pytest.approx(7.09 * 2 * 2)  # $/h x count x hours
     assert by_stage["sft"].bound_seconds == 7200
 
@@ -56,7 +56,7 @@ def test_validate_prints_the_estimate_and_json_carries_it(tmp_path) -> None:
     assert "cost estimate" in shown.output and "sft: 1 x local, at most $0.00" in shown.output
     as_json = CliRunner().invoke(app, ["validate", str(data), "--config", config, "--json"])
     record = json.loads(as_json.output)["cost_estimate"]
-    assert [row["stage"] for row in record["stages"]][:2] == ["baseline_eval", "sft"]
+    assert [row["stage"] for row in record["stages"]][:3] == ["baseline_eval", "eval_champion", "sft"]
 
 
 def test_report_and_notification_show_estimate_and_actual_per_stage() -> None:

@@ -80,3 +80,34 @@ def test_poll_reports_a_longer_wait_for_an_older_job() -> None:
     assert next_wait(settings, settings.poll_seconds, now - timedelta(minutes=1)) == 60
     assert next_wait(settings, settings.poll_seconds, now - timedelta(minutes=30)) in (179, 180)
     assert next_wait(settings, settings.poll_seconds, now - timedelta(hours=5)) == 600
+
+
+def test_the_jobs_and_the_endpoint_share_the_executions_timeout() -> None:
+    """They run one after another: together at most the timeout, each at most its limit, the timeout shared
+    as evenly as the limits allow (the most poll cycles: the poll rate falls with age)."""
+    assert polling.split_timeout([100, 100, 100], 90) == [30, 30, 30]
+    assert polling.split_timeout([10, 1000, 1000], 90) == [10, 40, 40]  # a short job leaves its share
+    assert polling.split_timeout([5, 5], 90) == [5, 5]  # nothing takes longer than its own limit
+    assert polling.split_timeout([200, 20], 90) == [70, 20]
+    assert sum(polling.split_timeout([3600] * 7, 3600)) == pytest.approx(3600)
+
+
+def test_the_demo_with_the_champions_evaluation_fits_without_raising_a_limit() -> None:
+    """Regression: one more eval stage (eval_champion) took the demo over the budget when every job and
+    the endpoint were each allowed the whole execution timeout."""
+    settings = load_settings(CONFIG_DIR / "local-demo.yaml")
+    assert "eval_champion" in settings.enabled_job_stages()
+    timeout = settings.pipeline_timeout_hours * 3600
+
+    def events(durations, endpoint) -> int:
+        return polling.worst_case_history_events(
+            durations, attempts=settings.retry.max_job_attempts, endpoint_seconds=endpoint,
+            job_minimum=settings.poll_seconds, endpoint_minimum=settings.endpoint_poll_seconds,
+            fraction=settings.poll_fraction, maximum=settings.max_poll_seconds)
+
+    limits = [min(settings.stages.for_stage(stage).max_runtime_seconds, timeout)
+              for stage in settings.enabled_job_stages()]
+    assert events(limits, timeout) > polling.history_budget()  # each the whole timeout: over
+    *shared, endpoint = polling.split_timeout([*limits, timeout], timeout)
+    assert events(shared, endpoint) <= polling.history_budget()
+    polling.check_history_quota(settings)

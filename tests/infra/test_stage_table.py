@@ -121,7 +121,9 @@ def test_the_table_names_only_what_the_rest_of_the_product_has() -> None:
         assert stage.settings_key in StagesSettings.model_fields, stage
         assert stage.methods and set(stage.methods) <= methods, stage
         assert re.fullmatch(r"[a-z0-9]+", stage.token) and re.fullmatch(r"[A-Za-z0-9]+", stage.title), stage
-        if stage.is_eval and stage.evaluates is not None:
+        if stage.measures_champion:  # an earlier run's weights: no training stage, a section of its own
+            assert stage.is_eval and stage.section not in {s.section for s in table if s is not stage}, stage
+        elif stage.is_eval and stage.evaluates is not None:
             trained = stage_table.stage(stage.evaluates)
             assert not trained.is_eval and table.index(trained) < position, stage
             assert trained.section == stage.section, stage
@@ -210,7 +212,7 @@ def test_one_more_stage_gets_its_report_section_and_progress_step(one_more_stage
     from pipeline_core.settings import load_settings
 
     settings = load_settings(PROJECT_ROOT / "config" / "local.yaml")
-    enabled = settings.stages.enabled_job_stages()
+    enabled = settings.enabled_job_stages()
     assert enabled[-1] == one_more_stage.name
     steps = progress.pipeline_steps(enabled, deploy=True, smoke=True)
     assert steps.index(one_more_stage.name) == len(enabled)  # after Prepare and the table's other stages
@@ -224,7 +226,8 @@ def test_one_more_stage_gets_its_report_section_and_progress_step(one_more_stage
             built = report.build_report(settings, "forge-artifacts", state, "SUCCEEDED")
     finally:
         clients.reset()
-    assert list(built["stages"]) == ["baseline", "sft", "rft", one_more_stage.section]
+    # Every enabled stage ran here, the champion's evaluation too (it runs when a model was deployed).
+    assert list(built["stages"]) == ["baseline", "champion", "sft", "rft", one_more_stage.section]
     section = built["stages"][one_more_stage.section]
     assert section["eval_job"]["job_name"] == f"j-{one_more_stage.name}"
     assert section["training_job"]["job_name"] == "j-rft"  # the trained stage it evaluates
@@ -264,8 +267,9 @@ def test_one_more_stage_runs_in_the_state_machine(one_more_stage, tmp_path) -> N
         result = run_pipeline(synthesized, Scenario())
     assert result.status == "SUCCEEDED", result.cause
     visited = list(dict.fromkeys(stage_of_state(name) for name in result.states))
+    # Champion found no model on the endpoint: its evaluation's "Present?" Choice goes on to SFT.
     assert visited == ["Read Input", "Add Execution Name", "Approved Package?", "Prepare", "Preflight",
-                       *stage_table.names(),
+                       "Champion", *stage_table.names(),
                        "Gate", "Register", "Deploy", "Smoke", "Mark Succeeded", "Report", "Notify Success",
                        "Succeeded"]
     assert result.fakes.launches[one_more_stage.name] == 1

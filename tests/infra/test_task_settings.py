@@ -29,7 +29,7 @@ def test_case_study_configs_are_classification_and_their_files_unchanged(config)
     assert settings.task.kind == "classification" and settings.metrics.modules == []
     dumped = json.loads(settings.to_json())
     assert dumped["task"] == {"kind": "classification"} and dumped["metrics"] == {"modules": []}
-    for stage in settings.stages.enabled_job_stages():
+    for stage in settings.enabled_job_stages():
         hyper = stage_hyperparameters(settings, stage)
         assert "metrics_modules" not in hyper
         if settings.model.family == "hf":

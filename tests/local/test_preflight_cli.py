@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOVA = ROOT / "config" / "nova.yaml"
 STACK = "ForgePreflight"
 ACCOUNT, REGION = "123456789012", "us-east-1"
-HANDLERS = ("launch", "poll", "deploy", "smoke", "report")
+HANDLERS = ("champion", "launch", "poll", "deploy", "smoke", "report")
 
 
 def _role(name: str) -> dict:

@@ -39,6 +39,7 @@ class Scenario:
     endpoint_status: str = "InService"
     gate_passed: bool = True
     preflight_problem: str | None = None  # Preflight fails with this reason
+    champion_present: bool = False  # the Champion state finds a model on the endpoint
 
 
 class FakeHandlers:
@@ -71,6 +72,12 @@ class FakeHandlers:
         if self.scenario.preflight_problem:
             raise PreflightError(f"preflight failed: {self.scenario.preflight_problem}")
         return {"passed": True, "checks": []}
+
+    def champion(self, event):
+        if self.scenario.champion_present:
+            return {"present": True, "endpoint_name": "forge-local--endpoint", "model_name": "m",
+                    "endpoint_config_name": "c", "model_data_uri": "s3://artifacts/m.tar.gz", "run_id": "r0"}
+        return {"present": False, "endpoint_name": "forge-local--endpoint", "reason": "no endpoint"}
 
     def launch(self, event):
         stage = event["stage"]

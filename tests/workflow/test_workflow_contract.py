@@ -23,7 +23,7 @@ def test_error_names_agree_with_the_handler_exceptions():
 def test_every_function_handler_imports_from_the_synthesized_bundle(full_pipeline):
     bundle = full_pipeline["stack"].handlers.bundle_dir
     handlers = sorted({spec["handler"] for spec in lambda_functions(full_pipeline["template"]).values()})
-    assert len(handlers) == 15  # stacks.permissions' handlers (abort, preflight, register, approval) + reward
+    assert len(handlers) == 16  # stacks.permissions' handlers (abort, preflight, champion, …) + reward
     code = (
         "import importlib, sys; sys.modules['yaml'] = None; sys.path.insert(0, sys.argv[1]);"
         "[getattr(importlib.import_module(h.rsplit('.', 1)[0]), h.rsplit('.', 1)[1]) for h in sys.argv[2:]]"

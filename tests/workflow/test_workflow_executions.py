@@ -7,13 +7,14 @@ import json
 import pytest
 from moto import mock_aws
 
-from stacks.workflow import job_state_names
+from stacks.workflow import champion_choice_name, job_state_names
 from tests.workflow.fake_pipeline import Scenario, run_pipeline
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # "Approved Package?": an execution an approval started skips to Deploy (only with deploy enabled).
-START = ["Read Input", "Add Execution Name", "Approved Package?", "Prepare", "Preflight"]
-LEAN_START = [name for name in START if name != "Approved Package?"]
+# "Champion": what the endpoint serves as the run begins (only with deploy enabled).
+START = ["Read Input", "Add Execution Name", "Approved Package?", "Prepare", "Preflight", "Champion"]
+LEAN_START = [name for name in START if name not in ("Approved Package?", "Champion")]
 FAILURE_PATH = ["Cleanup", "Mark Failed", "Report Failure", "Notify Failure", "Failed"]
 
 
@@ -37,7 +38,9 @@ TAIL = [
     "Notify Success",
     "Succeeded",
 ]
-ALL_JOBS = [*job("baseline_eval"), *job("sft"), *job("eval_sft"), *job("rft"), *job("eval_rft")]
+# The baseline, then the Choice before the champion's evaluation: no model on the endpoint, on to SFT.
+BASELINE = [*job("baseline_eval"), champion_choice_name("eval_champion")]
+ALL_JOBS = [*BASELINE, *job("sft"), *job("eval_sft"), *job("rft"), *job("eval_rft")]
 
 
 @pytest.fixture
@@ -72,7 +75,7 @@ def test_sft_failure_reason_reaches_the_failure_notification(moto, full_pipeline
         full_pipeline, Scenario(final_status={"sft": "Failed"}, failure_reason={"sft": reason})
     )
     assert result.status == "FAILED"
-    assert result.states == [*START, *job("baseline_eval"), *job("sft"), "SFT Failed", *FAILURE_PATH]
+    assert result.states == [*START, *BASELINE, *job("sft"), "SFT Failed", *FAILURE_PATH]
     assert (result.error, result.cause) == ("JobFailedError", reason)
     notified = result.fakes.events["notify"][0]
     assert notified["status"] == "FAILED"
@@ -88,7 +91,7 @@ def test_stopped_job_fails_the_run(moto, full_pipeline):
     assert result.status == "FAILED"
     assert result.states == [
         *START,
-        *job("baseline_eval"),
+        *BASELINE,
         *job("sft"),
         *job("eval_sft"),
         "EvalSFT Failed",
@@ -142,7 +145,7 @@ def test_gate_rejection_reports_without_deploying(moto, full_pipeline):
 def test_rejected_data_enters_no_job_stage(moto, full_pipeline):
     result = run_pipeline(full_pipeline, Scenario(reject_data=True))
     assert result.status == "FAILED"
-    assert result.states == [*START[:-1], *FAILURE_PATH]  # Prepare fails: no Preflight either
+    assert result.states == [*START[:-2], *FAILURE_PATH]  # Prepare fails: no Preflight, no Champion either
     assert result.error == "DataValidationError"
     assert "row 3, field rating" in result.cause
     assert "run" not in result.fakes.events["cleanup"][0]
@@ -152,14 +155,14 @@ def test_preflight_runs_after_prepare_and_before_the_first_job(moto, full_pipeli
     result = run_pipeline(full_pipeline, Scenario())
     first_job = job_state_names("baseline_eval")["start"]
     index = result.states.index
-    assert index("Prepare") + 1 == index("Preflight") == index(first_job) - 1
+    assert index("Prepare") + 1 == index("Preflight") == index("Champion") - 1 == index(first_job) - 2
 
 
 def test_a_preflight_problem_fails_the_run_before_any_launch(moto, full_pipeline):
     reason = "quotas: stages.sft: needs quota L-1 'ml.g5.2xlarge for training job usage' >= 1"
     result = run_pipeline(full_pipeline, Scenario(preflight_problem=reason))
     assert result.status == "FAILED"
-    assert result.states == [*START, *FAILURE_PATH]
+    assert result.states == [*START[:-1], *FAILURE_PATH]
     assert result.error == "PreflightError" and reason in result.cause
     assert result.fakes.launches == {}
     (report,) = result.fakes.events["report"]  # the Catch path reports how far the run got
@@ -169,7 +172,7 @@ def test_a_preflight_problem_fails_the_run_before_any_launch(moto, full_pipeline
 def test_rft_disabled_leaves_rft_states_out(moto, no_rft_pipeline):
     result = run_pipeline(no_rft_pipeline, Scenario())
     assert result.status == "SUCCEEDED"
-    assert result.states == [*START, *job("baseline_eval"), *job("sft"), *job("eval_sft"), *TAIL]
+    assert result.states == [*START, *BASELINE, *job("sft"), *job("eval_sft"), *TAIL]
     definition = json.dumps(no_rft_pipeline["template"])
     assert "RFT Launch" not in definition and "EvalRFT" not in definition
 
@@ -181,7 +184,7 @@ def test_capacity_retry_relaunches_with_the_next_attempt(moto, full_pipeline):
     relaunched = [*job("rft"), rft["relaunch"], rft["launch"], *[rft["wait"], rft["poll"], rft["status"]] * 3]
     assert result.states == [
         *START,
-        *job("baseline_eval"),
+        *BASELINE,
         *job("sft"),
         *job("eval_sft"),
         *relaunched,
@@ -227,3 +230,39 @@ def test_disabled_baseline_and_deploy_are_left_out(moto, lean_pipeline):
         "Notify Success",
         "Succeeded",
     ]
+
+
+def test_a_champion_on_the_endpoint_is_evaluated_before_sft(moto, full_pipeline):
+    """Champion found a model: the Choice runs its evaluation, on the same launch/poll loop, then SFT."""
+    result = run_pipeline(full_pipeline, Scenario(champion_present=True))
+    assert result.status == "SUCCEEDED"
+    assert result.states == [*START, *BASELINE, *job("eval_champion"), *ALL_JOBS[len(BASELINE):], *TAIL]
+    assert result.fakes.events["champion"] == [{"run": result.output["run"]}]
+    assert result.output["champion"]["present"] is True  # kept for the gate, the report and Cleanup
+    assert result.fakes.launches["eval_champion"] == 1
+    assert result.output["jobs"]["eval_champion"]["status"] == "Completed"
+
+
+def test_no_champion_launches_no_champion_job(moto, full_pipeline):
+    result = run_pipeline(full_pipeline, Scenario())
+    assert result.output["champion"]["present"] is False
+    assert "eval_champion" not in result.fakes.launches and "eval_champion" not in result.output["jobs"]
+
+
+def test_the_champion_choice_reads_a_guarded_boolean(full_pipeline):
+    """moto takes Default on a missing path (AWS fails): the Choice checks IsPresent first."""
+    from tests.template_readers import state_machine_definition
+
+    states = json.loads(state_machine_definition(full_pipeline["template"]))["States"]
+    assert states["Preflight"]["Next"] == "Champion"
+    assert states["Champion"]["ResultPath"] == "$.champion"
+    assert states["Champion"]["Next"] == job_state_names("baseline_eval")["start"]
+    choice = states[champion_choice_name("eval_champion")]
+    assert choice["Default"] == job_state_names("sft")["start"]
+    (rule,) = choice["Choices"]
+    assert rule["Next"] == job_state_names("eval_champion")["start"]
+    assert rule["And"] == [{"Variable": "$.champion.present", "IsPresent": True},
+                           {"Variable": "$.champion.present", "BooleanEquals": True}]
+    # The champion's evaluation continues into SFT, as the Choice's Default does.
+    completed = states[job_state_names("eval_champion")["status"]]["Choices"]
+    assert any(c.get("Next") == job_state_names("sft")["start"] for c in completed)

@@ -295,7 +295,7 @@ class Enforcer:
         """
         job_iam = self.job_iam(session)
         local_sagemaker._trainer.iam = job_iam
-        local_sagemaker._endpoints.iam = job_iam
+        local_sagemaker.endpoint_runner.iam = job_iam
 
 
 class JobIam:

@@ -13,6 +13,7 @@ from typing import Any
 from forge_handlers.config import Environment
 from forge_handlers.training_requests import ModelSource, build_training_job
 
+from pipeline_core import stages as stage_table
 from pipeline_core.settings import Settings, load_settings, parse_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -45,13 +46,16 @@ def our_requests() -> dict[str, dict[str, Any]]:
     """case id -> {"request": CreateTrainingJob dict, "recipe": resolved recipe}."""
     cases = {}
     for name, settings in _settings().items():
-        stages = ["sft"] if name == "nova-sft-full" else settings.stages.enabled_job_stages()
+        stages = ["sft"] if name == "nova-sft-full" else settings.enabled_job_stages()
         for stage in stages:
             source = ModelSource(uri=settings.model.base_model)
             if stage in ("eval_sft", "rft"):
                 source = ModelSource(uri=CHECKPOINT, from_stage="sft")
             elif stage == "eval_rft":
                 source = ModelSource(uri=CHECKPOINT.replace("sft", "rft"), from_stage="rft")
+            elif stage_table.stage(stage).measures_champion:  # an earlier run's deployed checkpoint
+                source = ModelSource(uri=CHECKPOINT.replace("run-1", "run-0"),
+                                     from_stage=stage_table.CHAMPION)
             job = f"forge-nova--run-1-{stage.replace('_', '')}-a1"
             built = build_training_job(settings, ENV, RUN, stage, job, source)
             (recipe,) = (json.loads(body) for body in built.uploads.values())
